@@ -1,0 +1,191 @@
+"""Argument parsing for the `autotune` command; every subcommand hands off to a module.
+
+    autotune --mode online|batch [options]   the tuner (autotune.study)
+    autotune prepare [options]               eval set and NCF SavedModel (autotune.prepare)
+    autotune serve [server flags]            the embedded model server (autotune.serving)
+    autotune image build [--offline]         the serving image (autotune.image)
+    autotune report [options]                report of a stored study (autotune.report)
+    autotune dashboard [options]             optuna-dashboard on the storage (autotune.report)
+
+Heavy modules are imported inside the handlers, so `autotune --help` stays instant.
+An `AutotuneError` becomes its one-line message and exit code; see autotune.errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from autotune.errors import AutotuneError
+from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE
+
+DATASETS = ("synthetic", "ml-1m", "ml-100k", "ml-20m", "ml-latest")
+SUBCOMMANDS = ("prepare", "serve", "image", "report", "dashboard")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data and model")
+    group.add_argument("--dataset", choices=DATASETS, default="synthetic",
+                       help="MovieLens size, or the offline synthetic ml-1m look-alike (default)")
+    group.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with <dataset>/<ratings file> (default $AUTOTUNE_HOME/data)")
+    group.add_argument("--model-dir", type=Path, default=None,
+                       help="model base path with numeric versions (default under $AUTOTUNE_HOME)")
+    group.add_argument("--epochs", type=_positive_int, default=None,
+                       help="training epochs (default: the dataset's tuned value)")
+    group.add_argument("--seed", type=int, default=0, help="seed for data, sampling and training")
+    group.add_argument("--download", action="store_true",
+                       help="fetch the MovieLens files from GroupLens if they are missing")
+
+
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    parser.add_argument("--study-name", default=None,
+                        help="study name (default: built from mode and host)")
+
+
+def _tuning_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotune",
+        description="Find the fastest TensorFlow Serving thread settings for this host. "
+                    f"Subcommands: {', '.join(SUBCOMMANDS)} (autotune SUBCOMMAND --help).",
+    )
+    parser.add_argument("--mode", choices=("online", "batch"), required=True,
+                        help="online: batch-1 latency; batch: batch throughput")
+    run = parser.add_argument_group("server")
+    run.add_argument("--server", choices=("auto", "docker", "local"), default="auto",
+                     help="auto: docker when an engine and the image are there, else local")
+    run.add_argument("--image", default="autotune/serving:mkl", help="serving image for --server docker")
+    run.add_argument("--start-timeout", type=float, default=120.0,
+                     help="seconds a server may take to report the model AVAILABLE")
+    search = parser.add_argument_group("search")
+    search.add_argument("--trials", type=_positive_int, default=None,
+                        help="new trials to run (default: the whole grid when small, else 30)")
+    search.add_argument("--timeout", type=float, default=None, help="stop starting trials after S seconds")
+    search.add_argument("--space", choices=("default", "extended"), default="default",
+                        help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
+    search.add_argument("--max-threads", type=_positive_int, default=None,
+                        help="upper bound of every thread setting (default: physical cores)")
+    measure = parser.add_argument_group("measurement")
+    measure.add_argument("--objective", choices=("mean", "p50", "p95", "p99"), default="mean",
+                         help="online latency statistic to minimise (default mean)")
+    measure.add_argument("--batch-size", type=_positive_int, default=50000,
+                         help="samples per request in batch mode (default 50000)")
+    measure.add_argument("--iterations", type=_positive_int, default=40,
+                         help="requests measured per batch trial (default 40)")
+    gate = parser.add_argument_group("accuracy gate")
+    gate.add_argument("--min-hr", type=float, default=0.22, help="HR@10 floor (default 0.22)")
+    gate.add_argument("--min-ndcg", type=float, default=0.11, help="NDCG@10 floor (default 0.11)")
+    gate.add_argument("--accuracy-users", type=_positive_int, default=None,
+                      help="score a seeded sample of N users (default all)")
+    _add_data_options(parser)
+    study = parser.add_argument_group("study and report")
+    _add_storage_options(study)
+    study.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
+                       help=f"where the report files go (default {DEFAULT_REPORT_DIR})")
+    study.add_argument("--allow-concurrent", action="store_true",
+                       help="run even if another tuner holds this host's lock")
+    study.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def _subcommand_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autotune")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser("prepare", help="build the eval set, train and export the NCF model")
+    _add_data_options(prepare)
+    prepare.add_argument("--quiet", action="store_true", help="no progress display")
+
+    commands.add_parser("serve", help="run the embedded TF-Serving-compatible server",
+                        add_help=False)
+
+    image = commands.add_parser("image", help="the serving image")
+    image_commands = image.add_subparsers(dest="image_command", required=True)
+    build = image_commands.add_parser("build", help="build autotune/serving:mkl")
+    build.add_argument("--offline", action="store_true",
+                       help="make the base image with debootstrap instead of pulling it")
+    build.add_argument("--tag", default="autotune/serving:mkl", help="image tag")
+
+    report = commands.add_parser("report", help="print the report of a stored study")
+    _add_storage_options(report)
+    report.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
+
+    dashboard = commands.add_parser("dashboard", help="open optuna-dashboard on the storage")
+    dashboard.add_argument("--storage", default=DEFAULT_STORAGE)
+    dashboard.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _run_tuning(args: argparse.Namespace) -> int:
+    from autotune.study import TuningOptions, run_tuning
+
+    return run_tuning(TuningOptions.from_namespace(args))
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from autotune.prepare import prepare_assets, print_prepared
+
+    assets = prepare_assets(dataset=args.dataset, data_dir=args.data_dir, model_dir=args.model_dir,
+                            epochs=args.epochs, seed=args.seed, download=args.download,
+                            quiet=args.quiet)
+    print_prepared(assets)
+    return 0
+
+
+def _run_image(args: argparse.Namespace) -> int:
+    from autotune.image import build_image
+
+    build_image(tag=args.tag, offline=args.offline)
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from autotune.report import print_stored_report
+
+    return print_stored_report(storage=args.storage, study_name=args.study_name,
+                               report_dir=args.report_dir)
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from autotune.report import run_dashboard
+
+    return run_dashboard(storage=args.storage, port=args.port)
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "prepare": _run_prepare,
+    "image": _run_image,
+    "report": _run_report,
+    "dashboard": _run_dashboard,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run the chosen job and return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "serve":
+            from autotune.serving.server import main as serve_main
+
+            return serve_main(argv[1:])
+        if argv and argv[0] in SUBCOMMANDS:
+            args = _subcommand_parser().parse_args(argv)
+            return HANDLERS[args.command](args)
+        return _run_tuning(_tuning_parser().parse_args(argv))
+    except AutotuneError as error:
+        print(f"autotune: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("autotune: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""The one interface every way of running a model server implements.
+
+A launcher starts a TF-Serving-compatible server with a set of thread settings, waits
+until the model is AVAILABLE, and stops it with nothing left behind. The tuner sees
+only this interface; it never knows whether a trial ran in a container or a process.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The thread settings of one server start, as TF Serving's MKL image takes them.
+
+    `extra_env` holds further knobs by their environment name (`KMP_BLOCKTIME`,
+    `KMP_AFFINITY`, ...); `cpuset` pins the server to CPUs where the launcher can.
+    """
+
+    omp_num_threads: int
+    intra_op_parallelism: int
+    inter_op_parallelism: int
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    cpuset: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """The container environment that carries these settings."""
+        return {
+            "OMP_NUM_THREADS": str(self.omp_num_threads),
+            "TENSORFLOW_INTRA_OP_PARALLELISM": str(self.intra_op_parallelism),
+            "TENSORFLOW_INTER_OP_PARALLELISM": str(self.inter_op_parallelism),
+            **{name: str(value) for name, value in self.extra_env.items()},
+        }
+
+    def server_args(self) -> list[str]:
+        """The two `tensorflow_model_server` flags that carry the parallelism."""
+        return [
+            f"--tensorflow_intra_op_parallelism={self.intra_op_parallelism}",
+            f"--tensorflow_inter_op_parallelism={self.inter_op_parallelism}",
+        ]
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """A model on the host: `base_path` holds numeric version folders."""
+
+    base_path: Path
+    name: str = "ncf"
+
+
+class Launcher(abc.ABC):
+    """Start, wait, stop: one running server at a time per launcher.
+
+    Use as a context manager, or call `stop()` in a `finally`: a launcher always
+    removes what it started, also after a failed start or an interrupt.
+    """
+
+    #: short name shown in reports and stored in the study (`docker`, `local`)
+    kind: str = ""
+
+    @abc.abstractmethod
+    def start(self, settings: ServerSettings) -> str:
+        """Start a server with `settings` (stopping any running one); return its gRPC address."""
+
+    @abc.abstractmethod
+    def wait_until_available(self, deadline_s: float) -> None:
+        """Block until the model is AVAILABLE, else raise `ServerStartError` with the log tail."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the server and remove it; safe to call when nothing runs."""
+
+    @abc.abstractmethod
+    def logs(self, lines: int = 50) -> str:
+        """The last `lines` lines the server wrote."""
+
+    def describe(self) -> str:
+        """One line for reports: the launcher and what it runs."""
+        return self.kind
+
+    def __enter__(self) -> "Launcher":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
