@@ -83,6 +83,10 @@ def _tuning_parser() -> argparse.ArgumentParser:
                          help="samples per request in batch mode (default 50000)")
     measure.add_argument("--iterations", type=_positive_int, default=40,
                          help="requests measured per batch trial (default 40)")
+    measure.add_argument("--confirm-top", type=_positive_int, default=3,
+                         help="best configurations re-measured after the search (default 3)")
+    measure.add_argument("--confirm-rounds", type=int, default=3,
+                         help="rounds of the confirmation re-measurement, 0 to skip (default 3)")
     gate = parser.add_argument_group("accuracy gate")
     gate.add_argument("--min-hr", type=float, default=0.22, help="HR@10 floor (default 0.22)")
     gate.add_argument("--min-ndcg", type=float, default=0.11, help="NDCG@10 floor (default 0.11)")

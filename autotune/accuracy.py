@@ -1,0 +1,59 @@
+"""The accuracy gate: HR@10 and NDCG@10 through the running server, checked against floors.
+
+Thread settings should never change what a model predicts, but a server that is
+misconfigured, overloaded into errors or numerically off would still be fast; so every
+trial scores the eval set through the very server it measured, and a trial below either
+floor is infeasible. The floors become Optuna constraints (value <= 0 is feasible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autotune.client import ServingClient
+from autotune.evalset import EvalSet
+from autotune.metrics import hit_rate_and_ndcg
+
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """HR@10 and NDCG@10 of one server, and how far each is from its floor."""
+
+    hr: float
+    ndcg: float
+    min_hr: float
+    min_ndcg: float
+
+    @property
+    def ok(self) -> bool:
+        return self.hr >= self.min_hr and self.ndcg >= self.min_ndcg
+
+    def constraints(self) -> dict[str, float]:
+        """Optuna constraint values: the shortfall below each floor (<= 0 is feasible)."""
+        return {"hr": self.min_hr - self.hr, "ndcg": self.min_ndcg - self.ndcg}
+
+    def shortfall(self) -> str:
+        """Why the trial is infeasible, or "" when it is not."""
+        misses = [f"{name} {value:.4f} < floor {floor}"
+                  for name, value, floor in (("HR@10", self.hr, self.min_hr),
+                                             ("NDCG@10", self.ndcg, self.min_ndcg))
+                  if value < floor]
+        return "; ".join(misses)
+
+
+@dataclass(frozen=True)
+class AccuracyGate:
+    """Scores `eval_set` (already sampled to the users to check) in large requests."""
+
+    eval_set: EvalSet
+    min_hr: float
+    min_ndcg: float
+    pairs_per_request: int = 100_000
+
+    def check(self, client: ServingClient) -> AccuracyResult:
+        users, items = self.eval_set.flat_pairs()
+        scores = client.predict(users, items, batch_size=self.pairs_per_request)
+        hr, ndcg = hit_rate_and_ndcg(scores.reshape(self.eval_set.items.shape), k=TOP_K)
+        return AccuracyResult(hr=hr, ndcg=ndcg, min_hr=self.min_hr, min_ndcg=self.min_ndcg)

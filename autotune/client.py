@@ -1,0 +1,266 @@
+"""The gRPC client of a TF-Serving-compatible server, and the two measurements a trial makes.
+
+Input names and dtypes come from the model's `serving_default` signature as
+`GetModelMetadata` reports it, so a model exported with `item_id` as uint16 (the
+tutorial's way) is driven as correctly as the project's int32 export. Requests are
+built once from numpy (`tensor_content`), never inside a timed loop.
+
+- Online (`measure_latency`): batch-1 requests, one at a time, each timed with the
+  monotonic `perf_counter_ns`; measured in windows until the last few windows agree on
+  the objective (or a request/time cap is hit); the statistics are those of the agreeing
+  windows, the steady state.
+- Batch (`measure_throughput`): the same large request sent `iterations` times, as in
+  the tutorial; samples per second over the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import grpc
+import numpy as np
+
+# The serving protos import TensorFlow; its C++ banner is noise in the tuner's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from autotune.serving.tensors import decode, numpy_dtype
+
+#: batch 50000 requests and 100k-pair gate requests exceed gRPC's 4 MiB default
+CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+OBJECTIVES = ("mean", "p50", "p95", "p99")
+PhaseCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One request tensor: its key in the signature and the dtype the model wants."""
+
+    key: str
+    dtype_enum: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        return numpy_dtype(self.dtype_enum)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a predict request needs to know about the served model."""
+
+    name: str
+    user: InputSpec
+    item: InputSpec
+    output_key: str
+
+
+class ServingClient:
+    """A channel to one server and model; use as a context manager to close it."""
+
+    def __init__(self, address: str, model_name: str, signature_name: str = "serving_default",
+                 timeout_s: float = 120.0) -> None:
+        self.model_name = model_name
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self.signature = self._read_signature(signature_name)
+
+    def __enter__(self) -> "ServingClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _read_signature(self, signature_name: str) -> Signature:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = self.model_name
+        response = self._stub.GetModelMetadata(request, timeout=self.timeout_s)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        if signature_name not in signature_map.signature_def:
+            raise ValueError(f"model {self.model_name!r} has no signature {signature_name!r}; "
+                             f"it has {sorted(signature_map.signature_def)}")
+        signature = signature_map.signature_def[signature_name]
+        inputs = {key: info.dtype for key, info in signature.inputs.items()}
+        user_key, item_key = _input_key(inputs, "user"), _input_key(inputs, "item")
+        outputs = list(signature.outputs)
+        output_key = "rating" if "rating" in outputs else outputs[0]
+        return Signature(signature_name, InputSpec(user_key, inputs[user_key]),
+                         InputSpec(item_key, inputs[item_key]), output_key)
+
+    def request(self, users: np.ndarray, items: np.ndarray) -> predict_pb2.PredictRequest:
+        """A predict request for these (user, item) pairs, typed as the signature wants."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = self.signature.name
+        request.output_filter.append(self.signature.output_key)
+        for spec, values in ((self.signature.user, users), (self.signature.item, items)):
+            request.inputs[spec.key].CopyFrom(_tensor_proto(np.asarray(values).ravel(), spec))
+        return request
+
+    def send(self, request: predict_pb2.PredictRequest) -> np.ndarray:
+        """Send a prepared request; the scores, one per pair."""
+        return self._scores(self._stub.Predict(request, timeout=self.timeout_s))
+
+    def predict(self, users: np.ndarray, items: np.ndarray, batch_size: int = 100_000,
+                in_flight: int = 2) -> np.ndarray:
+        """Scores for any number of pairs, in requests of `batch_size` pairs.
+
+        Up to `in_flight` requests are outstanding, so the client encodes the next batch
+        while the server computes the current one.
+        """
+        users, items = np.asarray(users).ravel(), np.asarray(items).ravel()
+        pending: deque[grpc.Future] = deque()
+        scores: list[np.ndarray] = []
+        for start in range(0, len(users), batch_size):
+            request = self.request(users[start:start + batch_size], items[start:start + batch_size])
+            pending.append(self._stub.Predict.future(request, timeout=self.timeout_s))
+            if len(pending) >= in_flight:
+                scores.append(self._scores(pending.popleft().result()))
+        scores.extend(self._scores(future.result()) for future in pending)
+        return np.concatenate(scores) if scores else np.empty(0, dtype=np.float32)
+
+    def _scores(self, response: predict_pb2.PredictResponse) -> np.ndarray:
+        return decode(response.outputs[self.signature.output_key]).ravel()
+
+
+def _input_key(inputs: dict[str, int], role: str) -> str:
+    matches = [key for key in inputs if role in key.lower()]
+    if len(matches) != 1:
+        raise ValueError(f"cannot tell the {role} input among the signature inputs {sorted(inputs)}")
+    return matches[0]
+
+
+def _tensor_proto(values: np.ndarray, spec: InputSpec) -> tensor_pb2.TensorProto:
+    """A packed 1-D TensorProto of `values` cast to the input's dtype."""
+    return tensor_pb2.TensorProto(
+        dtype=spec.dtype_enum,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))]),
+        tensor_content=values.astype(spec.dtype, copy=False).tobytes(),
+    )
+
+
+@dataclass(frozen=True)
+class LatencyPolicy:
+    """How long an online measurement runs: windows until they agree, within caps."""
+
+    warmup_requests: int = 50
+    window: int = 200
+    windows_to_agree: int = 3
+    tolerance: float = 0.10
+    max_requests: int = 20_000
+    max_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Batch-1 latency statistics in milliseconds over the agreeing windows."""
+
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    converged: bool
+
+    def statistic(self, objective: str) -> float:
+        """The value of `--objective` (`mean`, `p50`, `p95` or `p99`)."""
+        return float(getattr(self, f"{objective}_ms"))
+
+    def attrs(self) -> dict[str, float | int | bool]:
+        """Trial user attrs, named as DESIGN.md fixes them."""
+        return {"latency_ms_mean": self.mean_ms, "latency_ms_p50": self.p50_ms,
+                "latency_ms_p95": self.p95_ms, "latency_ms_p99": self.p99_ms,
+                "measured_requests": self.requests, "converged": self.converged}
+
+
+def latency_statistics(latencies_ms: np.ndarray) -> dict[str, float]:
+    """Mean and percentiles of a set of latencies."""
+    p50, p95, p99 = np.percentile(latencies_ms, [50, 95, 99])
+    return {"mean": float(np.mean(latencies_ms)), "p50": float(p50), "p95": float(p95),
+            "p99": float(p99)}
+
+
+def windows_agree(values: list[float], count: int, tolerance: float) -> bool:
+    """Whether the last `count` window values lie within `tolerance` of their smallest."""
+    if len(values) < count:
+        return False
+    last = values[-count:]
+    return max(last) <= min(last) * (1.0 + tolerance)
+
+
+def measure_latency(client: ServingClient, users: np.ndarray, items: np.ndarray,
+                    objective: str = "mean", policy: LatencyPolicy = LatencyPolicy(),
+                    on_phase: PhaseCallback | None = None) -> LatencyResult:
+    """Batch-1 latency over the (user, item) pairs given, cycled; see the module docstring."""
+    requests = [client.request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+    _notify(on_phase, "warm-up")
+    for index in range(policy.warmup_requests):
+        client.send(requests[index % len(requests)])
+    _notify(on_phase, "measuring")
+    windows: list[np.ndarray] = []
+    window_values: list[float] = []
+    started = time.monotonic()
+    sent = 0
+    while True:
+        latencies = np.empty(policy.window, dtype=np.float64)
+        for slot in range(policy.window):
+            request = requests[sent % len(requests)]
+            begin = time.perf_counter_ns()
+            client.send(request)
+            latencies[slot] = (time.perf_counter_ns() - begin) / 1e6
+            sent += 1
+        windows.append(latencies)
+        window_values.append(latency_statistics(latencies)[objective])
+        converged = windows_agree(window_values, policy.windows_to_agree, policy.tolerance)
+        capped = sent >= policy.max_requests or time.monotonic() - started >= policy.max_seconds
+        if converged or capped:
+            break
+    stats = latency_statistics(np.concatenate(windows[-policy.windows_to_agree:]))
+    return LatencyResult(mean_ms=stats["mean"], p50_ms=stats["p50"], p95_ms=stats["p95"],
+                         p99_ms=stats["p99"], requests=sent, converged=converged)
+
+
+@dataclass(frozen=True)
+class ThroughputResult:
+    """Samples per second of `iterations` requests of `batch_size` pairs."""
+
+    samples_per_s: float
+    batch_size: int
+    iterations: int
+    seconds: float
+
+    def attrs(self) -> dict[str, float | int]:
+        return {"throughput_sps": self.samples_per_s, "measured_requests": self.iterations}
+
+
+def measure_throughput(client: ServingClient, users: np.ndarray, items: np.ndarray,
+                       iterations: int, warmup_requests: int = 2,
+                       on_phase: PhaseCallback | None = None) -> ThroughputResult:
+    """Throughput of one request of all the pairs given, sent `iterations` times in a row."""
+    request = client.request(users, items)
+    _notify(on_phase, "warm-up")
+    for _ in range(warmup_requests):
+        client.send(request)
+    _notify(on_phase, "measuring")
+    begin = time.perf_counter_ns()
+    for _ in range(iterations):
+        client.send(request)
+    seconds = (time.perf_counter_ns() - begin) / 1e9
+    return ThroughputResult(samples_per_s=len(users) * iterations / seconds,
+                            batch_size=len(users), iterations=iterations, seconds=seconds)
+
+
+def _notify(on_phase: PhaseCallback | None, phase: str) -> None:
+    if on_phase is not None:
+        on_phase(phase)

@@ -1,0 +1,280 @@
+"""The result of a study: the best feasible settings, how sure we are, and how to run them.
+
+Everything here is read from the study storage (trials, their attrs, the study attrs
+and the confirmation round), so the report at the end of a run and `autotune report`
+later are the same. It is printed as rich tables and written as
+`<report-dir>/<study>.json` (the contract in DESIGN.md), `.md` (also saved as the
+study's optuna-dashboard note) and `.env` (for `docker run --env-file`).
+
+The best settings come from the confirmation round when there was one (mean and 95%
+CI over its rounds), else from the best feasible trial (no CI). Speed-ups compare like
+with like: confirmed means when both sides were confirmed, else search values.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.table import Table
+
+from autotune.confirm import CONFIRMATION_ATTR
+from autotune.errors import NoFeasibleTrialError, UsageError
+from autotune.paths import MODEL_NAME
+from autotune.space import settings_from_params
+
+TABLE_ROWS = 10
+
+
+def _feasible(trial: FrozenTrial) -> bool:
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def _better(study: optuna.Study, a: float, b: float) -> bool:
+    return a < b if study.direction == optuna.study.StudyDirection.MINIMIZE else a > b
+
+
+def speedup(direction: str, best: float, baseline: float) -> float:
+    """How many times better `best` is than `baseline` (> 1 = better)."""
+    return baseline / best if direction == "minimize" else best / baseline
+
+
+def server_env(params: dict[str, Any]) -> dict[str, str]:
+    """The container environment for these params, model name included."""
+    return {"MODEL_NAME": MODEL_NAME, **settings_from_params(params).env()}
+
+
+def docker_run_command(params: dict[str, Any], model_dir: str, image: str) -> str:
+    """A ready `docker run` for the settings, in the tutorial's style."""
+    settings = settings_from_params(params)
+    words = ["docker", "run", "-d", "-p", "8500:8500", "-v", f"{model_dir}:/models/{MODEL_NAME}"]
+    for name, value in server_env(params).items():
+        words += ["-e", f"{name}={value}"]
+    if settings.cpuset:
+        words.append(f"--cpuset-cpus={settings.cpuset}")
+    words.append(image)
+    return shlex.join(words)
+
+
+def build_report(study: optuna.Study) -> dict[str, Any]:
+    """The report of `study` as the JSON-ready dict DESIGN.md fixes."""
+    attrs = study.user_attrs
+    direction = study.direction.name.lower()
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    confirmed = attrs.get(CONFIRMATION_ATTR, {}).get("configs", [])
+    confirmed_by_params = {_key(config["params"]): config for config in confirmed
+                           if config["mean"] is not None}
+
+    best = _best(study, complete, confirmed_by_params)
+    baselines = _baselines(study, complete, confirmed_by_params)
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState
+              if any(t.state == state for t in trials)}
+    report: dict[str, Any] = {
+        "study": study.study_name,
+        "mode": attrs.get("mode"),
+        "objective": {"metric": (study.metric_names or ["value"])[0],
+                      "statistic": attrs.get("objective"), "direction": direction},
+        "host": attrs.get("host"),
+        "server": attrs.get("server"),
+        "image": attrs.get("image"),
+        "model_dir": attrs.get("model_dir"),
+        "floors": {"min_hr": attrs.get("min_hr"), "min_ndcg": attrs.get("min_ndcg")},
+        "best": best,
+        "baselines": baselines,
+        "speedup": {},
+        "trials": {**counts, "total": len(trials),
+                   "infeasible": sum(not _feasible(t) for t in complete)},
+        "confirmation_rounds": attrs.get(CONFIRMATION_ATTR, {}).get("rounds", 0),
+    }
+    if best is not None:
+        for name, baseline in baselines.items():
+            same_source = best["source"] == baseline["source"]
+            value = baseline["value"] if same_source else baseline["search_value"]
+            best_value = best["value"] if same_source else best["search_value"]
+            report["speedup"][name] = speedup(direction, best_value, value)
+        report["best"]["docker_run"] = docker_run_command(
+            best["params"], attrs.get("model_dir", "<model_dir>"), attrs.get("image", "<image>"))
+    return report
+
+
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def _best(study: optuna.Study, complete: list[FrozenTrial],
+          confirmed: dict[tuple, dict[str, Any]]) -> dict[str, Any] | None:
+    feasible = [t for t in complete if _feasible(t)]
+    if not feasible:
+        return None
+    search_best = study.best_trial
+    candidates = [c for c in confirmed.values() if c["feasible"]]
+    if candidates:
+        winner = candidates[0]
+        for candidate in candidates[1:]:
+            if _better(study, candidate["mean"], winner["mean"]):
+                winner = candidate
+        trial = study.trials[winner["trial"]]
+        value, ci, source = winner["mean"], winner["ci95"], "confirmation"
+    else:
+        trial, value, ci, source = search_best, search_best.value, None, "search"
+    return {"trial": trial.number, "params": dict(trial.params), "env": server_env(trial.params),
+            "value": value, "ci95": ci, "source": source, "search_value": trial.value,
+            "hr": trial.user_attrs.get("hr"), "ndcg": trial.user_attrs.get("ndcg"),
+            "baseline": trial.user_attrs.get("baseline")}
+
+
+def _baselines(study: optuna.Study, complete: list[FrozenTrial],
+               confirmed: dict[tuple, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each baseline's best search measurement, and its confirmed mean when there is one."""
+    chosen: dict[str, FrozenTrial] = {}
+    for trial in complete:
+        name = trial.user_attrs.get("baseline")
+        if name and (name not in chosen or _better(study, trial.value, chosen[name].value)):
+            chosen[name] = trial
+    baselines = {}
+    for name, trial in chosen.items():
+        config = confirmed.get(_key(trial.params))
+        baselines[name] = {
+            "trial": trial.number, "params": dict(trial.params), "env": server_env(trial.params),
+            "feasible": _feasible(trial), "search_value": trial.value,
+            "value": config["mean"] if config else trial.value,
+            "ci95": config["ci95"] if config else None,
+            "source": "confirmation" if config else "search",
+        }
+    return baselines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: the text of the `.md` file and the dashboard note."""
+    unit = "ms" if report["mode"] == "online" else "samples/s"
+    lines = [f"# autotune: {report['study']}", "",
+             f"Mode **{report['mode']}** ({report['objective']['metric']}, "
+             f"{report['objective']['statistic']}, {report['objective']['direction']}), "
+             f"server {report['server']}, host {(report['host'] or {}).get('hostname')} "
+             f"({(report['host'] or {}).get('cpu_model')}, "
+             f"{(report['host'] or {}).get('physical_cores')} physical cores).", ""]
+    best = report["best"]
+    if best is None:
+        lines += ["**No feasible trial**: none met the accuracy floors "
+                  f"(HR@10 >= {report['floors']['min_hr']}, NDCG@10 >= {report['floors']['min_ndcg']}).", ""]
+    else:
+        ci = best["ci95"]
+        interval = f" (95% CI {ci[0]:.4g} to {ci[1]:.4g})" if ci else ""
+        lines += ["## Best settings", "",
+                  f"Trial {best['trial']}: **{best['value']:.4g} {unit}**{interval}, "
+                  f"from the {best['source']}; HR@10 {best['hr']:.4f}, NDCG@10 {best['ndcg']:.4f}.", "",
+                  "| setting | value |", "|---|---|",
+                  *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
+                  "```", best["docker_run"], "```", ""]
+    if report["baselines"]:
+        lines += ["## Baselines", "", f"| baseline | {unit} | speed-up of best |", "|---|---|---|"]
+        for name, baseline in report["baselines"].items():
+            ratio = report["speedup"].get(name)
+            lines.append(f"| {name} | {baseline['value']:.4g} | "
+                         f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
+        lines.append("")
+    counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
+    lines += [f"Trials: {counts}.", ""]
+    return "\n".join(lines)
+
+
+def env_file_text(report: dict[str, Any]) -> str:
+    """`KEY=value` lines of the best settings, for `docker run --env-file`."""
+    return "".join(f"{name}={value}\n" for name, value in report["best"]["env"].items())
+
+
+def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:
+    """Write `<study>.json`, `.md` and (when there is a best) `.env`; the paths written."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stem = report_dir / report["study"]
+    files = {stem.with_suffix(".json"): json.dumps(report, indent=2) + "\n",
+             stem.with_suffix(".md"): render_markdown(report)}
+    if report["best"] is not None:
+        files[stem.with_suffix(".env")] = env_file_text(report)
+    for path, text in files.items():
+        path.write_text(text)
+    return list(files)
+
+
+def print_report(study: optuna.Study, report: dict[str, Any], console: Console) -> None:
+    """The best trials as a table, then the best settings, the baselines and the command."""
+    console.print(_trials_table(study, report))
+    best = report["best"]
+    if best is None:
+        console.print("[red]No feasible trial: none met the accuracy floors.")
+        return
+    unit = "ms" if report["mode"] == "online" else "samples/s"
+    ci = best["ci95"]
+    interval = f" (95% CI {ci[0]:.4g} to {ci[1]:.4g})" if ci else ""
+    console.print(f"[bold green]Best:[/] trial {best['trial']}: {best['value']:.4g} {unit}"
+                  f"{interval}, from the {best['source']}")
+    for name, ratio in report["speedup"].items():
+        console.print(f"  {ratio:.2f}x vs {name} ({report['baselines'][name]['value']:.4g} {unit})")
+    console.print("Run it with:")
+    console.print(best["docker_run"], soft_wrap=True, highlight=False, markup=False)
+
+
+def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(complete, key=lambda t: (not _feasible(t), -t.value if reverse else t.value))
+    params = list(ranked[0].params) if ranked else []
+    table = Table(title=f"{report['study']}: best trials ({report['objective']['metric']})")
+    for column in ["trial", *params, report["objective"]["metric"], "HR@10", "NDCG@10", "baseline"]:
+        table.add_column(column)
+    for trial in ranked[:TABLE_ROWS]:
+        style = None if _feasible(trial) else "dim"
+        table.add_row(str(trial.number), *[str(trial.params.get(p)) for p in params],
+                      f"{trial.value:.4g}", f"{trial.user_attrs.get('hr', float('nan')):.4f}",
+                      f"{trial.user_attrs.get('ndcg', float('nan')):.4f}",
+                      trial.user_attrs.get("baseline", ""), style=style)
+    return table
+
+
+def publish_report(study: optuna.Study, report_dir: Path, quiet: bool = False) -> dict[str, Any]:
+    """Build the report, write its files, save it as the dashboard note, print it."""
+    from optuna_dashboard import save_note
+
+    report = build_report(study)
+    paths = write_report_files(report, report_dir)
+    save_note(study, render_markdown(report))
+    console = Console()
+    if not quiet:
+        print_report(study, report, console)
+    console.print(f"Report: {', '.join(str(path) for path in paths)}", highlight=False)
+    return report
+
+
+def print_stored_report(storage: str, study_name: str | None, report_dir: Path) -> int:
+    """`autotune report`: the report of a stored study (the only one when unnamed)."""
+    sqlite_prefix = "sqlite:///"
+    if storage.startswith(sqlite_prefix) and not Path(storage[len(sqlite_prefix):]).is_file():
+        raise UsageError(f"no study storage at {storage}; run `autotune --mode online` first")
+    names = optuna.study.get_all_study_names(storage=storage)
+    if study_name is None:
+        if len(names) != 1:
+            raise UsageError(f"storage {storage} holds {len(names)} studies "
+                             f"({', '.join(names) or 'none'}); name one with --study-name")
+        study_name = names[0]
+    elif study_name not in names:
+        raise UsageError(f"no study {study_name!r} in {storage}; it has: {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    report = publish_report(study, report_dir)
+    if report["best"] is None:
+        raise NoFeasibleTrialError(f"study {study_name!r} has no feasible trial")
+    return 0
+
+
+def run_dashboard(storage: str, port: int) -> int:
+    """`autotune dashboard`: optuna-dashboard on the storage, on 127.0.0.1 only."""
+    from optuna_dashboard import run_server
+
+    print(f"optuna-dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    run_server(storage, host="127.0.0.1", port=port)
+    return 0

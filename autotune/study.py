@@ -1,0 +1,367 @@
+"""The tuning study: the Optuna objective and the orchestration of one `autotune --mode` run.
+
+A run takes the host lock, prepares data and model if missing, picks the launcher,
+opens (or resumes) the study, enqueues what has not been measured yet (the baselines,
+and every configuration when the whole space fits the budget), then runs trials one by
+one with ask-and-tell: restart the server with the trial's settings, measure, score the
+eval set through the same server, record. Optuna's `trial.set_constraint` carries the
+accuracy floors, so TPE and `best_trial` skip infeasible trials. After the search a
+confirmation round (autotune.confirm) re-measures the best and the baselines, and
+autotune.report writes the result.
+
+A failed trial (server did not start, died, errored) is FAIL with its reason and the
+study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running trial FAIL
+("interrupted"), stops its server and ends with exit 130; a rerun resumes the study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from autotune.accuracy import AccuracyGate, AccuracyResult
+from autotune.confirm import pick_candidates, run_confirmation
+from autotune.errors import AutotuneError, NoFeasibleTrialError, UsageError
+from autotune.evalset import EvalSet
+from autotune.host import HostFacts, detect_host
+from autotune.launch.base import Launcher, ModelLocation
+from autotune.lock import HostLock
+from autotune.measure import MeasurementError, Workload, running_server
+from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
+from autotune.progress import Progress, make_progress
+from autotune.space import (Baseline, SearchSpace, baselines, build_space, image_default_env,
+                            settings_from_params)
+
+if TYPE_CHECKING:
+    from autotune.prepare import PreparedAssets
+
+#: trials when the space is larger than the budget and `--trials` is not given
+DEFAULT_BUDGET = 30
+MAX_FAILURES_IN_A_ROW = 3
+#: study attrs that must match for a resumed study's trials to be comparable
+COMPARABLE_ATTRS = ("mode", "objective", "server", "batch_size", "min_hr", "min_ndcg")
+
+
+class StudyAbortedError(AutotuneError):
+    """Too many trials failed in a row: the server or its settings are broken."""
+
+
+@dataclass(frozen=True)
+class TuningOptions:
+    """Everything one tuning run needs; mirrors the `autotune --mode` flags."""
+
+    mode: str
+    server: str = "auto"
+    image: str = "autotune/serving:mkl"
+    start_timeout: float = 120.0
+    trials: int | None = None
+    timeout: float | None = None
+    space: str = "default"
+    max_threads: int | None = None
+    objective: str = "mean"
+    batch_size: int = 50_000
+    iterations: int = 40
+    min_hr: float = 0.22
+    min_ndcg: float = 0.11
+    accuracy_users: int | None = None
+    confirm_top: int = 3
+    confirm_rounds: int = 3
+    dataset: str = "synthetic"
+    data_dir: Path | None = None
+    model_dir: Path | None = None
+    epochs: int | None = None
+    seed: int = 0
+    download: bool = False
+    storage: str = DEFAULT_STORAGE
+    study_name: str | None = None
+    report_dir: Path = DEFAULT_REPORT_DIR
+    allow_concurrent: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "TuningOptions":
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+    @property
+    def stored_objective(self) -> str:
+        """The objective as stored in the study: the latency statistic, or throughput."""
+        return self.objective if self.mode == "online" else "throughput"
+
+
+def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -> int:
+    """Run (or resume) the study for `options` and report it; the exit code.
+
+    `assets` are already prepared data and model (tests, or callers that prepared them);
+    by default they are prepared here from the data options.
+    """
+    with ExitStack() as stack:
+        if not options.allow_concurrent:
+            stack.enter_context(HostLock())
+        stack.enter_context(_sigterm_as_interrupt())
+        host = detect_host()
+        assets = assets or _prepare(options)
+        launcher = stack.enter_context(_make_launcher(options, ModelLocation(Path(assets.model_dir), MODEL_NAME)))
+        space = build_space(host, options.max_threads, options.space == "extended",
+                            can_pin=launcher.kind == "docker")
+        eval_set = EvalSet.load(Path(assets.eval_path))
+        workload = Workload.build(options.mode, options.objective, options.batch_size,
+                                  options.iterations, eval_set, options.seed)
+        gate = AccuracyGate(eval_set.sample_users(options.accuracy_users, options.seed),
+                            options.min_hr, options.min_ndcg)
+        study = open_study(options, host, launcher, workload, Path(assets.model_dir))
+        progress = stack.enter_context(make_progress(options.quiet))
+        count = plan_trials(study, space, baselines(space, host, options.mode, image_default_env()),
+                            options.trials)
+        objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress)
+        run_trials(study, objective, count, options.timeout, progress)
+        if options.confirm_rounds and _has_feasible(study):
+            run_confirmation(study, pick_candidates(study, options.confirm_top),
+                             options.confirm_rounds, objective.remeasure, progress)
+    from autotune.report import publish_report
+
+    report = publish_report(study, options.report_dir, quiet=options.quiet)
+    if report["best"] is None:
+        raise NoFeasibleTrialError(f"no trial of study {study.study_name!r} met the floors "
+                                   f"HR@10 >= {options.min_hr} and NDCG@10 >= {options.min_ndcg}")
+    return 0
+
+
+def _prepare(options: TuningOptions) -> "PreparedAssets":
+    from autotune.prepare import prepare_assets
+
+    return prepare_assets(dataset=options.dataset, data_dir=options.data_dir,
+                          model_dir=options.model_dir, epochs=options.epochs, seed=options.seed,
+                          download=options.download, quiet=options.quiet)
+
+
+def _make_launcher(options: TuningOptions, model: ModelLocation) -> Launcher:
+    """The launcher for `--server` (auto: docker when the engine and image are there)."""
+    from autotune.launch import docker_ready, make_launcher
+
+    kind = options.server
+    if kind == "auto":
+        kind = "docker" if docker_ready(options.image) else "local"
+    elif kind == "docker" and not docker_ready(options.image):
+        raise UsageError(f"no Docker engine reachable or no image {options.image}; build it with "
+                         "`autotune image build`, or pass --server local")
+    return make_launcher(kind, model, image=options.image)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so a killed run also stops its server and marks its trial."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def default_study_name(mode: str, host: HostFacts, dataset: str) -> str:
+    return f"{mode}-{host.hostname}-{dataset}"
+
+
+def open_study(options: TuningOptions, host: HostFacts, launcher: Launcher, workload: Workload,
+               model_dir: Path) -> optuna.Study:
+    """Create the study, or load it and check that its stored setup matches this run."""
+    _make_sqlite_folder(options.storage)
+    name = options.study_name or default_study_name(options.mode, host, options.dataset)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=options.storage, study_name=name, load_if_exists=True,
+                                direction=workload.direction)
+    attrs: dict[str, object] = {
+        "mode": options.mode, "objective": options.stored_objective, "server": launcher.kind,
+        "batch_size": options.batch_size if options.mode == "batch" else 1,
+        "min_hr": options.min_hr, "min_ndcg": options.min_ndcg,
+        "host": host.as_dict(), "image": options.image,
+        "launcher": launcher.describe(), "model_dir": str(model_dir.resolve()),
+    }
+    mismatched = [f"{key} {study.user_attrs[key]!r} (this run: {attrs[key]!r})"
+                  for key in COMPARABLE_ATTRS
+                  if key in study.user_attrs and study.user_attrs[key] != attrs[key]]
+    if mismatched or study.direction.name.lower() != workload.direction:
+        raise UsageError(f"study {name!r} was measured with another setup: "
+                         f"{'; '.join(mismatched) or 'another direction'}; "
+                         "pass --study-name to start a new study")
+    study.set_metric_names([workload.metric_name])
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials))
+    return study
+
+
+def _make_sqlite_folder(storage: str) -> None:
+    """Create the folder of a `sqlite:///relative/or/absolute.db` storage."""
+    prefix = "sqlite:///"
+    if storage.startswith(prefix) and ":memory:" not in storage:
+        Path(storage[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
+                requested: int | None) -> int:
+    """Enqueue what is still unmeasured; return how many trials this run makes.
+
+    Baselines go first, each until it has a COMPLETE trial (so a resumed study does not
+    repeat them). When the whole space is no larger than the budget (`requested`, else
+    DEFAULT_BUDGET) every configuration not yet measured is enqueued too, and the run
+    makes exactly those trials unless `--trials` says otherwise.
+    """
+    trials = study.get_trials(deepcopy=False)
+    covered = [t.system_attrs.get("fixed_params", t.params) for t in trials
+               if t.state in (TrialState.COMPLETE, TrialState.WAITING)]
+    done_baselines = {t.user_attrs.get("baseline") for t in trials
+                      if t.state in (TrialState.COMPLETE, TrialState.WAITING)}
+    for baseline in named:
+        if baseline.name not in done_baselines:
+            study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
+            covered.append(baseline.params)
+    whole_grid = space.size <= (requested or DEFAULT_BUDGET)
+    if whole_grid:
+        for params in space.configurations():
+            if params not in covered:
+                study.enqueue_trial(params)
+                covered.append(params)
+    if requested is not None:
+        return requested
+    if whole_grid:
+        return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    return DEFAULT_BUDGET
+
+
+class TrialObjective:
+    """Measures one configuration: server restart, objective, accuracy gate, trial record."""
+
+    def __init__(self, space: SearchSpace, launcher: Launcher, workload: Workload,
+                 gate: AccuracyGate, start_timeout_s: float, progress: Progress) -> None:
+        self.space = space
+        self.launcher = launcher
+        self.workload = workload
+        self.gate = gate
+        self.start_timeout_s = start_timeout_s
+        self.progress = progress
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Measure the trial's settings, record its attrs and constraints; its objective value."""
+        params = self.space.suggest(trial)
+        baseline = trial.user_attrs.get("baseline")
+        self.progress.step(f"trial {trial.number} {describe_params(params)}"
+                           + (f" ({baseline})" if baseline else ""))
+        self.progress.phase("starting server")
+        with running_server(self.launcher, settings_from_params(params), MODEL_NAME,
+                            self.start_timeout_s) as server:
+            trial.set_user_attr("startup_s", round(server.startup_s, 3))
+            value, attrs = self.workload.measure(server.client, self.progress.phase)
+            self.progress.phase("accuracy")
+            accuracy = self.gate.check(server.client)
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
+        record_accuracy(trial, accuracy)
+        return value
+
+    def remeasure(self, params: dict[str, object]) -> float:
+        """The objective of `params` once more (the confirmation round): no gate, no trial."""
+        self.progress.phase("starting server")
+        with running_server(self.launcher, settings_from_params(params), MODEL_NAME,
+                            self.start_timeout_s) as server:
+            return self.workload.measure(server.client, self.progress.phase)[0]
+
+
+def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
+    """Store HR/NDCG and the floors as constraints, so a trial below a floor is infeasible.
+
+    Optuna 5 reads `trial.set_constraint` (TPE and `best_trial` skip infeasible trials);
+    optuna-dashboard 0.21 greys only trials with the older `constraints` list system attr,
+    so the same values are written there too.
+    """
+    trial.set_user_attr("hr", accuracy.hr)
+    trial.set_user_attr("ndcg", accuracy.ndcg)
+    trial.set_user_attr("accuracy_ok", accuracy.ok)
+    if not accuracy.ok:
+        trial.set_user_attr("infeasible", accuracy.shortfall())
+    constraints = accuracy.constraints()
+    for name, value in constraints.items():
+        trial.set_constraint(name, value)
+    trial.storage.set_trial_system_attr(trial._trial_id, "constraints", list(constraints.values()))
+
+
+def describe_params(params: dict[str, object]) -> str:
+    """Params in one short line: `omp=2 intra=2 inter=1 ...`."""
+    short = {"omp_num_threads": "omp", "intra_op_parallelism": "intra",
+             "inter_op_parallelism": "inter", "kmp_blocktime": "blocktime",
+             "kmp_affinity": "affinity"}
+    return " ".join(f"{short.get(name, name)}={value}" for name, value in params.items())
+
+
+def run_trials(study: optuna.Study, objective: TrialObjective, count: int,
+               timeout_s: float | None, progress: Progress) -> None:
+    """Run up to `count` trials (no new one after `timeout_s`); see the module docstring."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    failures_in_a_row = 0
+    progress.begin(f"study {study.study_name}: {count} trials", count)
+    for _ in range(count):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        trial = study.ask()
+        try:
+            value = objective(trial)
+        except MeasurementError as error:
+            _fail(study, trial, str(error))
+            failures_in_a_row += 1
+            progress.done(f"trial {trial.number} FAIL: {error}", _best_text(study))
+            if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise StudyAbortedError(f"{failures_in_a_row} trials in a row failed; the last: "
+                                        f"{error}") from None
+            continue
+        except KeyboardInterrupt:
+            _fail(study, trial, "interrupted")
+            raise
+        except BaseException as error:
+            _fail(study, trial, f"internal error: {error!r}")
+            raise
+        frozen = study.tell(trial, value)
+        failures_in_a_row = 0
+        progress.done(_trial_line(frozen, study), _best_text(study))
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    trial.set_user_attr("failure", reason)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _has_feasible(study: optuna.Study) -> bool:
+    try:
+        study.best_trial
+    except ValueError:
+        return False
+    return True
+
+
+def _format_value(study: optuna.Study, value: float) -> str:
+    return f"{value:.3f} ms" if study.metric_names == ["latency_ms"] else f"{value:,.0f} samples/s"
+
+
+def _best_text(study: optuna.Study) -> str | None:
+    if not _has_feasible(study):
+        return None
+    best = study.best_trial
+    return f"{_format_value(study, best.value)} (trial {best.number})"
+
+
+def _trial_line(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> str:
+    attrs = trial.user_attrs
+    verdict = "ok" if attrs["accuracy_ok"] else f"[red]infeasible: {attrs['infeasible']}[/]"
+    baseline = f" ({attrs['baseline']})" if "baseline" in attrs else ""
+    return (f"trial {trial.number} {describe_params(trial.params)}{baseline}: "
+            f"{_format_value(study, trial.value)}, HR@10 {attrs['hr']:.3f} "
+            f"NDCG@10 {attrs['ndcg']:.3f} {verdict}")
