@@ -47,9 +47,12 @@ class HostFacts:
 
 
 def detect_host(sysfs_cpu: Path = SYSFS_CPU, sysfs_node: Path = SYSFS_NODE,
-                cpuinfo: Path = PROC_CPUINFO) -> HostFacts:
-    """Read this host's CPU facts; the paths are parameters so tests can point elsewhere."""
-    usable = _usable_cpus()
+                cpuinfo: Path = PROC_CPUINFO, usable_cpus: list[int] | None = None) -> HostFacts:
+    """Read this host's CPU facts over `usable_cpus` (default: this process's affinity).
+
+    The sources are parameters so that tests can describe other machines.
+    """
+    usable = sorted(usable_cpus) if usable_cpus is not None else _usable_cpus()
     cpuinfo_records = _read_cpuinfo(cpuinfo)
     topology = _sysfs_topology(sysfs_cpu, usable) or _cpuinfo_topology(cpuinfo_records, usable)
     if topology:

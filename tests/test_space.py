@@ -1,0 +1,111 @@
+"""The search space and its baselines: bounds, --max-threads, the extended knobs."""
+
+from dataclasses import replace
+
+import optuna
+import pytest
+
+from autotune.host import HostFacts
+from autotune.space import (KMP_AFFINITY_CHOICES, NO_CPUSET, THREAD_PARAMS, UPSTREAM_MKL_ENV,
+                            baselines, build_space, format_cpu_list, image_default_env,
+                            settings_from_params)
+
+TWO_CORES = HostFacts(hostname="h", cpu_model="c", physical_cores=2, sockets=1, numa_nodes=1,
+                      logical_cpus=2, usable_cpus=(0, 1), core_leaders=(0, 1))
+EIGHT_CORES_SMT = HostFacts(hostname="h", cpu_model="c", physical_cores=8, sockets=1,
+                            numa_nodes=1, logical_cpus=16, usable_cpus=tuple(range(16)),
+                            core_leaders=tuple(range(8)))
+
+
+def test_default_space_is_threads_up_to_physical_cores():
+    space = build_space(TWO_CORES)
+    assert list(space.choices()) == list(THREAD_PARAMS)
+    assert all(values == (1, 2) for values in space.choices().values())
+    assert space.size == 8 == len(list(space.configurations()))
+
+
+def test_max_threads_moves_every_bound():
+    space = build_space(TWO_CORES, max_threads=5)
+    assert all(values == (1, 2, 3, 4, 5) for values in space.choices().values())
+    assert space.size == 125
+
+
+def test_extended_space_adds_openmp_knobs_and_pinning_only_where_possible():
+    local = build_space(EIGHT_CORES_SMT, extended=True, can_pin=False)
+    assert local.choices()["kmp_blocktime"] == (0, 1, 10, 200)
+    assert local.choices()["kmp_affinity"] == tuple(KMP_AFFINITY_CHOICES.values())
+    assert "cpuset" not in local.choices()
+    docker = build_space(EIGHT_CORES_SMT, extended=True, can_pin=True)
+    assert docker.choices()["cpuset"] == (NO_CPUSET, "0-3", "0-7")
+    # on 2 cores without SMT, pinning to both is no pinning: none vs the first core
+    assert build_space(TWO_CORES, extended=True, can_pin=True).choices()["cpuset"] == (NO_CPUSET, "0")
+
+
+def test_suggest_stays_in_bounds():
+    space = build_space(EIGHT_CORES_SMT, max_threads=3, extended=True, can_pin=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        params = space.suggest(study.ask())
+        assert all(1 <= params[name] <= 3 for name in THREAD_PARAMS)
+        for name, values in space.choices().items():
+            assert params[name] in values
+
+
+def test_settings_carry_knobs_as_env_and_cpuset():
+    settings = settings_from_params({"omp_num_threads": 2, "intra_op_parallelism": 3,
+                                     "inter_op_parallelism": 1, "kmp_blocktime": 0,
+                                     "kmp_affinity": "granularity=fine,compact,1,0",
+                                     "cpuset": "0-3"})
+    assert settings.env()["KMP_BLOCKTIME"] == "0"
+    assert settings.env()["KMP_AFFINITY"] == "granularity=fine,compact,1,0"
+    assert settings.cpuset == "0-3"
+    assert settings_from_params({"omp_num_threads": 1, "intra_op_parallelism": 1,
+                                 "inter_op_parallelism": 1, "cpuset": NO_CPUSET}).cpuset is None
+
+
+def test_tutorial_baselines_per_mode():
+    space = build_space(EIGHT_CORES_SMT)
+    online, _ = baselines(space, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
+    batch, _ = baselines(space, EIGHT_CORES_SMT, "batch", UPSTREAM_MKL_ENV)
+    assert online.name == batch.name == "tutorial"
+    assert online.params == {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1}
+    assert batch.params == {"omp_num_threads": 8, "intra_op_parallelism": 8, "inter_op_parallelism": 1}
+
+
+def test_image_defaults_map_zero_to_usable_cpus_clipped_into_the_space():
+    space = build_space(EIGHT_CORES_SMT)  # threads 1..8, the host has 16 logical CPUs
+    _, image = baselines(space, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
+    assert image.name == "image-defaults"
+    assert image.params == {"omp_num_threads": 2, "intra_op_parallelism": 8, "inter_op_parallelism": 8}
+    extended = build_space(EIGHT_CORES_SMT, extended=True, can_pin=True)
+    tutorial, image = baselines(extended, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
+    assert image.params["kmp_blocktime"] == 1 == tutorial.params["kmp_blocktime"]
+    assert image.params["kmp_affinity"] == KMP_AFFINITY_CHOICES["compact"]
+    assert image.params["cpuset"] == NO_CPUSET
+
+
+def test_image_env_is_read_from_the_dockerfile(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM x\nENV MODEL_NAME=model \\\n    OMP_NUM_THREADS=4 \\\n"
+                          "    KMP_AFFINITY=granularity=fine,verbose,scatter\n"
+                          "ENV TENSORFLOW_INTRA_OP_PARALLELISM 3\n")
+    env = image_default_env(dockerfile)
+    assert env["OMP_NUM_THREADS"] == "4" and env["TENSORFLOW_INTRA_OP_PARALLELISM"] == "3"
+    assert env["KMP_AFFINITY"] == "granularity=fine,verbose,scatter"
+    assert env["TENSORFLOW_INTER_OP_PARALLELISM"] == "0"  # not set there: TF Serving's default
+    assert image_default_env(tmp_path / "missing") == UPSTREAM_MKL_ENV
+
+
+def test_every_baseline_lies_in_its_space():
+    for host in (TWO_CORES, EIGHT_CORES_SMT, replace(TWO_CORES, physical_cores=1, logical_cpus=1, usable_cpus=(0,), core_leaders=(0,))):
+        for extended in (False, True):
+            space = build_space(host, extended=extended, can_pin=True)
+            configurations = list(space.configurations())
+            for mode in ("online", "batch"):
+                for baseline in baselines(space, host, mode, image_default_env()):
+                    assert baseline.params in configurations
+
+
+@pytest.mark.parametrize("cpus, text", [((0,), "0"), ((0, 1, 2, 5), "0-2,5"), ((3, 1), "1,3")])
+def test_cpu_lists(cpus, text):
+    assert format_cpu_list(cpus) == text
