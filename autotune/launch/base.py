@@ -3,6 +3,10 @@
 A launcher starts a TF-Serving-compatible server with a set of thread settings, waits
 until the model is AVAILABLE, and stops it with nothing left behind. The tuner sees
 only this interface; it never knows whether a trial ran in a container or a process.
+
+Waiting is the same for every launcher (poll `GetModelStatus`, give up early when the
+server has exited, stop it on any failure or interrupt), so it lives here; a launcher
+supplies only how to start, stop, read logs and tell whether its server has exited.
 """
 
 from __future__ import annotations
@@ -12,13 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from autotune.errors import ServerStartError, UsageError
+
+#: the project's serving image (see `autotune image build`)
+DEFAULT_IMAGE = "autotune/serving:mkl"
+#: log lines quoted in a `ServerStartError`
+ERROR_LOG_LINES = 25
+
+
+class LauncherUnavailableError(UsageError):
+    """This way of launching cannot work on this host (no engine, no image, ...); the
+    message says what to do instead. Exit code 2."""
+
 
 @dataclass(frozen=True)
 class ServerSettings:
     """The thread settings of one server start, as TF Serving's MKL image takes them.
 
     `extra_env` holds further knobs by their environment name (`KMP_BLOCKTIME`,
-    `KMP_AFFINITY`, ...); `cpuset` pins the server to CPUs where the launcher can.
+    `KMP_AFFINITY`, ...); `cpuset` pins the server to CPUs (`"0-3"`, `"0,2"`).
     """
 
     omp_num_threads: int
@@ -62,13 +78,13 @@ class Launcher(abc.ABC):
     #: short name shown in reports and stored in the study (`docker`, `local`)
     kind: str = ""
 
+    def __init__(self, model: ModelLocation) -> None:
+        self.model = model
+        self._address: str | None = None
+
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:
         """Start a server with `settings` (stopping any running one); return its gRPC address."""
-
-    @abc.abstractmethod
-    def wait_until_available(self, deadline_s: float) -> None:
-        """Block until the model is AVAILABLE, else raise `ServerStartError` with the log tail."""
 
     @abc.abstractmethod
     def stop(self) -> None:
@@ -76,7 +92,34 @@ class Launcher(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, lines: int = 50) -> str:
-        """The last `lines` lines the server wrote."""
+        """The last `lines` lines the server wrote (kept after `stop()` until the next start)."""
+
+    @abc.abstractmethod
+    def _exit_reason(self) -> str | None:
+        """None while the server runs; else how it ended (`exited with code 1`)."""
+
+    def wait_until_available(self, deadline_s: float) -> None:
+        """Block until the model is AVAILABLE, else raise `ServerStartError` with the log tail.
+
+        Fails as soon as the server exits, not at the deadline. On any failure or
+        interrupt (KeyboardInterrupt) the server is stopped before the error propagates.
+        """
+        # Imported here: the serving protos pull in TensorFlow, which `import
+        # autotune.launch` should not.
+        from autotune.launch._model_status import ServerNotAvailable, poll_until_available
+
+        if self._address is None:
+            raise RuntimeError("wait_until_available() called before start()")
+        try:
+            poll_until_available(self._address, self.model.name, deadline_s, self._exit_reason)
+        except ServerNotAvailable as failure:
+            message = (f"{self.describe()}: model '{self.model.name}' did not become AVAILABLE: "
+                       f"{failure}\n--- last server log lines ---\n{self.logs(ERROR_LOG_LINES)}")
+            self.stop()
+            raise ServerStartError(message) from None
+        except BaseException:
+            self.stop()
+            raise
 
     def describe(self) -> str:
         """One line for reports: the launcher and what it runs."""

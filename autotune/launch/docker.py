@@ -1,0 +1,188 @@
+"""Run the model server in a container of a serving image, with the Docker SDK.
+
+Any image that follows TF Serving's contract works: `autotune/serving:mkl` (the
+default, see `autotune image build`), `tensorflow/serving`, an MKL build of it. The
+settings go in as environment and as the two parallelism arguments appended to the
+image's entrypoint, with `--port=<free port>` (host networking: no NAT between client
+and server) and `--rest_api_port=0`. The model folder is mounted read-only at
+`/models/<name>`.
+
+Every container carries the labels `autotune.owner=autotune` and `autotune.pid=<tuner
+pid>`. A container is removed by `stop()`, on a failed or interrupted start, and, if
+the tuner was killed before it could, by the next start on this host: it removes the
+labelled containers whose tuner process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import docker
+import docker.errors
+import docker.types
+import psutil
+from docker.models.containers import Container
+
+from autotune.errors import ServerStartError
+from autotune.launch._ports import free_port
+from autotune.launch.base import (DEFAULT_IMAGE, Launcher, LauncherUnavailableError, ModelLocation,
+                                  ServerSettings)
+
+OWNER_LABEL = "autotune.owner"
+OWNER = "autotune"
+PID_LABEL = "autotune.pid"
+MODELS_IN_CONTAINER = "/models"
+#: log lines kept from a container when it is removed, for `logs()` after `stop()`
+KEPT_LOG_LINES = 200
+ENGINE_TIMEOUT_S = 10
+
+_MISSING_IMAGE_HELP = ("build it with `autotune image build` (add --offline where no registry "
+                       "is reachable) or `docker pull` it, or run with --server local")
+
+
+def connect() -> docker.DockerClient:
+    """A client of the engine the environment names (DOCKER_HOST, else the local socket).
+
+    `LauncherUnavailableError` when no engine answers.
+    """
+    try:
+        client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+        client.ping()
+    except docker.errors.DockerException as error:
+        raise LauncherUnavailableError(
+            f"cannot reach the Docker engine ({error}); start it (dockerd), "
+            f"or run with --server local") from None
+    return client
+
+
+def require_image(client: docker.DockerClient, image: str) -> None:
+    """`LauncherUnavailableError` unless `image` is present on the engine (never pulled)."""
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise LauncherUnavailableError(f"image {image} is not on this host: {_MISSING_IMAGE_HELP}") from None
+    except docker.errors.APIError as error:
+        raise LauncherUnavailableError(f"cannot inspect image {image}: {error}") from None
+
+
+def docker_ready(image: str = DEFAULT_IMAGE) -> bool:
+    """Whether an engine is reachable and `image` is present (`--server auto` asks this)."""
+    try:
+        require_image(connect(), image)
+    except LauncherUnavailableError:
+        return False
+    return True
+
+
+def _tuner_gone(container: Container) -> bool:
+    pid = container.labels.get(PID_LABEL, "")
+    return not (pid.isdigit() and psutil.pid_exists(int(pid)))
+
+
+def reap_stale_containers(client: docker.DockerClient) -> list[str]:
+    """Remove the labelled containers whose tuner process is gone; return their names."""
+    reaped = []
+    for container in client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={OWNER}"}):
+        if _tuner_gone(container):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                continue
+            reaped.append(container.name)
+    return reaped
+
+
+class DockerLauncher(Launcher):
+    """A server container per start, on a free host port (host networking)."""
+
+    kind = "docker"
+
+    def __init__(self, model: ModelLocation, image: str = DEFAULT_IMAGE,
+                 stop_grace_s: float = 5.0, client: docker.DockerClient | None = None) -> None:
+        super().__init__(model)
+        self.image = image
+        self.stop_grace_s = stop_grace_s
+        self._client = client or connect()
+        require_image(self._client, image)
+        self._container: Container | None = None
+        self._kept_logs = ""
+
+    def describe(self) -> str:
+        return f"docker ({self.image})"
+
+    @property
+    def container_name(self) -> str | None:
+        """The running container's name, while one was started."""
+        return self._container.name if self._container else None
+
+    def start(self, settings: ServerSettings) -> str:
+        self.stop()
+        reap_stale_containers(self._client)
+        port = free_port()
+        name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self._container = self._client.containers.create(
+                self.image,
+                command=[*settings.server_args(), f"--port={port}", "--rest_api_port=0"],
+                name=name,
+                environment={**settings.env(), "MODEL_NAME": self.model.name},
+                mounts=[docker.types.Mount(target=f"{MODELS_IN_CONTAINER}/{self.model.name}",
+                                           source=str(os.path.abspath(self.model.base_path)),
+                                           type="bind", read_only=True)],
+                network_mode="host",
+                cpuset_cpus=settings.cpuset,
+                labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid())},
+            )
+            self._container.start()
+        except docker.errors.ImageNotFound:
+            self._remove_named(name)
+            raise LauncherUnavailableError(f"image {self.image} is not on this host: {_MISSING_IMAGE_HELP}") from None
+        except docker.errors.APIError as error:
+            self._remove_named(name)
+            raise ServerStartError(f"{self.describe()}: the engine refused the container: "
+                                   f"{error.explanation or error}") from None
+        except BaseException:
+            # An interrupt between create and start must not leave the container behind.
+            self._remove_named(name)
+            raise
+        self._address = f"127.0.0.1:{port}"
+        return self._address
+
+    def _remove_named(self, name: str) -> None:
+        self._container = None
+        try:
+            self._client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _exit_reason(self) -> str | None:
+        if self._container is None:
+            return "was stopped"
+        try:
+            self._container.reload()
+        except docker.errors.NotFound:
+            return "container disappeared"
+        if self._container.status in ("exited", "dead"):
+            return f"container exited with code {self._container.attrs['State']['ExitCode']}"
+        return None
+
+    def stop(self) -> None:
+        container, self._container = self._container, None
+        self._address = None
+        if container is None:
+            return
+        try:
+            container.stop(timeout=max(1, round(self.stop_grace_s)))
+            self._kept_logs = container.logs(tail=KEPT_LOG_LINES).decode(errors="replace")
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def logs(self, lines: int = 50) -> str:
+        if self._container is None:
+            return "\n".join(self._kept_logs.splitlines()[-lines:])
+        try:
+            return self._container.logs(tail=lines).decode(errors="replace")
+        except docker.errors.NotFound:
+            return ""

@@ -1,0 +1,128 @@
+"""Run the model server as a child process of the tuner.
+
+The program is TF Serving's `tensorflow_model_server` when one is on PATH, else the
+embedded server (`python -m autotune.serving`). Both get the flags TF Serving's image
+passes (port, model name and path, the two parallelism flags, REST off) and the
+settings as environment, so OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
+
+The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
+only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
+period. Its output goes to a log file that `logs()` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from autotune.launch._ports import free_port
+from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
+
+TF_SERVING_BINARY = "tensorflow_model_server"
+EMBEDDED_SERVER = (sys.executable, "-m", "autotune.serving")
+
+
+def default_program() -> tuple[str, ...]:
+    """`tensorflow_model_server` from PATH when present, else the embedded server."""
+    binary = shutil.which(TF_SERVING_BINARY)
+    return (binary,) if binary else EMBEDDED_SERVER
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalLauncher(Launcher):
+    """A server process on this host, on a free port of 127.0.0.1."""
+
+    kind = "local"
+
+    def __init__(self, model: ModelLocation, program: Sequence[str] | None = None,
+                 stop_grace_s: float = 10.0) -> None:
+        super().__init__(model)
+        self.program = tuple(program) if program else default_program()
+        self.stop_grace_s = stop_grace_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_dir = tempfile.TemporaryDirectory(prefix="autotune-local-server-")
+        self.log_path = Path(self._log_dir.name) / "server.log"
+
+    def describe(self) -> str:
+        name = "embedded server" if self.program == EMBEDDED_SERVER else self.program[0]
+        return f"local ({name})"
+
+    def command(self, settings: ServerSettings, port: int) -> list[str]:
+        """The command line of one start, pinned with `taskset` when a cpuset is asked."""
+        command = [
+            *self.program,
+            f"--port={port}",
+            "--rest_api_port=0",
+            f"--model_name={self.model.name}",
+            f"--model_base_path={Path(self.model.base_path).resolve()}",
+            *settings.server_args(),
+        ]
+        if settings.cpuset:
+            taskset = shutil.which("taskset")
+            if not taskset:
+                raise LauncherUnavailableError(
+                    "pinning a local server to CPUs needs `taskset` (util-linux); install it "
+                    "or drop the cpuset")
+            command = [taskset, "--cpu-list", settings.cpuset, *command]
+        return command
+
+    def start(self, settings: ServerSettings) -> str:
+        self.stop()
+        port = free_port()
+        command = self.command(settings, port)
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name},
+                start_new_session=True)
+        self._address = f"127.0.0.1:{port}"
+        return self._address
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id (its process group id too), while one was started."""
+        return self._process.pid if self._process else None
+
+    def _exit_reason(self) -> str | None:
+        if self._process is None:
+            return "was stopped"
+        code = self._process.poll()
+        return None if code is None else f"exited with code {code}"
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        self._address = None
+        if process is None:
+            return
+        self._signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(self.stop_grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever is left of the group (the server itself past the grace period, or
+        # anything it spawned) is killed.
+        self._signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+    @staticmethod
+    def _signal_group(group_id: int, signum: int) -> None:
+        try:
+            os.killpg(group_id, signum)
+        except ProcessLookupError:
+            pass
+
+    def logs(self, lines: int = 50) -> str:
+        return _tail(self.log_path, lines)

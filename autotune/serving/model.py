@@ -1,0 +1,99 @@
+"""The served model: the highest numeric version of a SavedModel, loaded once.
+
+Everything a request needs is prepared at load time: the concrete function of every
+signature, the input specs requests are checked against, and the SignatureDef map that
+`GetModelMetadata` returns (read from `saved_model.pb`, as TF Serving does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+
+class ModelLoadError(RuntimeError):
+    """The model base path holds no SavedModel version that can be loaded."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One signature input: its dtype and its shape (`None` dims are free)."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[int | None, ...] | None  # None: any rank
+
+    def describe(self) -> str:
+        """`user_id int32 [-1]`, in TF Serving's shape notation (-1 = any size)."""
+        shape = "any shape" if self.shape is None else str([-1 if d is None else d for d in self.shape])
+        return f"{self.name} {self.dtype.name} {shape}".replace(", ", ",")
+
+
+class ServedSignature:
+    """A signature's concrete function with its input specs, callable on numpy arrays."""
+
+    def __init__(self, key: str, function: Callable[..., Mapping[str, tf.Tensor]]) -> None:
+        self.key = key
+        self._function = function
+        specs = function.structured_input_signature[1]
+        self.inputs: dict[str, InputSpec] = {
+            name: InputSpec(name, np.dtype(spec.dtype.as_numpy_dtype),
+                            None if spec.shape.rank is None else tuple(spec.shape.as_list()))
+            for name, spec in sorted(specs.items())
+        }
+        self.output_names: tuple[str, ...] = tuple(sorted(function.structured_outputs))
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the signature; raises `tf.errors.OpError` on what the graph rejects.
+
+        Inputs become tensors first: the function converts numpy arrays itself, but
+        through a slower path (about 0.1 ms more per call).
+        """
+        outputs = self._function(**{name: tf.constant(array) for name, array in inputs.items()})
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def latest_version(base_path: Path) -> tuple[int, Path]:
+    """The highest numeric version folder holding a `saved_model.pb`, as TF Serving picks."""
+    if not base_path.is_dir():
+        raise ModelLoadError(f"model base path {base_path} does not exist or is not a folder")
+    versions = [(int(child.name), child) for child in base_path.iterdir()
+                if child.name.isdigit() and (child / "saved_model.pb").is_file()]
+    if not versions:
+        raise ModelLoadError(
+            f"no version to serve under {base_path}: expected <number>/saved_model.pb")
+    return max(versions)
+
+
+class ServedModel:
+    """One model name, one loaded version and its signatures."""
+
+    def __init__(self, name: str, base_path: Path) -> None:
+        self.name = name
+        self.version, self.path = latest_version(base_path)
+        try:
+            self._loaded = tf.saved_model.load(str(self.path))
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            raise ModelLoadError(f"cannot load SavedModel {self.path}: {error}") from error
+        self.signatures: dict[str, ServedSignature] = {
+            key: ServedSignature(key, function) for key, function in self._loaded.signatures.items()
+        }
+        if not self.signatures:
+            raise ModelLoadError(f"SavedModel {self.path} has no signatures to serve")
+        self.signature_def_map = self._read_signature_defs()
+
+    def _read_signature_defs(self) -> get_model_metadata_pb2.SignatureDefMap:
+        saved_model = saved_model_pb2.SavedModel.FromString(
+            (self.path / "saved_model.pb").read_bytes())
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for meta_graph in saved_model.meta_graphs:
+            for key, signature_def in meta_graph.signature_def.items():
+                if key in self.signatures:
+                    signature_map.signature_def[key].CopyFrom(signature_def)
+        return signature_map

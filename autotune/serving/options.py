@@ -1,0 +1,106 @@
+"""The server's flags and environment, read the way `tensorflow_model_server` and TF
+Serving's image read them.
+
+Model: `--model_name` (else `$MODEL_NAME`), `--model_base_path` (else
+`$MODEL_BASE_PATH/<model_name>`). Threads: `--tensorflow_intra_op_parallelism` /
+`--tensorflow_inter_op_parallelism`, else `$TENSORFLOW_INTRA_OP_PARALLELISM` /
+`$TENSORFLOW_INTER_OP_PARALLELISM`, else 0 (TensorFlow picks); flags win over env.
+`OMP_NUM_THREADS` and `KMP_*` are the OpenMP runtime's own business and only reported.
+Other TF Serving flags (`--rest_api_port`, `--enable_batching`, ...) are accepted and
+ignored, so a command line written for TF Serving runs here unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+DEFAULT_PORT = 8500
+DEFAULT_MAX_BATCH_SIZE = 1_000_000
+#: OpenMP knobs reported in the settings line (left to the runtime, never applied here)
+RUNTIME_ENV = ("OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY", "KMP_SETTINGS")
+
+
+class OptionsError(ValueError):
+    """A flag or environment value the server cannot run with."""
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """Everything the server process needs to know, resolved from flags and env."""
+
+    port: int
+    model_name: str
+    model_base_path: Path
+    intra_op_parallelism: int
+    inter_op_parallelism: int
+    max_batch_size: int
+    grpc_max_threads: int
+    ignored_flags: tuple[str, ...] = ()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotune serve", allow_abbrev=False,
+        description="TF-Serving-compatible gRPC model server (Predict, GetModelMetadata, "
+                    "GetModelStatus). Other tensorflow_model_server flags are accepted "
+                    "and ignored.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port (default 8500)")
+    parser.add_argument("--model_name", default=None, help="model name (default $MODEL_NAME)")
+    parser.add_argument("--model_base_path", default=None,
+                        help="folder of numeric versions (default $MODEL_BASE_PATH/<model_name>)")
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=None,
+                        help="intra-op threads (default $TENSORFLOW_INTRA_OP_PARALLELISM, else 0: auto)")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=None,
+                        help="inter-op threads (default $TENSORFLOW_INTER_OP_PARALLELISM, else 0: auto)")
+    parser.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                        help=f"largest batch a request may carry (default {DEFAULT_MAX_BATCH_SIZE:,})")
+    parser.add_argument("--grpc_max_threads", type=int, default=16,
+                        help="requests served at once (default 16)")
+    return parser
+
+
+def _thread_count(flag: int | None, env_name: str, environ: Mapping[str, str]) -> int:
+    if flag is not None:
+        value, source = flag, f"--{env_name.lower()}"
+    else:
+        text = environ.get(env_name, "").strip() or "0"
+        source = f"${env_name}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise OptionsError(f"{source} must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise OptionsError(f"{source} must be >= 0 (0 lets TensorFlow choose), got {value}")
+    return value
+
+
+def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServingOptions:
+    """Resolve flags over environment; `OptionsError` for values the server cannot use.
+
+    `--help` and malformed flag values end the process the argparse way (exit 2).
+    """
+    environ = os.environ if environ is None else environ
+    args, unknown = _parser().parse_known_args(list(argv))
+    model_name = args.model_name or environ.get("MODEL_NAME") or "model"
+    base_path = args.model_base_path or os.path.join(environ.get("MODEL_BASE_PATH", "/models"),
+                                                      model_name)
+    if not 0 < args.port < 65536:
+        raise OptionsError(f"--port must be 1..65535, got {args.port}")
+    if args.max_batch_size < 1 or args.grpc_max_threads < 1:
+        raise OptionsError("--max_batch_size and --grpc_max_threads must be >= 1")
+    return ServingOptions(
+        port=args.port,
+        model_name=model_name,
+        model_base_path=Path(base_path),
+        intra_op_parallelism=_thread_count(args.tensorflow_intra_op_parallelism,
+                                           "TENSORFLOW_INTRA_OP_PARALLELISM", environ),
+        inter_op_parallelism=_thread_count(args.tensorflow_inter_op_parallelism,
+                                           "TENSORFLOW_INTER_OP_PARALLELISM", environ),
+        max_batch_size=args.max_batch_size,
+        grpc_max_threads=args.grpc_max_threads,
+        ignored_flags=tuple(unknown),
+    )

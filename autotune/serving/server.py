@@ -1,0 +1,109 @@
+"""The server process: read options, set TensorFlow's thread pools, load the model,
+serve gRPC until SIGTERM or SIGINT, then shut down gracefully.
+
+Once it listens, it writes one parseable line with its effective settings
+(`autotune-serving: settings intra_op=.. inter_op=.. omp_num_threads=.. ...`), which
+launchers and tests read; values are shell-quoted, so `shlex.split` parses the line.
+
+TensorFlow and grpc are imported only once the options parse, so `--help` and a bad
+flag answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from typing import Sequence
+
+from autotune.serving.options import RUNTIME_ENV, OptionsError, ServingOptions, parse_options
+
+LOG_PREFIX = "autotune-serving:"
+SETTINGS_MARKER = f"{LOG_PREFIX} settings"
+SHUTDOWN_GRACE_S = 5.0
+#: room for the largest batch (the check on --max_batch_size gives the clear message)
+MAX_MESSAGE_BYTES = 1 << 30
+
+
+def log(message: str) -> None:
+    """One line on stderr, where TensorFlow's own log lines go too."""
+    print(f"{LOG_PREFIX} {message}", file=sys.stderr, flush=True)
+
+
+def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version: int) -> str:
+    """The effective settings: TensorFlow's thread pools as set, the OpenMP env as given."""
+    fields = {
+        "intra_op": intra_op,
+        "inter_op": inter_op,
+        **{name.lower(): os.environ.get(name, "unset") for name in RUNTIME_ENV},
+        "model": options.model_name,
+        "version": version,
+        "port": options.port,
+        "pid": os.getpid(),
+    }
+    return "settings " + " ".join(f"{key}={shlex.quote(str(value))}"
+                                            for key, value in fields.items())
+
+
+def _serve(options: ServingOptions) -> int:
+    import grpc
+    import tensorflow as tf
+
+    from autotune.serving.model import ModelLoadError, ServedModel
+    from autotune.serving.service import add_servicers
+
+    # Must happen before TensorFlow creates its runtime, i.e. before the model loads.
+    tf.config.threading.set_intra_op_parallelism_threads(options.intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_parallelism)
+    started = time.monotonic()
+    try:
+        model = ServedModel(options.model_name, options.model_base_path)
+    except ModelLoadError as error:
+        log(f"error: {error}")
+        return 1
+    log(f"loaded model {model.name} version {model.version} from {model.path} "
+        f"in {time.monotonic() - started:.1f}s")
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
+                                   thread_name_prefix="grpc-worker"),
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                 # a second server on the same port must fail, not share it silently
+                 ("grpc.so_reuseport", 0)])
+    add_servicers(server, model, options.max_batch_size)
+    try:
+        bound = server.add_insecure_port(f"0.0.0.0:{options.port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        log(f"error: cannot listen on port {options.port} (in use?)")
+        return 1
+
+    stop_requested = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    server.start()
+    log(settings_line(options, tf.config.threading.get_intra_op_parallelism_threads(),
+                      tf.config.threading.get_inter_op_parallelism_threads(), model.version))
+    stop_requested.wait()
+    log("stopping")
+    server.stop(SHUTDOWN_GRACE_S).wait()
+    log("stopped")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the server in the foreground; the exit code (0 after a graceful stop)."""
+    try:
+        options = parse_options(argv)
+    except OptionsError as error:
+        log(f"error: {error}")
+        return 2
+    if options.ignored_flags:
+        log(f"ignoring flags this server does not use: {' '.join(options.ignored_flags)}")
+    return _serve(options)

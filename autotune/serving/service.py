@@ -1,0 +1,101 @@
+"""The gRPC servicers: TF Serving's PredictionService (Predict, GetModelMetadata) and
+ModelService (GetModelStatus), over one loaded model.
+
+Each RPC turns a `RequestError` into its status and message; the server keeps serving
+after every refused request.
+"""
+
+from __future__ import annotations
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from autotune.serving import tensors
+from autotune.serving.model import ServedModel
+from autotune.serving.validation import RequestError, check_model_spec, decode_inputs, resolve_signature
+
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel, signature_name: str = "") -> None:
+    spec.name = model.name
+    spec.version.value = model.version
+    if signature_name:
+        spec.signature_name = signature_name
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata; the other PredictionService RPCs stay UNIMPLEMENTED."""
+
+    def __init__(self, model: ServedModel, max_batch_size: int) -> None:
+        self._model = model
+        self._max_batch_size = max_batch_size
+
+    def Predict(self, request: predict_pb2.PredictRequest,
+                context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
+        try:
+            return self._predict(request)
+        except RequestError as error:
+            context.abort(error.code, error.message)
+        except tf.errors.InvalidArgumentError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+
+    def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        signature = resolve_signature(self._model, request.model_spec)
+        wanted = tuple(request.output_filter) or signature.output_names
+        unknown = set(wanted) - set(signature.output_names)
+        if unknown:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"output_filter names {sorted(unknown)} not in the signature "
+                               f"'{signature.key}', whose outputs are {list(signature.output_names)}")
+        outputs = signature(decode_inputs(signature, request.inputs, self._max_batch_size))
+        response = predict_pb2.PredictResponse()
+        _fill_model_spec(response.model_spec, self._model, signature.key)
+        for name in wanted:
+            tensors.encode_into(response.outputs[name], outputs[name])
+        return response
+
+    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
+                         context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        try:
+            check_model_spec(self._model, request.model_spec)
+            fields = set(request.metadata_field)
+            if fields != {SIGNATURE_DEF_FIELD}:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"metadata_field must be ['{SIGNATURE_DEF_FIELD}'], "
+                                   f"got {sorted(fields)}")
+        except RequestError as error:
+            context.abort(error.code, error.message)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _fill_model_spec(response.model_spec, self._model)
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(self._model.signature_def_map)
+        return response
+
+
+class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus: the one loaded version is AVAILABLE (the server listens only then)."""
+
+    def __init__(self, model: ServedModel) -> None:
+        self._model = model
+
+    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
+                       context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
+        try:
+            check_model_spec(self._model, request.model_spec)
+        except RequestError as error:
+            context.abort(error.code, error.message)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        status = response.model_version_status.add()
+        status.version = self._model.version
+        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
+
+
+def add_servicers(server: grpc.Server, model: ServedModel, max_batch_size: int) -> None:
+    """Register both services for `model` on `server`."""
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(model, max_batch_size), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusServicer(model), server)

@@ -1,0 +1,105 @@
+"""TensorProto <-> numpy, the fast way.
+
+Requests carry their values either packed in `tensor_content` (what TF's
+`make_tensor_proto` and fast clients send) or in the typed repeated field of their dtype
+(`int_val`, `int64_val`, `float_val`, ...). Packed content is decoded without a copy by
+`np.frombuffer`; responses are always written packed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, types_pb2
+
+
+class TensorDecodeError(ValueError):
+    """A TensorProto that does not hold a valid tensor; the message says why."""
+
+
+#: dtype enum -> (numpy dtype, the typed field that holds its values)
+_DTYPES: dict[int, tuple[np.dtype, str]] = {
+    types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
+    types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
+    types_pb2.DT_HALF: (np.dtype(np.float16), "half_val"),
+    types_pb2.DT_INT8: (np.dtype(np.int8), "int_val"),
+    types_pb2.DT_INT16: (np.dtype(np.int16), "int_val"),
+    types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),
+    types_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
+    types_pb2.DT_UINT8: (np.dtype(np.uint8), "int_val"),
+    types_pb2.DT_UINT16: (np.dtype(np.uint16), "int_val"),
+    types_pb2.DT_UINT32: (np.dtype(np.uint32), "uint32_val"),
+    types_pb2.DT_UINT64: (np.dtype(np.uint64), "uint64_val"),
+    types_pb2.DT_BOOL: (np.dtype(np.bool_), "bool_val"),
+    types_pb2.DT_STRING: (np.dtype(object), "string_val"),
+}
+_ENUM_OF_DTYPE: dict[np.dtype, int] = {
+    dtype: enum for enum, (dtype, _) in _DTYPES.items() if dtype != np.dtype(object)
+}
+
+
+def dtype_name(enum: int) -> str:
+    """`DT_INT32` -> `int32`: the name a user knows from TensorFlow."""
+    return types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
+
+
+def numpy_dtype(enum: int) -> np.dtype:
+    """The numpy dtype of a TensorFlow dtype enum; `TensorDecodeError` if unsupported."""
+    try:
+        return _DTYPES[enum][0]
+    except KeyError:
+        raise TensorDecodeError(f"dtype {dtype_name(enum)} is not supported") from None
+
+
+def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
+    """The shape a TensorProto declares."""
+    return tuple(dim.size for dim in proto.tensor_shape.dim)
+
+
+def decode(proto: tensor_pb2.TensorProto, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The array a TensorProto holds (read-only when decoded from `tensor_content`).
+
+    `shape` saves re-reading the declared shape when the caller already has it.
+    """
+    dtype = numpy_dtype(proto.dtype)
+    shape = shape_of(proto) if shape is None else shape
+    if any(size < 0 for size in shape):
+        raise TensorDecodeError(f"shape {list(shape)} has a negative dimension")
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content and dtype != np.dtype(object):
+        if len(proto.tensor_content) != count * dtype.itemsize:
+            raise TensorDecodeError(
+                f"tensor_content has {len(proto.tensor_content)} bytes, shape {list(shape)} "
+                f"of {dtype.name} needs {count * dtype.itemsize}")
+        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+    return _decode_typed_values(proto, dtype, shape, count)
+
+
+def _decode_typed_values(proto: tensor_pb2.TensorProto, dtype: np.dtype,
+                         shape: tuple[int, ...], count: int) -> np.ndarray:
+    field = _DTYPES[proto.dtype][1]
+    values = getattr(proto, field)
+    if dtype == np.dtype(np.float16):
+        array = np.array(values, dtype=np.uint16).view(np.float16)
+    else:
+        array = np.array(values, dtype=dtype)
+    if array.size == count:
+        return array.reshape(shape)
+    if array.size == 1:
+        # As in TensorFlow: a single value fills the whole declared shape.
+        return np.full(shape, array[0], dtype=dtype)
+    raise TensorDecodeError(f"{field} has {array.size} values, shape {list(shape)} needs {count}")
+
+
+def encode_into(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """Write `array` into an (empty) TensorProto, packed in `tensor_content`."""
+    if array.dtype == np.dtype(object):
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(array.ravel().tolist())
+    else:
+        try:
+            proto.dtype = _ENUM_OF_DTYPE[array.dtype]
+        except KeyError:
+            raise TensorDecodeError(f"cannot encode arrays of {array.dtype}") from None
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)

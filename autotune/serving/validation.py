@@ -1,0 +1,108 @@
+"""Checking a request against the served model, and decoding its inputs.
+
+Every way a request can be wrong becomes a `RequestError` with the gRPC status TF
+Serving uses (NOT_FOUND for another model or version, INVALID_ARGUMENT for the rest)
+and a message saying what was expected. Checks run on the declared shapes before any
+value is decoded, so an oversize request costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import grpc
+import numpy as np
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import model_pb2
+
+from autotune.serving import tensors
+from autotune.serving.model import InputSpec, ServedModel, ServedSignature
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+class RequestError(Exception):
+    """A request the server refuses: the gRPC status code and a clear message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_model_spec(model: ServedModel, spec: model_pb2.ModelSpec) -> None:
+    """NOT_FOUND unless `spec` names the served model (and, if given, its version)."""
+    if spec.name != model.name:
+        raise RequestError(grpc.StatusCode.NOT_FOUND,
+                           f"model '{spec.name}' not found: this server serves '{model.name}'")
+    if spec.HasField("version") and spec.version.value != model.version:
+        raise RequestError(grpc.StatusCode.NOT_FOUND,
+                           f"version {spec.version.value} of model '{model.name}' not found: "
+                           f"this server serves version {model.version}")
+    if spec.version_label:
+        raise RequestError(grpc.StatusCode.NOT_FOUND,
+                           f"version label '{spec.version_label}' not found: labels are not "
+                           f"supported, version {model.version} is served")
+
+
+def resolve_signature(model: ServedModel, spec: model_pb2.ModelSpec) -> ServedSignature:
+    """The signature a request asks for (default `serving_default`)."""
+    check_model_spec(model, spec)
+    key = spec.signature_name or DEFAULT_SIGNATURE
+    try:
+        return model.signatures[key]
+    except KeyError:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"signature '{key}' not found; the model has: "
+                           f"{', '.join(sorted(model.signatures))}") from None
+
+
+def _expected(signature: ServedSignature) -> str:
+    return "; ".join(spec.describe() for spec in signature.inputs.values())
+
+
+def decode_inputs(signature: ServedSignature, inputs: Mapping[str, tensor_pb2.TensorProto],
+                  max_batch_size: int) -> dict[str, np.ndarray]:
+    """The request's inputs as arrays of the signature's dtypes, or a `RequestError`."""
+    if set(inputs) != set(signature.inputs):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"inputs {sorted(inputs)} do not match the signature "
+                           f"'{signature.key}', which expects: {_expected(signature)}")
+    return {name: _decode_input(spec, inputs[name], max_batch_size)
+            for name, spec in signature.inputs.items()}
+
+
+def _invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto, max_batch_size: int) -> np.ndarray:
+    shape = tensors.shape_of(proto)
+    if spec.shape is not None and (
+            len(shape) != len(spec.shape)
+            or any(want is not None and want != got for want, got in zip(spec.shape, shape))):
+        raise _invalid(f"input '{spec.name}' has shape {list(shape)}, expected {spec.describe()}")
+    if shape and shape[0] > max_batch_size:
+        raise _invalid(f"input '{spec.name}' has a batch of {shape[0]:,}, more than the "
+                       f"server's maximum of {max_batch_size:,} (--max_batch_size)")
+    try:
+        array = tensors.decode(proto, shape)
+    except tensors.TensorDecodeError as error:
+        raise _invalid(f"input '{spec.name}': {error}; expected {spec.describe()}") from None
+    return _as_dtype(spec, array)
+
+
+def _as_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:
+    """Integers cast to integers and floats to floats (a model exported with `uint16`
+    ids serves `int32` requests); any other dtype mismatch is refused."""
+    if array.dtype == spec.dtype:
+        return array
+    if array.dtype.kind in "iu" and spec.dtype.kind in "iu":
+        limits = np.iinfo(spec.dtype)
+        if array.size and (array.min() < limits.min or array.max() > limits.max):
+            raise _invalid(f"input '{spec.name}' has values outside the range of "
+                           f"{spec.dtype.name} [{limits.min}, {limits.max}]")
+        return array.astype(spec.dtype)
+    if array.dtype.kind == "f" and spec.dtype.kind == "f":
+        return array.astype(spec.dtype)
+    raise _invalid(f"input '{spec.name}' is {array.dtype.name}, expected {spec.describe()}")
