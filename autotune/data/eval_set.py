@@ -1,0 +1,113 @@
+"""The on-disk NCF data of one dataset: `eval.npz`, `train.npz` and a manifest, cached.
+
+Layout (DESIGN.md), under `<data-dir>/<dataset>/`:
+
+    eval.npz    users int32 [n], items int32 [n, 1000] (column 0 the held-out positive)
+    train.npz   users int32, items int32: the training positives
+    eval.json   manifest: fingerprint, sizes, seed, negatives
+
+The fingerprint hashes everything the files depend on: the source's fingerprint (file
+content, or generator shape and seed), the seed, the number of negatives and the
+preprocessing version. The same inputs reuse the files; changed inputs rebuild them.
+Files are written to temporary names and renamed, the manifest last, so an
+interrupted build is never mistaken for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autotune.data.ncf import EVAL_NEGATIVES, MIN_USER_RATINGS, NcfData, build_ncf_data
+from autotune.data.sources import RatingsSource
+
+PREPROCESSING_VERSION = 1  # bump when build_ncf_data's output for the same inputs changes
+EVAL_FILE, TRAIN_FILE, MANIFEST_FILE = "eval.npz", "train.npz", "eval.json"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A built eval set on disk: where its files are and what its manifest says."""
+
+    directory: Path
+    manifest: dict
+
+    @property
+    def eval_path(self) -> Path:
+        return self.directory / EVAL_FILE
+
+    @property
+    def train_path(self) -> Path:
+        return self.directory / TRAIN_FILE
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    def load(self) -> NcfData:
+        """The arrays, as the model trainer takes them."""
+        with np.load(self.eval_path) as eval_arrays, np.load(self.train_path) as train_arrays:
+            return NcfData(train_users=train_arrays["users"], train_items=train_arrays["items"],
+                           eval_users=eval_arrays["users"], eval_items=eval_arrays["items"],
+                           num_users=self.manifest["num_users"],
+                           num_items=self.manifest["num_items"])
+
+
+def eval_set_fingerprint(source_fingerprint: str, seed: int, negatives: int) -> str:
+    """The identity of an eval set: everything its content depends on."""
+    inputs = {"source": source_fingerprint, "seed": seed, "negatives": negatives,
+              "min_user_ratings": MIN_USER_RATINGS, "preprocessing": PREPROCESSING_VERSION}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomically(path: Path, write) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as stream:
+        write(stream)
+    os.replace(temporary, path)
+
+
+def _save(directory: Path, data: NcfData, manifest: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MANIFEST_FILE).unlink(missing_ok=True)
+    _write_atomically(directory / EVAL_FILE, lambda stream: np.savez(
+        stream, users=data.eval_users, items=data.eval_items))
+    _write_atomically(directory / TRAIN_FILE, lambda stream: np.savez(
+        stream, users=data.train_users, items=data.train_items))
+    _write_atomically(directory / MANIFEST_FILE,
+                      lambda stream: stream.write(json.dumps(manifest, indent=2).encode()))
+
+
+def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
+                    negatives: int = EVAL_NEGATIVES) -> EvalSet:
+    """The eval set of `source` in `directory`: reused when current, else built and saved."""
+    fingerprint = eval_set_fingerprint(source.fingerprint(), seed, negatives)
+    manifest = _read_manifest(directory)
+    if (manifest and manifest.get("fingerprint") == fingerprint
+            and (directory / EVAL_FILE).is_file() and (directory / TRAIN_FILE).is_file()):
+        return EvalSet(directory, manifest)
+    data = build_ncf_data(source.load(), seed, negatives)
+    manifest = {
+        "fingerprint": fingerprint,
+        "dataset": source.name,
+        "seed": seed,
+        "negatives": negatives,
+        "num_users": data.num_users,
+        "num_items": data.num_items,
+        "train_positives": int(len(data.train_users)),
+        "eval_users": int(len(data.eval_users)),
+    }
+    _save(directory, data, manifest)
+    return EvalSet(directory, manifest)

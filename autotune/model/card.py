@@ -1,0 +1,31 @@
+"""`model_card.json`: what an exported model was built from and how accurate it is.
+
+Lives next to the numeric versions in the model base path. Readers (the tuner's
+accuracy gate, `autotune prepare`'s freshness check, people) need no TensorFlow.
+Fields: dataset, dataset_fingerprint (of the eval set), users, items,
+train_positives, eval_users, eval_negatives, epochs, seed, k, hr, ndcg, itempop_hr,
+itempop_ndcg, train_seconds, training (all settings), signature, version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+MODEL_CARD_FILE = "model_card.json"
+
+
+def write_model_card(model_dir: Path, card: dict) -> None:
+    """Write `model_card.json` atomically."""
+    temporary = model_dir / f".{MODEL_CARD_FILE}.tmp"
+    temporary.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, model_dir / MODEL_CARD_FILE)
+
+
+def read_model_card(model_dir: Path) -> dict | None:
+    """The model card under `model_dir`, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((model_dir / MODEL_CARD_FILE).read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,210 @@
+"""`autotune prepare`: the eval set and the trained, exported NCF model, built once.
+
+Steps, each skipped when its result is present and current:
+
+1. Ratings: the synthetic generator (default, offline) or a MovieLens file, fetched
+   from GroupLens first when `download` is asked for and the file is missing.
+2. Eval set: NCF preprocessing cached under `<data-dir>/<dataset>/` (autotune.data).
+3. Model: NeuMF trained and exported under `<model-dir>/<version>/` with
+   `model_card.json` (autotune.model). Current means the card names the same eval set
+   fingerprint and the same training settings, and its version is on disk.
+
+The card carries the reference HR@10/NDCG@10 measured in-process at export and the
+item-popularity ranker's on the same eval set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from autotune.data.download import download_movielens
+from autotune.data.eval_set import EvalSet, ensure_eval_set
+from autotune.data.movielens import ratings_path
+from autotune.data.ncf import EVAL_NEGATIVES
+from autotune.data.sources import SYNTHETIC, MovieLensSource, RatingsSource, SyntheticSource
+from autotune.data.synthetic import SyntheticShape
+from autotune.errors import UsageError
+from autotune.model.config import (NeuMFShape, TrainingConfig, signature_description,
+                                    training_settings)
+from autotune.model.card import read_model_card
+from autotune.paths import default_data_dir, default_model_dir
+
+DEFAULT_EPOCHS = {SYNTHETIC: 4, "ml-100k": 20}  # ml-100k has 10x fewer steps per epoch
+FALLBACK_EPOCHS = 4
+TOP_K = 10
+MAX_BATCH_SIZE, MIN_BATCH_SIZE, MIN_STEPS_PER_EPOCH = 8192, 256, 100
+
+
+def batch_size_for(train_positives: int) -> int:
+    """Large batches for speed on CPU, but at least MIN_STEPS_PER_EPOCH steps an epoch.
+
+    Small datasets would otherwise get a handful of Adam steps per epoch and learn
+    nothing beyond popularity; ml-1m gets MAX_BATCH_SIZE.
+    """
+    examples = train_positives * (1 + TrainingConfig.negatives_per_positive)
+    batch = MAX_BATCH_SIZE
+    while batch > MIN_BATCH_SIZE and examples / batch < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return batch
+
+
+@dataclass(frozen=True)
+class PreparedAssets:
+    """What `prepare_assets` made: the eval set files and the model base path with its card."""
+
+    dataset: str
+    eval_path: Path
+    train_path: Path
+    model_dir: Path
+    model_card: dict
+
+    @property
+    def version_dir(self) -> Path:
+        """The exported SavedModel the card describes (`<model_dir>/<version>`)."""
+        return self.model_dir / str(self.model_card["version"])
+
+
+def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
+                    synthetic_shape: SyntheticShape | None) -> RatingsSource:
+    if dataset == SYNTHETIC:
+        if download:
+            raise UsageError("--download fetches MovieLens; the synthetic dataset needs no download")
+        return SyntheticSource(synthetic_shape or SyntheticShape(), seed)
+    if synthetic_shape is not None:
+        raise UsageError(f"a synthetic shape was given for the MovieLens dataset {dataset}")
+    if download and not ratings_path(dataset, data_dir).is_file():
+        download_movielens(dataset, data_dir)
+    return MovieLensSource(dataset, data_dir)
+
+
+def _is_current(card: dict | None, eval_set: EvalSet, settings: dict, model_dir: Path) -> bool:
+    """Whether the exported model was trained on this eval set with these settings."""
+    return bool(card
+                and card.get("dataset_fingerprint") == eval_set.fingerprint
+                and card.get("training") == settings
+                and (model_dir / str(card.get("version")) / "saved_model.pb").is_file())
+
+
+class _EpochBars:
+    """A rich progress bar per epoch with its running loss, then the epoch's HR/NDCG."""
+
+    def __init__(self, progress: Progress, epochs: int,
+                 measure: Callable[[], tuple[float, float]]) -> None:
+        self._progress, self._epochs, self._measure = progress, epochs, measure
+        self._task = None
+        self._loss_sum, self._steps = 0.0, 0
+
+    def epoch_started(self, epoch: int, steps: int) -> None:
+        self._task = self._progress.add_task(f"epoch {epoch + 1}/{self._epochs}", total=steps,
+                                             loss=float("nan"))
+        self._loss_sum, self._steps = 0.0, 0
+
+    def step_done(self, loss: float) -> None:
+        self._loss_sum, self._steps = self._loss_sum + loss, self._steps + 1
+        self._progress.update(self._task, advance=1, loss=self._loss_sum / self._steps)
+
+    def epoch_done(self, epoch: int, loss: float) -> None:
+        hr, ndcg = self._measure()
+        self._progress.update(self._task, loss=loss,
+                              description=f"epoch {epoch + 1}/{self._epochs} "
+                                          f"HR@{TOP_K} {hr:.3f} NDCG@{TOP_K} {ndcg:.3f}")
+
+
+def _train_and_export(dataset: str, eval_set: EvalSet, model_dir: Path, shape: NeuMFShape,
+                      config: TrainingConfig, quiet: bool) -> dict:
+    """Train NeuMF on the eval set's training positives, export it, return the model card."""
+    import tensorflow as tf
+
+    from autotune.model.evaluate import evaluate, itempop_hr_ndcg
+    from autotune.model.export import export_model
+    from autotune.model.neumf import NeuMF
+    from autotune.model.train import train
+
+    data = eval_set.load()
+    model = NeuMF(shape, seed=config.seed)
+
+    def score(users, items):
+        return tf.sigmoid(model.logits(tf.constant(users), tf.constant(items))).numpy()
+
+    def measure() -> tuple[float, float]:
+        return evaluate(score, data.eval_users, data.eval_items, TOP_K)
+
+    started = time.monotonic()
+    if quiet:
+        train(model, data, config)
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True)) as progress:
+            train(model, data, config, _EpochBars(progress, config.epochs, measure))
+    train_seconds = time.monotonic() - started
+    hr, ndcg = measure()
+    itempop_hr, itempop_ndcg = itempop_hr_ndcg(data.train_items, data.num_items,
+                                               data.eval_items, TOP_K)
+    card = {
+        "dataset": dataset,
+        "dataset_fingerprint": eval_set.fingerprint,
+        "users": data.num_users,
+        "items": data.num_items,
+        "train_positives": int(len(data.train_users)),
+        "eval_users": int(len(data.eval_users)),
+        "eval_negatives": int(data.eval_items.shape[1] - 1),
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "k": TOP_K,
+        "hr": hr,
+        "ndcg": ndcg,
+        "itempop_hr": itempop_hr,
+        "itempop_ndcg": itempop_ndcg,
+        "train_seconds": round(train_seconds, 1),
+        "training": training_settings(shape, config),
+        "signature": signature_description(),
+    }
+    return export_model(model, model_dir, card)
+
+
+def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
+                   model_dir: Path | None = None, epochs: int | None = None, seed: int = 0,
+                   download: bool = False, quiet: bool = False,
+                   synthetic_shape: SyntheticShape | None = None) -> PreparedAssets:
+    """Build (or reuse) the eval set and the exported model of `dataset`.
+
+    `data_dir` defaults to $AUTOTUNE_HOME/data, `model_dir` to the dataset's model base
+    path under $AUTOTUNE_HOME, `epochs` to the dataset's tuned value. `seed` drives the
+    generator, the eval negatives and training. `synthetic_shape` sizes the synthetic
+    dataset (default: MovieLens 1M's); tests use small shapes. `quiet` hides progress.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(dataset)
+    console = Console(stderr=True, quiet=quiet)
+    source = _ratings_source(dataset, data_dir, seed, download, synthetic_shape)
+    with console.status(f"building the {dataset} eval set"):
+        eval_set = ensure_eval_set(source, data_dir / dataset, seed, EVAL_NEGATIVES)
+    shape = NeuMFShape(eval_set.manifest["num_users"], eval_set.manifest["num_items"])
+    config = TrainingConfig(epochs=epochs or DEFAULT_EPOCHS.get(dataset, FALLBACK_EPOCHS),
+                            batch_size=batch_size_for(eval_set.manifest["train_positives"]),
+                            seed=seed)
+    card = read_model_card(model_dir)
+    if not _is_current(card, eval_set, training_settings(shape, config), model_dir):
+        card = _train_and_export(dataset, eval_set, model_dir, shape, config, quiet)
+    return PreparedAssets(dataset, eval_set.eval_path, eval_set.train_path, model_dir, card)
+
+
+def print_prepared(assets: PreparedAssets) -> None:
+    """Print where the eval set and the model are, and the model's reference accuracy."""
+    card = assets.model_card
+    k = card["k"]
+    print(f"dataset    {assets.dataset}: {card['users']} users, {card['items']} items, "
+          f"{card['train_positives']} training positives")
+    print(f"eval set   {assets.eval_path} ({card['eval_users']} users x "
+          f"{card['eval_negatives'] + 1} candidates)")
+    print(f"train set  {assets.train_path}")
+    print(f"model      {assets.version_dir} (version {card['version']}, {card['epochs']} epochs)")
+    print(f"accuracy   HR@{k} {card['hr']:.4f}  NDCG@{k} {card['ndcg']:.4f}  "
+          f"(item popularity: HR@{k} {card['itempop_hr']:.4f}  NDCG@{k} {card['itempop_ndcg']:.4f})")
