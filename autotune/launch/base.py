@@ -82,6 +82,11 @@ class Launcher(abc.ABC):
         self.model = model
         self._address: str | None = None
 
+    @property
+    def address(self) -> str | None:
+        """The gRPC address (`host:port`) of the started server, None when stopped."""
+        return self._address
+
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:
         """Start a server with `settings` (stopping any running one); return its gRPC address."""

@@ -16,6 +16,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from autotune.serving import tensors
+
 
 class ModelLoadError(RuntimeError):
     """The model base path holds no SavedModel version that can be loaded."""
@@ -32,7 +34,7 @@ class InputSpec:
     def describe(self) -> str:
         """`user_id int32 [-1]`, in TF Serving's shape notation (-1 = any size)."""
         shape = "any shape" if self.shape is None else str([-1 if d is None else d for d in self.shape])
-        return f"{self.name} {self.dtype.name} {shape}".replace(", ", ",")
+        return f"{self.name} {tensors.label(self.dtype)} {shape}".replace(", ", ",")
 
 
 class ServedSignature:

@@ -42,6 +42,11 @@ def dtype_name(enum: int) -> str:
     return types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
 
 
+def label(dtype: np.dtype) -> str:
+    """A numpy dtype by TensorFlow's name (`int32`, `string` for bytes objects)."""
+    return "string" if dtype == np.dtype(object) else dtype.name
+
+
 def numpy_dtype(enum: int) -> np.dtype:
     """The numpy dtype of a TensorFlow dtype enum; `TensorDecodeError` if unsupported."""
     try:

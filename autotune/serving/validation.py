@@ -105,4 +105,4 @@ def _as_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:
         return array.astype(spec.dtype)
     if array.dtype.kind == "f" and spec.dtype.kind == "f":
         return array.astype(spec.dtype)
-    raise _invalid(f"input '{spec.name}' is {array.dtype.name}, expected {spec.describe()}")
+    raise _invalid(f"input '{spec.name}' is {tensors.label(array.dtype)}, expected {spec.describe()}")
