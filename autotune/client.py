@@ -159,7 +159,7 @@ class LatencyPolicy:
     windows_to_agree: int = 3
     tolerance: float = 0.10
     max_requests: int = 20_000
-    max_seconds: float = 30.0
+    max_seconds: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 
 from autotune.measure import MeasurementError
 from autotune.progress import Progress
+from autotune.report import CONFIRMATION_ATTR
 
-CONFIRMATION_ATTR = "confirmation"
 #: two-sided 95% Student's t quantiles by degrees of freedom; 1.96 beyond the table
 _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
          9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}

@@ -21,14 +21,27 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
-from autotune.confirm import CONFIRMATION_ATTR
 from autotune.errors import NoFeasibleTrialError, UsageError
 from autotune.paths import MODEL_NAME
-from autotune.space import settings_from_params
+from autotune.space import PARAM_LABELS, settings_from_params
 
+#: the study user attr where autotune.confirm stores the confirmation round
+CONFIRMATION_ATTR = "confirmation"
 TABLE_ROWS = 10
+UNITS = {"latency_ms": "ms", "throughput_sps": "samples/s"}
+
+
+def format_number(metric: str, value: float) -> str:
+    """`1.234` (ms) or `1,234,567` (samples/s)."""
+    return f"{value:,.0f}" if metric == "throughput_sps" else f"{value:.3f}"
+
+
+def format_objective(metric: str, value: float) -> str:
+    """`1.234 ms` or `1,234,567 samples/s`."""
+    return f"{format_number(metric, value)} {UNITS.get(metric, '')}".rstrip()
 
 
 def _feasible(trial: FrozenTrial) -> bool:
@@ -151,32 +164,33 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: the text of the `.md` file and the dashboard note."""
-    unit = "ms" if report["mode"] == "online" else "samples/s"
+    """The report as Markdown: the `.md` file, the dashboard note and the printed summary."""
+    metric = report["objective"]["metric"]
+    host = report["host"] or {}
     lines = [f"# autotune: {report['study']}", "",
-             f"Mode **{report['mode']}** ({report['objective']['metric']}, "
-             f"{report['objective']['statistic']}, {report['objective']['direction']}), "
-             f"server {report['server']}, host {(report['host'] or {}).get('hostname')} "
-             f"({(report['host'] or {}).get('cpu_model')}, "
-             f"{(report['host'] or {}).get('physical_cores')} physical cores).", ""]
+             f"Mode **{report['mode']}** ({metric}, {report['objective']['statistic']}, "
+             f"{report['objective']['direction']}), server {report['server']}, host "
+             f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('physical_cores')} "
+             "physical cores).", ""]
     best = report["best"]
     if best is None:
-        lines += ["**No feasible trial**: none met the accuracy floors "
-                  f"(HR@10 >= {report['floors']['min_hr']}, NDCG@10 >= {report['floors']['min_ndcg']}).", ""]
+        lines += ["**No feasible trial**: none met the accuracy floors (HR@10 >= "
+                  f"{report['floors']['min_hr']}, NDCG@10 >= {report['floors']['min_ndcg']}).", ""]
     else:
         ci = best["ci95"]
-        interval = f" (95% CI {ci[0]:.4g} to {ci[1]:.4g})" if ci else ""
+        interval = (f" (95% CI {format_objective(metric, ci[0])} to {format_objective(metric, ci[1])})"
+                    if ci else "")
         lines += ["## Best settings", "",
-                  f"Trial {best['trial']}: **{best['value']:.4g} {unit}**{interval}, "
-                  f"from the {best['source']}; HR@10 {best['hr']:.4f}, NDCG@10 {best['ndcg']:.4f}.", "",
-                  "| setting | value |", "|---|---|",
+                  f"Trial {best['trial']}: **{format_objective(metric, best['value'])}**{interval}, "
+                  f"from the {best['source']}; HR@10 {best['hr']:.4f}, NDCG@10 {best['ndcg']:.4f}.",
+                  "", "| setting | value |", "|---|---|",
                   *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
                   "```", best["docker_run"], "```", ""]
     if report["baselines"]:
-        lines += ["## Baselines", "", f"| baseline | {unit} | speed-up of best |", "|---|---|---|"]
+        lines += ["## Baselines", "", "| baseline | objective | speed-up of best |", "|---|---|---|"]
         for name, baseline in report["baselines"].items():
             ratio = report["speedup"].get(name)
-            lines.append(f"| {name} | {baseline['value']:.4g} | "
+            lines.append(f"| {name} | {format_objective(metric, baseline['value'])} | "
                          f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
         lines.append("")
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
@@ -203,21 +217,9 @@ def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:
 
 
 def print_report(study: optuna.Study, report: dict[str, Any], console: Console) -> None:
-    """The best trials as a table, then the best settings, the baselines and the command."""
+    """The best trials as a table (infeasible ones dimmed), then the Markdown summary."""
     console.print(_trials_table(study, report))
-    best = report["best"]
-    if best is None:
-        console.print("[red]No feasible trial: none met the accuracy floors.")
-        return
-    unit = "ms" if report["mode"] == "online" else "samples/s"
-    ci = best["ci95"]
-    interval = f" (95% CI {ci[0]:.4g} to {ci[1]:.4g})" if ci else ""
-    console.print(f"[bold green]Best:[/] trial {best['trial']}: {best['value']:.4g} {unit}"
-                  f"{interval}, from the {best['source']}")
-    for name, ratio in report["speedup"].items():
-        console.print(f"  {ratio:.2f}x vs {name} ({report['baselines'][name]['value']:.4g} {unit})")
-    console.print("Run it with:")
-    console.print(best["docker_run"], soft_wrap=True, highlight=False, markup=False)
+    console.print(Markdown(render_markdown(report)))
 
 
 def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
@@ -225,15 +227,18 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     ranked = sorted(complete, key=lambda t: (not _feasible(t), -t.value if reverse else t.value))
     params = list(ranked[0].params) if ranked else []
-    table = Table(title=f"{report['study']}: best trials ({report['objective']['metric']})")
-    for column in ["trial", *params, report["objective"]["metric"], "HR@10", "NDCG@10", "baseline"]:
+    metric = report["objective"]["metric"]
+    table = Table(title=f"{report['study']}: best trials")
+    for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params],
+                   f"{metric.split('_')[0]} ({UNITS.get(metric, '')})", "HR@10", "NDCG@10", "baseline"]:
         table.add_column(column)
     for trial in ranked[:TABLE_ROWS]:
-        style = None if _feasible(trial) else "dim"
         table.add_row(str(trial.number), *[str(trial.params.get(p)) for p in params],
-                      f"{trial.value:.4g}", f"{trial.user_attrs.get('hr', float('nan')):.4f}",
+                      format_number(metric, trial.value),
+                      f"{trial.user_attrs.get('hr', float('nan')):.4f}",
                       f"{trial.user_attrs.get('ndcg', float('nan')):.4f}",
-                      trial.user_attrs.get("baseline", ""), style=style)
+                      trial.user_attrs.get("baseline", ""),
+                      style=None if _feasible(trial) else "dim")
     return table
 
 

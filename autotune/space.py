@@ -37,6 +37,10 @@ KMP_AFFINITY_CHOICES = {
     "none": "none",
 }
 NO_CPUSET = "none"
+#: short column labels for tables and progress lines
+PARAM_LABELS = {"omp_num_threads": "omp", "intra_op_parallelism": "intra",
+                "inter_op_parallelism": "inter", "kmp_blocktime": "blocktime",
+                "kmp_affinity": "affinity", "cpuset": "cpuset"}
 
 #: the env of the project's image, where the source tree has it
 IMAGE_DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
@@ -135,6 +139,11 @@ def format_cpu_list(cpus: tuple[int, ...]) -> str:
         ids = [cpu for _, cpu in run]
         parts.append(str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
     return ",".join(parts)
+
+
+def describe_params(params: Mapping[str, object]) -> str:
+    """Params in one short line: `omp=2 intra=2 inter=1 ...`."""
+    return " ".join(f"{PARAM_LABELS.get(name, name)}={value}" for name, value in params.items())
 
 
 def settings_from_params(params: Mapping[str, object]) -> ServerSettings:

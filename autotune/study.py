@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -37,8 +38,9 @@ from autotune.lock import HostLock
 from autotune.measure import MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
 from autotune.progress import Progress, make_progress
-from autotune.space import (Baseline, SearchSpace, baselines, build_space, image_default_env,
-                            settings_from_params)
+from autotune.report import format_objective, publish_report
+from autotune.space import (Baseline, SearchSpace, baselines, build_space, describe_params,
+                            image_default_env, settings_from_params)
 
 if TYPE_CHECKING:
     from autotune.prepare import PreparedAssets
@@ -125,8 +127,6 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         if options.confirm_rounds and _has_feasible(study):
             run_confirmation(study, pick_candidates(study, options.confirm_top),
                              options.confirm_rounds, objective.remeasure, progress)
-    from autotune.report import publish_report
-
     report = publish_report(study, options.report_dir, quiet=options.quiet)
     if report["best"] is None:
         raise NoFeasibleTrialError(f"no trial of study {study.study_name!r} met the floors "
@@ -194,7 +194,9 @@ def open_study(options: TuningOptions, host: HostFacts, launcher: Launcher, work
         raise UsageError(f"study {name!r} was measured with another setup: "
                          f"{'; '.join(mismatched) or 'another direction'}; "
                          "pass --study-name to start a new study")
-    study.set_metric_names([workload.metric_name])
+    with warnings.catch_warnings():  # experimental in name only since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([workload.metric_name])
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials))
@@ -295,14 +297,6 @@ def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
     trial.storage.set_trial_system_attr(trial._trial_id, "constraints", list(constraints.values()))
 
 
-def describe_params(params: dict[str, object]) -> str:
-    """Params in one short line: `omp=2 intra=2 inter=1 ...`."""
-    short = {"omp_num_threads": "omp", "intra_op_parallelism": "intra",
-             "inter_op_parallelism": "inter", "kmp_blocktime": "blocktime",
-             "kmp_affinity": "affinity"}
-    return " ".join(f"{short.get(name, name)}={value}" for name, value in params.items())
-
-
 def run_trials(study: optuna.Study, objective: TrialObjective, count: int,
                timeout_s: float | None, progress: Progress) -> None:
     """Run up to `count` trials (no new one after `timeout_s`); see the module docstring."""
@@ -347,15 +341,11 @@ def _has_feasible(study: optuna.Study) -> bool:
     return True
 
 
-def _format_value(study: optuna.Study, value: float) -> str:
-    return f"{value:.3f} ms" if study.metric_names == ["latency_ms"] else f"{value:,.0f} samples/s"
-
-
 def _best_text(study: optuna.Study) -> str | None:
     if not _has_feasible(study):
         return None
     best = study.best_trial
-    return f"{_format_value(study, best.value)} (trial {best.number})"
+    return f"{format_objective(study.metric_names[0], best.value)} (trial {best.number})"
 
 
 def _trial_line(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> str:
@@ -363,5 +353,5 @@ def _trial_line(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> str:
     verdict = "ok" if attrs["accuracy_ok"] else f"[red]infeasible: {attrs['infeasible']}[/]"
     baseline = f" ({attrs['baseline']})" if "baseline" in attrs else ""
     return (f"trial {trial.number} {describe_params(trial.params)}{baseline}: "
-            f"{_format_value(study, trial.value)}, HR@10 {attrs['hr']:.3f} "
+            f"{format_objective(study.metric_names[0], trial.value)}, HR@10 {attrs['hr']:.3f} "
             f"NDCG@10 {attrs['ndcg']:.3f} {verdict}")
