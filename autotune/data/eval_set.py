@@ -25,6 +25,7 @@ import numpy as np
 
 from autotune.data.ncf import EVAL_NEGATIVES, MIN_USER_RATINGS, NcfData, build_ncf_data
 from autotune.data.sources import RatingsSource
+from autotune.errors import UsageError
 
 PREPROCESSING_VERSION = 1  # bump when build_ncf_data's output for the same inputs changes
 EVAL_FILE, TRAIN_FILE, MANIFEST_FILE = "eval.npz", "train.npz", "eval.json"
@@ -70,6 +71,14 @@ def _read_manifest(directory: Path) -> dict | None:
         return json.loads((directory / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def open_eval_set(directory: Path) -> EvalSet:
+    """The eval set already built in `directory`; a `UsageError` when there is none."""
+    manifest = _read_manifest(directory)
+    if manifest is None or not (directory / EVAL_FILE).is_file():
+        raise UsageError(f"no eval set in {directory}; run `autotune prepare` first")
+    return EvalSet(directory, manifest)
 
 
 def _write_atomically(path: Path, write) -> None:
