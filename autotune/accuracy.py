@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autotune.client import ServingClient
-from autotune.evalset import EvalSet
+from autotune.eval_rows import EvalRows
 from autotune.metrics import hit_rate_and_ndcg
 
 TOP_K = 10
@@ -45,15 +45,15 @@ class AccuracyResult:
 
 @dataclass(frozen=True)
 class AccuracyGate:
-    """Scores `eval_set` (already sampled to the users to check) in large requests."""
+    """Scores `eval_rows` (already sampled to the users to check) in large requests."""
 
-    eval_set: EvalSet
+    eval_rows: EvalRows
     min_hr: float
     min_ndcg: float
     pairs_per_request: int = 100_000
 
     def check(self, client: ServingClient) -> AccuracyResult:
-        users, items = self.eval_set.flat_pairs()
+        users, items = self.eval_rows.flat_pairs()
         scores = client.predict(users, items, batch_size=self.pairs_per_request)
-        hr, ndcg = hit_rate_and_ndcg(scores.reshape(self.eval_set.items.shape), k=TOP_K)
+        hr, ndcg = hit_rate_and_ndcg(scores.reshape(self.eval_rows.items.shape), k=TOP_K)
         return AccuracyResult(hr=hr, ndcg=ndcg, min_hr=self.min_hr, min_ndcg=self.min_ndcg)

@@ -18,7 +18,7 @@ import numpy as np
 from autotune.client import (LatencyPolicy, PhaseCallback, ServingClient, measure_latency,
                              measure_throughput)
 from autotune.errors import ServerStartError
-from autotune.evalset import EvalSet
+from autotune.eval_rows import EvalRows
 from autotune.launch.base import Launcher, ServerSettings
 
 #: distinct eval pairs cycled through by the batch-1 latency run
@@ -42,10 +42,12 @@ class Workload:
 
     @classmethod
     def build(cls, mode: str, objective: str, batch_size: int, iterations: int,
-              eval_set: EvalSet, seed: int) -> "Workload":
+              eval_rows: EvalRows, seed: int,
+              latency_policy: LatencyPolicy = LatencyPolicy()) -> "Workload":
         """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
-        users, items = eval_set.random_pairs(ONLINE_PAIRS if mode == "online" else batch_size, seed)
-        return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items)
+        users, items = eval_rows.random_pairs(ONLINE_PAIRS if mode == "online" else batch_size, seed)
+        return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
+                   latency_policy=latency_policy)
 
     @property
     def metric_name(self) -> str:

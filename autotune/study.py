@@ -29,9 +29,10 @@ import optuna
 from optuna.trial import TrialState
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
+from autotune.client import LatencyPolicy
 from autotune.confirm import pick_candidates, run_confirmation
 from autotune.errors import AutotuneError, NoFeasibleTrialError, UsageError
-from autotune.evalset import EvalSet
+from autotune.eval_rows import EvalRows
 from autotune.host import HostFacts, detect_host
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.lock import HostLock
@@ -87,6 +88,8 @@ class TuningOptions:
     report_dir: Path = DEFAULT_REPORT_DIR
     allow_concurrent: bool = False
     quiet: bool = False
+    #: how long an online measurement runs (no flag: the default suits every host)
+    latency_policy: LatencyPolicy = LatencyPolicy()
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> "TuningOptions":
@@ -113,10 +116,11 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         launcher = stack.enter_context(_make_launcher(options, ModelLocation(Path(assets.model_dir), MODEL_NAME)))
         space = build_space(host, options.max_threads, options.space == "extended",
                             can_pin=launcher.kind == "docker")
-        eval_set = EvalSet.load(Path(assets.eval_path))
+        eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(options.mode, options.objective, options.batch_size,
-                                  options.iterations, eval_set, options.seed)
-        gate = AccuracyGate(eval_set.sample_users(options.accuracy_users, options.seed),
+                                  options.iterations, eval_rows, options.seed,
+                                  options.latency_policy)
+        gate = AccuracyGate(eval_rows.sample_users(options.accuracy_users, options.seed),
                             options.min_hr, options.min_ndcg)
         study = open_study(options, host, launcher, workload, Path(assets.model_dir))
         progress = stack.enter_context(make_progress(options.quiet))

@@ -15,23 +15,23 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class EvalSet:
+class EvalRows:
     """One row per user: the user id and its candidate items, the positive first."""
 
     users: np.ndarray
     items: np.ndarray
 
     @classmethod
-    def load(cls, path: Path) -> "EvalSet":
+    def load(cls, path: Path) -> "EvalRows":
         with np.load(path) as data:
             return cls(users=np.asarray(data["users"]), items=np.asarray(data["items"]))
 
-    def sample_users(self, count: int | None, seed: int) -> "EvalSet":
+    def sample_users(self, count: int | None, seed: int) -> "EvalRows":
         """`count` rows chosen with `seed` (all rows when `count` is None or too large)."""
         if count is None or count >= len(self.users):
             return self
         rows = np.sort(np.random.default_rng(seed).choice(len(self.users), size=count, replace=False))
-        return EvalSet(users=self.users[rows], items=self.items[rows])
+        return EvalRows(users=self.users[rows], items=self.items[rows])
 
     def flat_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (user, candidate) pair, row by row: users repeated, items flattened."""

@@ -1,0 +1,53 @@
+"""Fixtures of the tuner tests: quick tuning options and a running server on `small_assets`.
+
+Every server here is real (the embedded server through the local launcher); what is
+made small is the work per trial (short latency windows, small batches, a user sample
+for the gate, one confirmation round), so the whole tuner suite stays within minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import psutil
+import pytest
+
+from autotune.client import LatencyPolicy
+from autotune.launch import ModelLocation, ServerSettings, make_launcher
+from autotune.study import TuningOptions
+
+QUICK_LATENCY = LatencyPolicy(warmup_requests=20, window=50, max_requests=1000, max_seconds=3.0)
+
+
+@pytest.fixture
+def tuning_options(tmp_path: Path) -> Callable[..., TuningOptions]:
+    """Options for a short study with the local launcher, storage and reports in tmp_path."""
+    def make(mode: str = "online", **overrides: object) -> TuningOptions:
+        quick = dict(mode=mode, server="local", storage=f"sqlite:///{tmp_path}/studies.db",
+                     report_dir=tmp_path / "reports", batch_size=2000, iterations=5,
+                     accuracy_users=100, confirm_top=1, confirm_rounds=1, quiet=True,
+                     latency_policy=QUICK_LATENCY)
+        return TuningOptions(**{**quick, **overrides})
+    return make
+
+
+@pytest.fixture(scope="module")
+def server_address(small_assets) -> Iterator[str]:
+    """The gRPC address of a local server serving the small model (1/1/1 threads)."""
+    with make_launcher("local", ModelLocation(Path(small_assets.model_dir))) as launcher:
+        address = launcher.start(ServerSettings(1, 1, 1))
+        launcher.wait_until_available(120)
+        yield address
+
+
+def serving_processes() -> list[psutil.Process]:
+    """Model servers started by this test process that are still alive."""
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "autotune.serving" in " ".join(child.cmdline()) and child.is_running():
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return alive

@@ -1,0 +1,93 @@
+"""The gRPC client against a real server: metadata-driven requests, statistics, windows."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autotune.client import (LatencyPolicy, ServingClient, latency_statistics, measure_latency,
+                             measure_throughput, windows_agree)
+from autotune.eval_rows import EvalRows
+from autotune.launch import ModelLocation, ServerSettings, make_launcher
+
+
+@pytest.fixture(scope="module")
+def eval_rows(small_assets) -> EvalRows:
+    return EvalRows.load(Path(small_assets.eval_path))
+
+
+def test_signature_comes_from_metadata(server_address):
+    with ServingClient(server_address, "ncf") as client:
+        assert client.signature.user.key == "user_id"
+        assert client.signature.item.key == "item_id"
+        assert client.signature.output_key == "rating"
+
+
+def test_predict_is_the_same_in_one_request_or_many(server_address, eval_rows):
+    users, items = eval_rows.sample_users(3, seed=0).flat_pairs()
+    with ServingClient(server_address, "ncf") as client:
+        whole = client.predict(users, items)
+        chunked = client.predict(users, items, batch_size=700)
+    assert whole.shape == (3000,) and whole.dtype == np.float32
+    np.testing.assert_allclose(whole, chunked, rtol=1e-6)
+
+
+def test_latency_statistics_are_ordered(server_address, eval_rows):
+    users, items = eval_rows.random_pairs(100, seed=0)
+    policy = LatencyPolicy(warmup_requests=10, window=50, max_seconds=5.0)
+    phases = []
+    with ServingClient(server_address, "ncf") as client:
+        result = measure_latency(client, users, items, "p95", policy, phases.append)
+    assert phases == ["warm-up", "measuring"]
+    assert 0 < result.p50_ms <= result.p95_ms <= result.p99_ms
+    assert result.statistic("p95") == result.p95_ms
+    assert result.requests % policy.window == 0 and result.requests >= 3 * policy.window
+    assert set(result.attrs()) >= {"latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
+                                   "latency_ms_p99"}
+
+
+def test_windows_stop_when_they_agree_or_at_the_cap(server_address, eval_rows):
+    users, items = eval_rows.random_pairs(100, seed=0)
+    with ServingClient(server_address, "ncf") as client:
+        lenient = measure_latency(client, users, items, "mean",
+                                  LatencyPolicy(warmup_requests=5, window=40, tolerance=100.0))
+        strict = measure_latency(client, users, items, "mean",
+                                 LatencyPolicy(warmup_requests=5, window=40, tolerance=0.0,
+                                               max_requests=200))
+    assert (lenient.requests, lenient.converged) == (120, True)  # three windows, at once
+    assert (strict.requests, strict.converged) == (200, False)  # no spread is ever 0: the cap
+
+
+def test_window_agreement_rule():
+    assert not windows_agree([1.0, 1.0], count=3, tolerance=0.1)
+    assert windows_agree([5.0, 1.0, 1.05, 1.09], count=3, tolerance=0.1)
+    assert not windows_agree([1.0, 1.05, 1.2], count=3, tolerance=0.1)
+    stats = latency_statistics(np.arange(1, 101, dtype=float))
+    assert stats["mean"] == 50.5 and stats["p50"] == 50.5 and 95 <= stats["p95"] <= stats["p99"] <= 100
+
+
+def test_throughput_counts_samples_per_second(server_address, eval_rows):
+    users, items = eval_rows.random_pairs(5000, seed=0)
+    with ServingClient(server_address, "ncf") as client:
+        result = measure_throughput(client, users, items, iterations=3)
+    assert result.batch_size == 5000 and result.iterations == 3
+    assert result.samples_per_s == pytest.approx(15000 / result.seconds)
+
+
+def test_a_model_with_uint16_item_ids_works(tmp_path):
+    """The tutorial exports item_id as uint16: the client must send what the signature says."""
+    spec = importlib.util.spec_from_file_location(
+        "tiny_model", Path(__file__).parents[1] / "serving" / "tiny_model.py")
+    tiny_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny_model)
+    import tensorflow as tf
+
+    base = tiny_model.export_tiny_model(tmp_path / "ncf", versions=(1,), item_dtype=tf.uint16)
+    with make_launcher("local", ModelLocation(base)) as launcher:
+        address = launcher.start(ServerSettings(1, 1, 1))
+        launcher.wait_until_available(120)
+        with ServingClient(address, "ncf") as client:
+            assert client.signature.item.dtype == np.uint16
+            scores = client.predict(np.arange(10, dtype=np.int32), np.arange(10, dtype=np.int32))
+    assert scores.shape == (10,) and np.all((scores > 0) & (scores < 1))
