@@ -15,13 +15,12 @@ item-popularity ranker's on the same eval set.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
+                           TimeElapsedColumn)
 
 from autotune.data.download import download_movielens
 from autotune.data.eval_set import EvalSet, ensure_eval_set
@@ -30,28 +29,13 @@ from autotune.data.ncf import EVAL_NEGATIVES
 from autotune.data.sources import SYNTHETIC, MovieLensSource, RatingsSource, SyntheticSource
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
-from autotune.model.config import (NeuMFShape, TrainingConfig, signature_description,
-                                    training_settings)
+from autotune.model.config import (TOP_K, NeuMFShape, TrainingConfig, batch_size_for,
+                                   training_settings)
 from autotune.model.card import read_model_card
 from autotune.paths import default_data_dir, default_model_dir
 
-DEFAULT_EPOCHS = {SYNTHETIC: 4, "ml-100k": 20}  # ml-100k has 10x fewer steps per epoch
-FALLBACK_EPOCHS = 4
-TOP_K = 10
-MAX_BATCH_SIZE, MIN_BATCH_SIZE, MIN_STEPS_PER_EPOCH = 8192, 256, 100
-
-
-def batch_size_for(train_positives: int) -> int:
-    """Large batches for speed on CPU, but at least MIN_STEPS_PER_EPOCH steps an epoch.
-
-    Small datasets would otherwise get a handful of Adam steps per epoch and learn
-    nothing beyond popularity; ml-1m gets MAX_BATCH_SIZE.
-    """
-    examples = train_positives * (1 + TrainingConfig.negatives_per_positive)
-    batch = MAX_BATCH_SIZE
-    while batch > MIN_BATCH_SIZE and examples / batch < MIN_STEPS_PER_EPOCH:
-        batch //= 2
-    return batch
+DEFAULT_EPOCHS = {SYNTHETIC: 4, "ml-100k": 10}  # measured on synthetic look-alikes of these sizes
+FALLBACK_EPOCHS = 6  # the other sizes: a margin over the 2-4 epochs the look-alikes need
 
 
 @dataclass(frozen=True)
@@ -94,10 +78,9 @@ def _is_current(card: dict | None, eval_set: EvalSet, settings: dict, model_dir:
 class _EpochBars:
     """A rich progress bar per epoch with its running loss, then the epoch's HR/NDCG."""
 
-    def __init__(self, progress: Progress, epochs: int,
-                 measure: Callable[[], tuple[float, float]]) -> None:
-        self._progress, self._epochs, self._measure = progress, epochs, measure
-        self._task = None
+    def __init__(self, progress: Progress, epochs: int) -> None:
+        self._progress, self._epochs = progress, epochs
+        self._task: TaskID | None = None
         self._loss_sum, self._steps = 0.0, 0
 
     def epoch_started(self, epoch: int, steps: int) -> None:
@@ -109,64 +92,24 @@ class _EpochBars:
         self._loss_sum, self._steps = self._loss_sum + loss, self._steps + 1
         self._progress.update(self._task, advance=1, loss=self._loss_sum / self._steps)
 
-    def epoch_done(self, epoch: int, loss: float) -> None:
-        hr, ndcg = self._measure()
+    def epoch_measured(self, epoch: int, loss: float, hr: float, ndcg: float) -> None:
         self._progress.update(self._task, loss=loss,
                               description=f"epoch {epoch + 1}/{self._epochs} "
                                           f"HR@{TOP_K} {hr:.3f} NDCG@{TOP_K} {ndcg:.3f}")
 
 
 def _train_and_export(dataset: str, eval_set: EvalSet, model_dir: Path, shape: NeuMFShape,
-                      config: TrainingConfig, quiet: bool) -> dict:
-    """Train NeuMF on the eval set's training positives, export it, return the model card."""
-    import tensorflow as tf
+                      config: TrainingConfig, console: Console) -> dict:
+    """Train and export (autotune.model.build), with epoch bars unless `console` is quiet."""
+    from autotune.model.build import build_model  # imports TensorFlow: only when training
 
-    from autotune.model.evaluate import evaluate, itempop_hr_ndcg
-    from autotune.model.export import export_model
-    from autotune.model.neumf import NeuMF
-    from autotune.model.train import train
-
-    data = eval_set.load()
-    model = NeuMF(shape, seed=config.seed)
-
-    def score(users, items):
-        return tf.sigmoid(model.logits(tf.constant(users), tf.constant(items))).numpy()
-
-    def measure() -> tuple[float, float]:
-        return evaluate(score, data.eval_users, data.eval_items, TOP_K)
-
-    started = time.monotonic()
-    if quiet:
-        train(model, data, config)
-    else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True)) as progress:
-            train(model, data, config, _EpochBars(progress, config.epochs, measure))
-    train_seconds = time.monotonic() - started
-    hr, ndcg = measure()
-    itempop_hr, itempop_ndcg = itempop_hr_ndcg(data.train_items, data.num_items,
-                                               data.eval_items, TOP_K)
-    card = {
-        "dataset": dataset,
-        "dataset_fingerprint": eval_set.fingerprint,
-        "users": data.num_users,
-        "items": data.num_items,
-        "train_positives": int(len(data.train_users)),
-        "eval_users": int(len(data.eval_users)),
-        "eval_negatives": int(data.eval_items.shape[1] - 1),
-        "epochs": config.epochs,
-        "seed": config.seed,
-        "k": TOP_K,
-        "hr": hr,
-        "ndcg": ndcg,
-        "itempop_hr": itempop_hr,
-        "itempop_ndcg": itempop_ndcg,
-        "train_seconds": round(train_seconds, 1),
-        "training": training_settings(shape, config),
-        "signature": signature_description(),
-    }
-    return export_model(model, model_dir, card)
+    if console.quiet:
+        return build_model(dataset, eval_set, model_dir, shape, config)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        return build_model(dataset, eval_set, model_dir, shape, config,
+                           _EpochBars(progress, config.epochs))
 
 
 def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
@@ -192,7 +135,7 @@ def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
                             seed=seed)
     card = read_model_card(model_dir)
     if not _is_current(card, eval_set, training_settings(shape, config), model_dir):
-        card = _train_and_export(dataset, eval_set, model_dir, shape, config, quiet)
+        card = _train_and_export(dataset, eval_set, model_dir, shape, config, console)
     return PreparedAssets(dataset, eval_set.eval_path, eval_set.train_path, model_dir, card)
 
 

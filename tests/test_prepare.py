@@ -6,7 +6,8 @@ import autotune.model.train
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
 from autotune.model.export import numeric_versions
-from autotune.prepare import batch_size_for, prepare_assets, print_prepared
+from autotune.model.config import batch_size_for
+from autotune.prepare import prepare_assets, print_prepared
 
 TINY = SyntheticShape(users=60, items=200, ratings=3_000)
 

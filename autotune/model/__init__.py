@@ -6,6 +6,7 @@
     train.py     Adam on binary cross-entropy with per-epoch resampled negatives
     evaluate.py  HR/NDCG of the model and of the item-popularity ranker
     export.py    SavedModel into `<model-dir>/<version>/`, next to the card
+    build.py     train, measure (model and item popularity), export with the card
 
 Import the submodules directly: this package does not import TensorFlow by itself, so
 reading a model card stays cheap.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+TOP_K = 10  # HR@10 and NDCG@10, the tutorial's accuracy measure
 SERVING_SIGNATURE = "serving_default"
 USER_INPUT, ITEM_INPUT, SCORE_OUTPUT = "user_id", "item_id", "rating"
 
@@ -41,6 +42,23 @@ class TrainingConfig:
     learning_rate: float = 0.005
     negatives_per_positive: int = 4
     seed: int = 0
+
+
+MAX_BATCH_SIZE, MIN_BATCH_SIZE, MIN_STEPS_PER_EPOCH = 8192, 256, 100
+
+
+def batch_size_for(train_positives: int,
+                   negatives_per_positive: int = TrainingConfig.negatives_per_positive) -> int:
+    """Large batches for speed on CPU, but at least MIN_STEPS_PER_EPOCH steps an epoch.
+
+    Small datasets would otherwise get a handful of Adam steps per epoch and learn
+    nothing beyond popularity; ml-1m gets MAX_BATCH_SIZE.
+    """
+    examples = train_positives * (1 + negatives_per_positive)
+    batch = MAX_BATCH_SIZE
+    while batch > MIN_BATCH_SIZE and examples / batch < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return batch
 
 
 def training_settings(shape: NeuMFShape, config: TrainingConfig) -> dict:
