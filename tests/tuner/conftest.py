@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
-import psutil
 import pytest
 
 from autotune.client import LatencyPolicy
@@ -39,15 +38,3 @@ def server_address(small_assets) -> Iterator[str]:
         address = launcher.start(ServerSettings(1, 1, 1))
         launcher.wait_until_available(120)
         yield address
-
-
-def serving_processes() -> list[psutil.Process]:
-    """Model servers started by this test process that are still alive."""
-    alive = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "autotune.serving" in " ".join(child.cmdline()) and child.is_running():
-                alive.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return alive

@@ -1,0 +1,66 @@
+"""Short studies in both modes with real local servers: baselines, attrs, report files."""
+
+import json
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autotune.study import run_tuning
+
+from .processes import serving_processes
+
+STUDY_ATTRS = {"mode", "host", "server", "image", "model_dir", "min_hr", "min_ndcg", "batch_size"}
+REPORT_KEYS = {"best", "baselines", "speedup", "host", "mode", "trials"}
+
+
+def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
+    names = optuna.study.get_all_study_names(options.storage)
+    assert len(names) == 1
+    study = optuna.load_study(study_name=names[0], storage=options.storage)
+    assert STUDY_ATTRS <= set(study.user_attrs)
+    assert study.user_attrs["mode"] == options.mode and study.user_attrs["server"] == "local"
+    assert study.user_attrs["host"]["physical_cores"] >= 1
+
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == options.trials
+    assert [t.user_attrs.get("baseline") for t in trials[:2]] == ["tutorial", "image-defaults"]
+    for trial in trials:
+        assert mode_attrs | {"hr", "ndcg", "accuracy_ok", "startup_s"} <= set(trial.user_attrs)
+        assert trial.user_attrs["accuracy_ok"] and set(trial.constraints) >= {"hr", "ndcg"}
+    assert "confirmation" in study.user_attrs
+
+    report = json.loads((options.report_dir / f"{study.study_name}.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["best"]["params"] and report["best"]["ci95"] is not None
+    assert report["best"]["hr"] >= options.min_hr and report["best"]["ndcg"] >= options.min_ndcg
+    assert set(report["speedup"]) == {"tutorial", "image-defaults"}
+    assert all(ratio > 0 for ratio in report["speedup"].values())
+    assert report["trials"]["COMPLETE"] == options.trials and report["trials"]["infeasible"] == 0
+    assert (options.report_dir / f"{study.study_name}.md").read_text().startswith("# autotune")
+    env = (options.report_dir / f"{study.study_name}.env").read_text()
+    assert "OMP_NUM_THREADS=" in env and "TENSORFLOW_INTRA_OP_PARALLELISM=" in env
+    assert "docker run -d -p 8500:8500" in report["best"]["docker_run"]
+    return study, report
+
+
+def test_online_study(tuning_options, small_assets):
+    options = tuning_options("online", trials=3, objective="p95")
+    assert run_tuning(options, assets=small_assets) == 0
+    study, report = _check_study(options, {"latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
+                                           "latency_ms_p99"})
+    assert study.metric_names == ["latency_ms"] and study.direction.name == "MINIMIZE"
+    assert study.trials[0].params == {"omp_num_threads": 1, "intra_op_parallelism": 1,
+                                      "inter_op_parallelism": 1}
+    assert study.trials[1].value == study.trials[1].user_attrs["latency_ms_p95"]
+    assert not serving_processes()
+
+
+def test_batch_study(tuning_options, small_assets):
+    options = tuning_options("batch", trials=3)
+    assert run_tuning(options, assets=small_assets) == 0
+    study, report = _check_study(options, {"throughput_sps"})
+    assert study.metric_names == ["throughput_sps"] and study.direction.name == "MAXIMIZE"
+    assert study.user_attrs["batch_size"] == options.batch_size
+    assert report["best"]["value"] > 0
+    assert not serving_processes()
