@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+TIE_RULE = "pessimistic: a negative scoring equal to the positive (or NaN) ranks ahead of it"
+
 
 def positive_ranks(scores: np.ndarray) -> np.ndarray:
     """The 0-based rank of each row's positive (column 0) among its row, ties pessimistic."""

@@ -44,6 +44,8 @@ def test_card_describes_data_model_and_baseline(tmp_path):
     assert (card["dataset"], card["users"], card["items"], card["eval_negatives"]) == ("synthetic", 60, 200, 999)
     assert card["train_positives"] == TINY.ratings - 60 and card["seed"] == 4 and card["epochs"] == 1
     assert 0 <= card["itempop_hr"] <= 1 and 0 <= card["hr"] <= 1
+    assert "with replacement" in card["eval_protocol"]["negatives"]
+    assert card["eval_protocol"]["ranking_ties"].startswith("pessimistic")
     assert assets.eval_path == tmp_path / "data" / "synthetic" / "eval.npz"
     assert (assets.version_dir / "saved_model.pb").is_file()
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune.data.ncf import EVAL_NEGATIVES, MIN_USER_RATINGS, NcfData, build_ncf_data
+from autotune.data.ncf import (EVAL_NEGATIVES, EVAL_PROTOCOL, MIN_USER_RATINGS, NcfData,
+                               build_ncf_data)
 from autotune.data.sources import RatingsSource
 from autotune.errors import UsageError
 
@@ -117,6 +118,7 @@ def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
         "num_items": data.num_items,
         "train_positives": int(len(data.train_users)),
         "eval_users": int(len(data.eval_users)),
+        "protocol": EVAL_PROTOCOL,
     }
     _save(directory, data, manifest)
     return EvalSet(directory, manifest)

@@ -30,6 +30,12 @@ from autotune.errors import UsageError
 
 MIN_USER_RATINGS = 20
 EVAL_NEGATIVES = 999
+EVAL_PROTOCOL = {  # the choices above, in words, for the eval set manifest and the model card
+    "users": f">= {MIN_USER_RATINGS} ratings; ids re-indexed from 0 in original id order",
+    "held_out": "each user's latest rating; a timestamp tie goes to the highest original item id",
+    "negatives": "uniform without replacement from the items the user never rated; with "
+                 "replacement from those items where too few remain",
+}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from autotune.data.eval_set import EvalSet
+from autotune.data.ncf import EVAL_PROTOCOL
+from autotune.metrics import TIE_RULE
 from autotune.model.config import (TOP_K, NeuMFShape, TrainingConfig, signature_description,
                                    training_settings)
 from autotune.model.evaluate import evaluate, itempop_hr_ndcg
@@ -85,5 +87,6 @@ def build_model(dataset: str, eval_set: EvalSet, model_dir: Path, shape: NeuMFSh
         "train_seconds": round(train_seconds, 1),
         "training": training_settings(shape, config),
         "signature": signature_description(),
+        "eval_protocol": {**EVAL_PROTOCOL, "ranking_ties": TIE_RULE},
     }
     return export_model(model, model_dir, card)
