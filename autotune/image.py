@@ -66,8 +66,9 @@ def _run_streamed(command: list[str], what: str) -> None:
 
 
 def _connect():  # -> docker.DockerClient
-    import docker
     import docker.errors
+
+    import docker
 
     try:
         client = docker.from_env(timeout=600)

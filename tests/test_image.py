@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 
 from autotune.launch._ports import free_port
-from serving.fixtures import PlainClient, reported_settings, serving_image  # noqa: F401
+from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings
+from serving.fixtures import serving_image  # noqa: F401 (fixture)
 from serving.tiny_model import in_process_scores
-
-START_DEADLINE_S = 120
 
 
 def _docker(*args: str) -> str:

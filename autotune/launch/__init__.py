@@ -15,8 +15,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from autotune.launch.base import (DEFAULT_IMAGE, Launcher, LauncherUnavailableError, ModelLocation,
-                                  ServerSettings)
+from autotune.launch.base import (
+    DEFAULT_IMAGE,
+    Launcher,
+    LauncherUnavailableError,
+    ModelLocation,
+    ServerSettings,
+)
 
 __all__ = ["DEFAULT_IMAGE", "Launcher", "LauncherUnavailableError", "ModelLocation",
            "ServerSettings", "docker_ready", "make_launcher"]

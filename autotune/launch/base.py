@@ -130,7 +130,7 @@ class Launcher(abc.ABC):
         """One line for reports: the launcher and what it runs."""
         return self.kind
 
-    def __enter__(self) -> "Launcher":
+    def __enter__(self) -> Launcher:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

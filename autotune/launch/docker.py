@@ -26,8 +26,13 @@ from docker.models.containers import Container
 
 from autotune.errors import ServerStartError
 from autotune.launch._ports import free_port
-from autotune.launch.base import (DEFAULT_IMAGE, Launcher, LauncherUnavailableError, ModelLocation,
-                                  ServerSettings)
+from autotune.launch.base import (
+    DEFAULT_IMAGE,
+    Launcher,
+    LauncherUnavailableError,
+    ModelLocation,
+    ServerSettings,
+)
 
 OWNER_LABEL = "autotune.owner"
 OWNER = "autotune"
@@ -37,8 +42,12 @@ MODELS_IN_CONTAINER = "/models"
 KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
 
-_MISSING_IMAGE_HELP = ("build it with `autotune image build` (add --offline where no registry "
-                       "is reachable) or `docker pull` it, or run with --server local")
+
+
+def _missing_image(image: str) -> LauncherUnavailableError:
+    return LauncherUnavailableError(
+        f"image {image} is not on this host: build it with `autotune image build` (add "
+        f"--offline where no registry is reachable) or `docker pull` it, or run with --server local")
 
 
 def connect() -> docker.DockerClient:
@@ -61,7 +70,7 @@ def require_image(client: docker.DockerClient, image: str) -> None:
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        raise LauncherUnavailableError(f"image {image} is not on this host: {_MISSING_IMAGE_HELP}") from None
+        raise _missing_image(image) from None
     except docker.errors.APIError as error:
         raise LauncherUnavailableError(f"cannot inspect image {image}: {error}") from None
 
@@ -137,7 +146,7 @@ class DockerLauncher(Launcher):
             self._container.start()
         except docker.errors.ImageNotFound:
             self._remove_named(name)
-            raise LauncherUnavailableError(f"image {self.image} is not on this host: {_MISSING_IMAGE_HELP}") from None
+            raise _missing_image(self.image) from None
         except docker.errors.APIError as error:
             self._remove_named(name)
             raise ServerStartError(f"{self.describe()}: the engine refused the container: "

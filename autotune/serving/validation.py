@@ -80,7 +80,7 @@ def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto, max_batch_size
     shape = tensors.shape_of(proto)
     if spec.shape is not None and (
             len(shape) != len(spec.shape)
-            or any(want is not None and want != got for want, got in zip(spec.shape, shape))):
+            or any(want not in (None, got) for want, got in zip(spec.shape, shape, strict=True))):
         raise _invalid(f"input '{spec.name}' has shape {list(shape)}, expected {spec.describe()}")
     if shape and shape[0] > max_batch_size:
         raise _invalid(f"input '{spec.name}' has a batch of {shape[0]:,}, more than the "

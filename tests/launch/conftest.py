@@ -9,9 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from serving.fixtures import serving_image, tiny_model, tiny_uint16_model  # noqa: F401
-
-START_DEADLINE_S = 120
+from serving.fixtures import serving_image, tiny_model  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -14,10 +14,15 @@ import psutil
 import pytest
 
 from autotune.errors import ServerStartError, UsageError
-from autotune.launch import LauncherUnavailableError, ModelLocation, ServerSettings, docker_ready, make_launcher
+from autotune.launch import (
+    LauncherUnavailableError,
+    ModelLocation,
+    ServerSettings,
+    docker_ready,
+    make_launcher,
+)
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL, DockerLauncher
-from launch.conftest import START_DEADLINE_S
-from serving.fixtures import PlainClient, reported_settings, sample_ids
+from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings, sample_ids
 
 
 def _our_containers() -> list[str]:

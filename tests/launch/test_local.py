@@ -15,8 +15,7 @@ import pytest
 from autotune.errors import ServerStartError
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
-from launch.conftest import START_DEADLINE_S
-from serving.fixtures import PlainClient, reported_settings, sample_ids
+from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings, sample_ids
 
 
 def _group_members(group_id: int) -> list[psutil.Process]:

@@ -8,9 +8,13 @@ import pytest
 
 from autotune.launch import ModelLocation, ServerSettings
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
-from serving.fixtures import PlainClient, serving_image, tiny_model, tiny_uint16_model  # noqa: F401
-
-START_DEADLINE_S = 120
+from serving.fixtures import (  # noqa: F401 (fixtures)
+    START_DEADLINE_S,
+    PlainClient,
+    serving_image,
+    tiny_model,
+    tiny_uint16_model,
+)
 
 
 def started(model: ModelLocation, settings: ServerSettings) -> LocalLauncher:

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import os
 import shlex
+
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from autotune.launch import DEFAULT_IMAGE, ModelLocation, docker_ready
 from serving.tiny_model import ITEMS, USERS, export_tiny_model
 
 SETTINGS_MARKER = "autotune-serving: settings "
+#: generous: two cores shared by the whole suite
+START_DEADLINE_S = 120
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,8 @@ def test_the_last_of_a_repeated_flag_wins_as_the_entrypoint_relies_on() -> None:
 
 
 @pytest.mark.parametrize("argv, environ, message", [
-    ([], {"TENSORFLOW_INTER_OP_PARALLELISM": "two"}, "$TENSORFLOW_INTER_OP_PARALLELISM must be a whole number"),
+    ([], {"TENSORFLOW_INTER_OP_PARALLELISM": "two"},
+     "$TENSORFLOW_INTER_OP_PARALLELISM must be a whole number"),
     (["--tensorflow_intra_op_parallelism=-1"], {}, "--tensorflow_intra_op_parallelism must be >= 0"),
     (["--port=70000"], {}, "--port must be 1..65535"),
     (["--max_batch_size=0"], {}, "--max_batch_size and --grpc_max_threads must be >= 1"),

@@ -12,13 +12,13 @@ import numpy as np
 import psutil
 import pytest
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from autotune.launch import ModelLocation, ServerSettings
 from autotune.launch.local import LocalLauncher
-from serving.conftest import START_DEADLINE_S, started
-from serving.fixtures import PlainClient, reported_settings, sample_ids
+from serving.conftest import started
+from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings, sample_ids
 from serving.tiny_model import in_process_scores
 
 DEFAULT_MAX_BATCH = 1_000_000
@@ -68,10 +68,6 @@ def test_status_reports_the_served_version_available(client: PlainClient) -> Non
     assert (status.version, status.state) == (2, status.AVAILABLE)
 
 
-def _tensor(values: np.ndarray) -> tensor_pb2.TensorProto:
-    return tf.make_tensor_proto(values)
-
-
 def _bad_requests() -> dict[str, tuple[predict_pb2.PredictRequest, grpc.StatusCode, str]]:
     users, items = sample_ids(3)
     request = PlainClient.request
@@ -92,7 +88,8 @@ def _bad_requests() -> dict[str, tuple[predict_pb2.PredictRequest, grpc.StatusCo
                           grpc.StatusCode.INVALID_ARGUMENT,
                           "input 'user_id' is float32, expected user_id int32 [-1]"),
         "string for int": (request(user_id=np.array([b"a", b"b", b"c"]), item_id=items),
-                           grpc.StatusCode.INVALID_ARGUMENT, "input 'user_id' is string, expected user_id int32 [-1]"),
+                           grpc.StatusCode.INVALID_ARGUMENT,
+                           "input 'user_id' is string, expected user_id int32 [-1]"),
         "2-D for 1-D": (request(user_id=users.reshape(3, 1), item_id=items),
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "input 'user_id' has shape [3, 1], expected user_id int32 [-1]"),
