@@ -1,5 +1,8 @@
 """`prepare_assets`: builds once, skips when current, rebuilds on changed inputs."""
 
+import subprocess
+import sys
+
 import pytest
 
 import autotune.model.train
@@ -83,3 +86,9 @@ def test_batch_size_is_large_but_leaves_enough_steps():
     assert batch_size_for(994_169) == 8192
     assert batch_size_for(29_700) == 1024 and 29_700 * 5 / 1024 >= 100
     assert batch_size_for(100) == 256
+
+
+def test_checking_current_assets_needs_no_tensorflow():
+    code = ("import sys, autotune.prepare, autotune.data, autotune.model.card; "
+            "sys.exit('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
