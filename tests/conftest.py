@@ -1,7 +1,7 @@
 """Shared fixtures: an isolated $AUTOTUNE_HOME for the session, and a small trained model.
 
 `small_assets` is what integration tests serve: a synthetic dataset of 300 users and
-500 items, trained for 5 epochs (about 10 s), whose model clears the tuner's default
+500 items, trained for 5 epochs (5-10 s on 2 busy cores), whose model clears the tuner's default
 accuracy floors (HR@10 0.22, NDCG@10 0.11) with margin.
 """
 
