@@ -7,7 +7,8 @@ settings as environment, so OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
-period. Its output goes to a log file that `logs()` reads.
+period. Its output goes to a log file that `logs()` reads. The embedded server is also
+told the tuner's pid, and stops by itself if the tuner dies without stopping it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Sequence
 
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
+from autotune.serving.options import PARENT_PID_ENV
 
 TF_SERVING_BINARY = "tensorflow_model_server"
 EMBEDDED_SERVER = (sys.executable, "-m", "autotune.serving")
@@ -86,7 +88,8 @@ class LocalLauncher(Launcher):
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name},
+                env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name,
+                     PARENT_PID_ENV: str(os.getpid())},
                 start_new_session=True)
         self._address = f"127.0.0.1:{port}"
         return self._address

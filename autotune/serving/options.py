@@ -8,6 +8,9 @@ Model: `--model_name` (else `$MODEL_NAME`), `--model_base_path` (else
 `OMP_NUM_THREADS` and `KMP_*` are the OpenMP runtime's own business and only reported.
 Other TF Serving flags (`--rest_api_port`, `--enable_batching`, ...) are accepted and
 ignored, so a command line written for TF Serving runs here unchanged.
+
+`$AUTOTUNE_SERVING_PARENT_PID` (set by the local launcher) makes the server stop when
+that process is gone, so a killed tuner leaves no server behind.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ DEFAULT_PORT = 8500
 DEFAULT_MAX_BATCH_SIZE = 1_000_000
 #: OpenMP knobs reported in the settings line (left to the runtime, never applied here)
 RUNTIME_ENV = ("OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY", "KMP_SETTINGS")
+PARENT_PID_ENV = "AUTOTUNE_SERVING_PARENT_PID"
 
 
 class OptionsError(ValueError):
@@ -40,6 +44,7 @@ class ServingOptions:
     max_batch_size: int
     grpc_max_threads: int
     ignored_flags: tuple[str, ...] = ()
+    parent_pid: int | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +83,15 @@ def _thread_count(flag: int | None, env_name: str, environ: Mapping[str, str]) -
     return value
 
 
+def _parent_pid(environ: Mapping[str, str]) -> int | None:
+    text = environ.get(PARENT_PID_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise OptionsError(f"${PARENT_PID_ENV} must be a process id, got {text!r}")
+    return int(text)
+
+
 def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> ServingOptions:
     """Resolve flags over environment; `OptionsError` for values the server cannot use.
 
@@ -103,4 +117,5 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         max_batch_size=args.max_batch_size,
         grpc_max_threads=args.grpc_max_threads,
         ignored_flags=tuple(unknown),
+        parent_pid=_parent_pid(environ),
     )

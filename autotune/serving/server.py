@@ -25,6 +25,7 @@ from autotune.serving.options import RUNTIME_ENV, OptionsError, ServingOptions, 
 LOG_PREFIX = "autotune-serving:"
 SETTINGS_MARKER = f"{LOG_PREFIX} settings"
 SHUTDOWN_GRACE_S = 5.0
+PARENT_CHECK_INTERVAL_S = 1.0
 #: room for the largest batch (the check on --max_batch_size gives the clear message)
 MAX_MESSAGE_BYTES = 1 << 30
 
@@ -47,6 +48,15 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
     }
     return "settings " + " ".join(f"{key}={shlex.quote(str(value))}"
                                             for key, value in fields.items())
+
+
+def _stop_when_parent_is_gone(parent_pid: int, stop_requested: threading.Event) -> None:
+    """Ask for a stop once `parent_pid` is no longer this process's parent (it died and
+    the process was re-parented), checking every second."""
+    while not stop_requested.wait(PARENT_CHECK_INTERVAL_S):
+        if os.getppid() != parent_pid:
+            log(f"parent process {parent_pid} is gone")
+            stop_requested.set()
 
 
 def _serve(options: ServingOptions) -> int:
@@ -87,6 +97,9 @@ def _serve(options: ServingOptions) -> int:
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
+    if options.parent_pid is not None:
+        threading.Thread(target=_stop_when_parent_is_gone, args=(options.parent_pid, stop_requested),
+                         name="parent-watch", daemon=True).start()
     server.start()
     log(settings_line(options, tf.config.threading.get_intra_op_parallelism_threads(),
                       tf.config.threading.get_inter_op_parallelism_threads(), model.version))

@@ -5,6 +5,7 @@ TF Serving's binary taking precedence when it is on PATH."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,6 +98,23 @@ def test_ctrl_c_during_wait_leaves_no_process(tiny_model: ModelLocation, ctrl_c_
     with pytest.raises(KeyboardInterrupt):
         launcher.wait_until_available(START_DEADLINE_S)
     assert not psutil.pid_exists(pid) and not _group_members(pid)
+
+
+def test_server_stops_by_itself_when_the_tuner_is_killed(tiny_model: ModelLocation) -> None:
+    tuner = subprocess.Popen([sys.executable, "-c", f"""
+from pathlib import Path
+from autotune.launch import ModelLocation, ServerSettings
+from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+launcher = LocalLauncher(ModelLocation(Path({str(tiny_model.base_path)!r})), program=EMBEDDED_SERVER)
+launcher.start(ServerSettings(1, 1, 1))
+launcher.wait_until_available({START_DEADLINE_S})
+print(launcher.pid, flush=True)
+input()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = psutil.Process(int(tuner.stdout.readline()))
+    tuner.kill()
+    tuner.wait()
+    server.wait(timeout=30)
 
 
 def test_cpuset_pins_the_server(tiny_model: ModelLocation) -> None:

@@ -37,6 +37,7 @@ def test_the_last_of_a_repeated_flag_wins_as_the_entrypoint_relies_on() -> None:
      "$TENSORFLOW_INTER_OP_PARALLELISM must be a whole number"),
     (["--tensorflow_intra_op_parallelism=-1"], {}, "--tensorflow_intra_op_parallelism must be >= 0"),
     (["--port=70000"], {}, "--port must be 1..65535"),
+    ([], {"AUTOTUNE_SERVING_PARENT_PID": "tuner"}, "$AUTOTUNE_SERVING_PARENT_PID must be a process id"),
     (["--max_batch_size=0"], {}, "--max_batch_size and --grpc_max_threads must be >= 1"),
 ])
 def test_unusable_values_are_refused_with_the_reason(argv: list[str], environ: dict[str, str],
