@@ -3,7 +3,8 @@
 Thread settings (`omp_num_threads`, `intra_op_parallelism`, `inter_op_parallelism`)
 range over [1, physical cores]; `--max-threads` moves that bound, so oversubscription
 is measured rather than assumed bad. The extended space adds the OpenMP knobs
-`KMP_BLOCKTIME` and `KMP_AFFINITY` and, where the launcher can pin, a `cpuset`.
+`KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
+`--cpuset-cpus`, the local one with `taskset`).
 Params are named by their lower-case env or flag name, as the dashboard shows them.
 
 Baselines are the settings a user would try without a tuner: the NCF tutorial's
@@ -101,12 +102,12 @@ class Baseline:
     params: dict[str, object]
 
 
-def build_space(host: HostFacts, max_threads: int | None = None, extended: bool = False,
-                can_pin: bool = False) -> SearchSpace:
+def build_space(host: HostFacts, max_threads: int | None = None,
+                extended: bool = False) -> SearchSpace:
     """The space for `host`: threads up to `max_threads` (default: physical cores).
 
-    `extended` adds the OpenMP knobs, and CPU pinning when `can_pin` (the launcher
-    applies a cpuset) and the host has a strict subset of CPUs worth pinning to.
+    `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
+    of CPUs worth pinning to.
     """
     limit = max_threads or host.physical_cores
     if not extended:
@@ -115,7 +116,7 @@ def build_space(host: HostFacts, max_threads: int | None = None, extended: bool 
         max_threads=limit,
         kmp_blocktime=KMP_BLOCKTIME_CHOICES,
         kmp_affinity=tuple(KMP_AFFINITY_CHOICES.values()),
-        cpuset=cpuset_choices(host) if can_pin else (),
+        cpuset=cpuset_choices(host),
     )
 
 

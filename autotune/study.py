@@ -114,8 +114,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         host = detect_host()
         assets = assets or _prepare(options)
         launcher = stack.enter_context(_make_launcher(options, ModelLocation(Path(assets.model_dir), MODEL_NAME)))
-        space = build_space(host, options.max_threads, options.space == "extended",
-                            can_pin=launcher.kind == "docker")
+        space = build_space(host, options.max_threads, options.space == "extended")
         eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(options.mode, options.objective, options.batch_size,
                                   options.iterations, eval_rows, options.seed,
@@ -147,15 +146,12 @@ def _prepare(options: TuningOptions) -> "PreparedAssets":
 
 
 def _make_launcher(options: TuningOptions, model: ModelLocation) -> Launcher:
-    """The launcher for `--server` (auto: docker when the engine and image are there)."""
+    """The launcher for `--server` (auto: docker when the engine and the image are there)."""
     from autotune.launch import docker_ready, make_launcher
 
     kind = options.server
     if kind == "auto":
         kind = "docker" if docker_ready(options.image) else "local"
-    elif kind == "docker" and not docker_ready(options.image):
-        raise UsageError(f"no Docker engine reachable or no image {options.image}; build it with "
-                         "`autotune image build`, or pass --server local")
     return make_launcher(kind, model, image=options.image)
 
 

@@ -30,19 +30,20 @@ def test_max_threads_moves_every_bound():
     assert space.size == 125
 
 
-def test_extended_space_adds_openmp_knobs_and_pinning_only_where_possible():
-    local = build_space(EIGHT_CORES_SMT, extended=True, can_pin=False)
-    assert local.choices()["kmp_blocktime"] == (0, 1, 10, 200)
-    assert local.choices()["kmp_affinity"] == tuple(KMP_AFFINITY_CHOICES.values())
-    assert "cpuset" not in local.choices()
-    docker = build_space(EIGHT_CORES_SMT, extended=True, can_pin=True)
-    assert docker.choices()["cpuset"] == (NO_CPUSET, "0-3", "0-7")
+def test_extended_space_adds_openmp_knobs_and_pinning():
+    space = build_space(EIGHT_CORES_SMT, extended=True)
+    assert space.choices()["kmp_blocktime"] == (0, 1, 10, 200)
+    assert space.choices()["kmp_affinity"] == tuple(KMP_AFFINITY_CHOICES.values())
+    assert space.choices()["cpuset"] == (NO_CPUSET, "0-3", "0-7")  # one thread per core
     # on 2 cores without SMT, pinning to both is no pinning: none vs the first core
-    assert build_space(TWO_CORES, extended=True, can_pin=True).choices()["cpuset"] == (NO_CPUSET, "0")
+    assert build_space(TWO_CORES, extended=True).choices()["cpuset"] == (NO_CPUSET, "0")
+    # one core: nothing to pin to that differs from no pinning
+    one = HostFacts("h", "c", 1, 1, 1, 1, (0,), (0,))
+    assert "cpuset" not in build_space(one, extended=True).choices()
 
 
 def test_suggest_stays_in_bounds():
-    space = build_space(EIGHT_CORES_SMT, max_threads=3, extended=True, can_pin=True)
+    space = build_space(EIGHT_CORES_SMT, max_threads=3, extended=True)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(20):
         params = space.suggest(study.ask())
@@ -77,7 +78,7 @@ def test_image_defaults_map_zero_to_usable_cpus_clipped_into_the_space():
     _, image = baselines(space, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
     assert image.name == "image-defaults"
     assert image.params == {"omp_num_threads": 2, "intra_op_parallelism": 8, "inter_op_parallelism": 8}
-    extended = build_space(EIGHT_CORES_SMT, extended=True, can_pin=True)
+    extended = build_space(EIGHT_CORES_SMT, extended=True)
     tutorial, image = baselines(extended, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
     assert image.params["kmp_blocktime"] == 1 == tutorial.params["kmp_blocktime"]
     assert image.params["kmp_affinity"] == KMP_AFFINITY_CHOICES["compact"]
@@ -99,7 +100,7 @@ def test_image_env_is_read_from_the_dockerfile(tmp_path):
 def test_every_baseline_lies_in_its_space():
     for host in (TWO_CORES, EIGHT_CORES_SMT, replace(TWO_CORES, physical_cores=1, logical_cpus=1, usable_cpus=(0,), core_leaders=(0,))):
         for extended in (False, True):
-            space = build_space(host, extended=extended, can_pin=True)
+            space = build_space(host, extended=extended)
             configurations = list(space.configurations())
             for mode in ("online", "batch"):
                 for baseline in baselines(space, host, mode, image_default_env()):
