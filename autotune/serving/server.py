@@ -23,7 +23,8 @@ from typing import Sequence
 from autotune.serving.options import RUNTIME_ENV, OptionsError, ServingOptions, parse_options
 
 LOG_PREFIX = "autotune-serving:"
-SETTINGS_MARKER = f"{LOG_PREFIX} settings"
+#: how the settings line starts in the log
+SETTINGS_MARKER = f"{LOG_PREFIX} settings "
 SHUTDOWN_GRACE_S = 5.0
 PARENT_CHECK_INTERVAL_S = 1.0
 #: room for the largest batch (the check on --max_batch_size gives the clear message)
@@ -46,8 +47,7 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
         "port": options.port,
         "pid": os.getpid(),
     }
-    return "settings " + " ".join(f"{key}={shlex.quote(str(value))}"
-                                            for key, value in fields.items())
+    return "settings " + " ".join(f"{key}={shlex.quote(str(value))}" for key, value in fields.items())
 
 
 def _stop_when_parent_is_gone(parent_pid: int, stop_requested: threading.Event) -> None:

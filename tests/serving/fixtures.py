@@ -24,9 +24,9 @@ from tensorflow_serving.apis import (
 )
 
 from autotune.launch import DEFAULT_IMAGE, ModelLocation, docker_ready
+from autotune.serving.server import SETTINGS_MARKER
 from serving.tiny_model import ITEMS, USERS, export_tiny_model
 
-SETTINGS_MARKER = "autotune-serving: settings "
 #: generous: two cores shared by the whole suite
 START_DEADLINE_S = 120
 
