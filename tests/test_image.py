@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from autotune.launch._ports import free_port
+from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings
 from serving.fixtures import serving_image  # noqa: F401 (fixture)
 from serving.tiny_model import in_process_scores
@@ -54,7 +55,9 @@ def test_docker_run_with_the_tutorial_arguments_serves_the_ncf_model(small_asset
                                                                       serving_image: str) -> None:
     port = free_port()
     name = f"autotune-test-{uuid.uuid4().hex[:8]}"
+    # labelled like the launcher's containers, so a killed test run's one gets reaped too
     _docker("run", "-d", "--name", name, "--network", "host",
+            "--label", f"{OWNER_LABEL}={OWNER}", "--label", f"{PID_LABEL}={os.getpid()}",
             "-e", "MODEL_NAME=ncf", "-e", "OMP_NUM_THREADS=2",
             "-e", "TENSORFLOW_INTER_OP_PARALLELISM=1", "-e", "TENSORFLOW_INTRA_OP_PARALLELISM=2",
             "-v", f"{Path(small_assets.model_dir).resolve()}:/models/ncf:ro",
