@@ -4,6 +4,7 @@ killed tuner left behind, and one clear error when docker cannot be used."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import time
@@ -91,6 +92,28 @@ def test_server_exiting_at_once_fails_at_once(tiny_model: ModelLocation, serving
         launcher.wait_until_available(START_DEADLINE_S)
     assert time.monotonic() - started_at < 20
     assert _our_containers() == []
+
+
+@pytest.mark.docker
+def test_image_that_is_no_model_server_fails_promptly_with_its_own_words(
+        tiny_model: ModelLocation, serving_image: str) -> None:
+    client = docker.from_env()
+    not_a_server, _ = client.images.build(fileobj=io.BytesIO(
+        f'FROM {serving_image}\nENTRYPOINT ["python3", "-c", '
+        f'"import sys; sys.exit(\'not a model server, args: \' + sys.argv[1])"]\n'.encode()),
+        tag="autotune/test-not-a-server:latest", rm=True)
+    try:
+        launcher = DockerLauncher(tiny_model, image="autotune/test-not-a-server:latest")
+        started_at = time.monotonic()
+        launcher.start(ServerSettings(1, 1, 1))
+        with pytest.raises(ServerStartError) as failed:
+            launcher.wait_until_available(START_DEADLINE_S)
+        assert time.monotonic() - started_at < 20
+        assert "container exited with code 1" in str(failed.value)
+        assert "not a model server, args: --tensorflow_intra_op_parallelism=1" in str(failed.value)
+        assert _our_containers() == []
+    finally:
+        client.images.remove(not_a_server.id, force=True)
 
 
 @pytest.mark.docker
