@@ -107,13 +107,15 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
     `assets` are already prepared data and model (tests, or callers that prepared them);
     by default they are prepared here from the data options.
     """
+    check_options(options)
     with ExitStack() as stack:
         if not options.allow_concurrent:
             stack.enter_context(HostLock())
         stack.enter_context(_sigterm_as_interrupt())
         host = detect_host()
         assets = assets or _prepare(options)
-        launcher = stack.enter_context(_make_launcher(options, ModelLocation(Path(assets.model_dir), MODEL_NAME)))
+        model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
+        launcher = stack.enter_context(_make_launcher(options, model))
         space = build_space(host, options.max_threads, options.space == "extended")
         eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(options.mode, options.objective, options.batch_size,
@@ -132,9 +134,25 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
                              options.confirm_rounds, objective.remeasure, progress)
     report = publish_report(study, options.report_dir, quiet=options.quiet)
     if report["best"] is None:
-        raise NoFeasibleTrialError(f"no trial of study {study.study_name!r} met the floors "
-                                   f"HR@10 >= {options.min_hr} and NDCG@10 >= {options.min_ndcg}")
+        counts = report["trials"]
+        raise NoFeasibleTrialError(
+            f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
+            f"measured ({counts['infeasible']} below the floors HR@10 >= {options.min_hr}, "
+            f"NDCG@10 >= {options.min_ndcg}), {counts.get('FAIL', 0)} failed")
     return 0
+
+
+def check_options(options: TuningOptions) -> None:
+    """Refuse values no run can use, with the reason (`UsageError`, exit 2)."""
+    problems = [message for bad, message in (
+        (not 0 <= options.min_hr <= 1, f"--min-hr {options.min_hr} is not within [0, 1]"),
+        (not 0 <= options.min_ndcg <= 1, f"--min-ndcg {options.min_ndcg} is not within [0, 1]"),
+        (options.confirm_rounds < 0, f"--confirm-rounds {options.confirm_rounds} is negative"),
+        (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),
+        (options.start_timeout <= 0, "--start-timeout must be positive"),
+    ) if bad]
+    if problems:
+        raise UsageError("; ".join(problems))
 
 
 def _prepare(options: TuningOptions) -> "PreparedAssets":
