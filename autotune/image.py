@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import docker
+import docker.errors
+
 import autotune
 from autotune.errors import UsageError
 
@@ -65,11 +68,7 @@ def _run_streamed(command: list[str], what: str) -> None:
         raise ImageBuildError(f"{what} failed (exit {process.returncode}): {' | '.join(tail)}")
 
 
-def _connect():  # -> docker.DockerClient
-    import docker.errors
-
-    import docker
-
+def _connect() -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=600)
         client.ping()
@@ -78,9 +77,7 @@ def _connect():  # -> docker.DockerClient
     return client
 
 
-def _image_present(client, name: str) -> bool:
-    import docker.errors
-
+def _image_present(client: docker.DockerClient, name: str) -> bool:
     try:
         client.images.get(name)
     except docker.errors.ImageNotFound:
@@ -88,7 +85,7 @@ def _image_present(client, name: str) -> bool:
     return True
 
 
-def ensure_offline_base(client) -> str:
+def ensure_offline_base(client: docker.DockerClient) -> str:
     """The debootstrapped base image, made and imported unless it is already there."""
     if _image_present(client, OFFLINE_BASE):
         _say(f"reusing base image {OFFLINE_BASE}")
@@ -146,7 +143,7 @@ def prepare_context(context: Path) -> None:
     _pip_download(context / "requirements-nodeps.txt", wheels, "--no-deps")
 
 
-def _docker_build(client, context: Path, tag: str, base: str) -> None:
+def _docker_build(client: docker.DockerClient, context: Path, tag: str, base: str) -> None:
     _say(f"building {tag} on {base}")
     for chunk in client.api.build(path=str(context), tag=tag, buildargs={"BASE": base},
                                   network_mode="host", rm=True, forcerm=True, pull=False,
