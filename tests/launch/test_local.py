@@ -31,7 +31,7 @@ def _group_members(group_id: int) -> list[psutil.Process]:
 
 
 def test_start_restart_and_stop_leave_nothing_behind(tiny_model: ModelLocation) -> None:
-    launcher = make_launcher("local", tiny_model)
+    launcher = LocalLauncher(tiny_model, program=EMBEDDED_SERVER)
     assert launcher.describe() == "local (embedded server)"
     with launcher:
         started_at = time.monotonic()
