@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from autotune.measure import MeasurementError
 from autotune.progress import Progress
-from autotune.report import CONFIRMATION_ATTR
+from autotune.report import CONFIRMATION_ATTR, format_objective
 
 #: two-sided 95% Student's t quantiles by degrees of freedom; 1.96 beyond the table
 _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -88,13 +88,15 @@ def run_confirmation(study: optuna.Study, candidates: list[Candidate], rounds: i
     """Measure every candidate `rounds` times, rotating the order; store and return the result."""
     progress.begin(f"confirmation: {len(candidates)} configurations x {rounds} rounds",
                    len(candidates) * rounds)
+    metric = (study.metric_names or ["value"])[0]
     for round_index in range(rounds):
         shift = round_index % len(candidates)
         for candidate in candidates[shift:] + candidates[:shift]:
             progress.step(f"round {round_index + 1}/{rounds} {candidate.label}")
             try:
                 candidate.values.append(measure(candidate.params))
-                progress.done(f"  round {round_index + 1} {candidate.label}: {candidate.values[-1]:.4g}")
+                progress.done(f"  round {round_index + 1} {candidate.label}: "
+                              f"{format_objective(metric, candidate.values[-1])}")
             except MeasurementError as error:
                 candidate.failures.append(str(error))
                 progress.done(f"  round {round_index + 1} {candidate.label}: failed: {error}")
