@@ -136,7 +136,8 @@ class ServingClient:
 def _input_key(inputs: dict[str, int], role: str) -> str:
     matches = [key for key in inputs if role in key.lower()]
     if len(matches) != 1:
-        raise ValueError(f"cannot tell the {role} input among the signature inputs {sorted(inputs)}")
+        raise ValueError(f"cannot tell the {role} input among the signature inputs "
+                         f"{sorted(inputs)}")
     return matches[0]
 
 

@@ -30,7 +30,8 @@ class EvalRows:
         """`count` rows chosen with `seed` (all rows when `count` is None or too large)."""
         if count is None or count >= len(self.users):
             return self
-        rows = np.sort(np.random.default_rng(seed).choice(len(self.users), size=count, replace=False))
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(self.users), size=count, replace=False))
         return EvalRows(users=self.users[rows], items=self.items[rows])
 
     def flat_pairs(self) -> tuple[np.ndarray, np.ndarray]:

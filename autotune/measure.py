@@ -45,7 +45,8 @@ class Workload:
               eval_rows: EvalRows, seed: int,
               latency_policy: LatencyPolicy = LatencyPolicy()) -> "Workload":
         """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
-        users, items = eval_rows.random_pairs(ONLINE_PAIRS if mode == "online" else batch_size, seed)
+        count = ONLINE_PAIRS if mode == "online" else batch_size
+        users, items = eval_rows.random_pairs(count, seed)
         return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
                    latency_policy=latency_policy)
 
@@ -95,8 +96,8 @@ def running_server(launcher: Launcher, settings: ServerSettings, model_name: str
     except ServerStartError as error:
         raise MeasurementError(f"server did not start: {error}") from error
     except grpc.RpcError as error:
-        raise MeasurementError(f"server stopped answering ({error.code().name}: {error.details()}); "
-                               f"log tail: {_log_tail(launcher)}") from error
+        raise MeasurementError(f"server stopped answering ({error.code().name}: "
+                               f"{error.details()}); log tail: {_log_tail(launcher)}") from error
     finally:
         launcher.stop()
 

@@ -178,16 +178,18 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{report['floors']['min_hr']}, NDCG@10 >= {report['floors']['min_ndcg']}).", ""]
     else:
         ci = best["ci95"]
-        interval = (f" (95% CI {format_objective(metric, ci[0])} to {format_objective(metric, ci[1])})"
-                    if ci else "")
+        interval = (f" (95% CI {format_objective(metric, ci[0])} to "
+                    f"{format_objective(metric, ci[1])})" if ci else "")
         lines += ["## Best settings", "",
-                  f"Trial {best['trial']}: **{format_objective(metric, best['value'])}**{interval}, "
+                  f"Trial {best['trial']}: **{format_objective(metric, best['value'])}**"
+                  f"{interval}, "
                   f"from the {best['source']}; HR@10 {best['hr']:.4f}, NDCG@10 {best['ndcg']:.4f}.",
                   "", "| setting | value |", "|---|---|",
                   *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
                   "```", best["docker_run"], "```", ""]
     if report["baselines"]:
-        lines += ["## Baselines", "", "| baseline | objective | speed-up of best |", "|---|---|---|"]
+        lines += ["## Baselines", "", "| baseline | objective | speed-up of best |",
+                  "|---|---|---|"]
         for name, baseline in report["baselines"].items():
             ratio = report["speedup"].get(name)
             lines.append(f"| {name} | {format_objective(metric, baseline['value'])} | "
@@ -229,8 +231,9 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     params = list(ranked[0].params) if ranked else []
     metric = report["objective"]["metric"]
     table = Table(title=f"{report['study']}: best trials")
-    for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params],
-                   f"{metric.split('_')[0]} ({UNITS.get(metric, '')})", "HR@10", "NDCG@10", "baseline"]:
+    objective_column = f"{metric.split('_')[0]} ({UNITS.get(metric, '')})"
+    for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params], objective_column,
+                   "HR@10", "NDCG@10", "baseline"]:
         table.add_column(column)
     for trial in ranked[:TABLE_ROWS]:
         table.add_row(str(trial.number), *[str(trial.params.get(p)) for p in params],
@@ -268,7 +271,8 @@ def print_stored_report(storage: str, study_name: str | None, report_dir: Path) 
                              f"({', '.join(names) or 'none'}); name one with --study-name")
         study_name = names[0]
     elif study_name not in names:
-        raise UsageError(f"no study {study_name!r} in {storage}; it has: {', '.join(names) or 'none'}")
+        raise UsageError(f"no study {study_name!r} in {storage}; "
+                         f"it has: {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=study_name, storage=storage)
     report = publish_report(study, report_dir)
     if report["best"] is None:

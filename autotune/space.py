@@ -194,7 +194,8 @@ def baselines(space: SearchSpace, host: HostFacts, mode: str,
     return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
 
 
-def _params_from_env(space: SearchSpace, host: HostFacts, env: Mapping[str, str]) -> dict[str, object]:
+def _params_from_env(space: SearchSpace, host: HostFacts,
+                     env: Mapping[str, str]) -> dict[str, object]:
     """Params for an image env; 0 or unset threads mean every usable logical CPU."""
     env_names = {"omp_num_threads": "OMP_NUM_THREADS",
                  "intra_op_parallelism": "TENSORFLOW_INTRA_OP_PARALLELISM",
@@ -205,7 +206,8 @@ def _params_from_env(space: SearchSpace, host: HostFacts, env: Mapping[str, str]
         params[name] = _clip(value if value > 0 else host.logical_cpus, space)
     if space.kmp_blocktime:
         blocktime = int(env.get("KMP_BLOCKTIME", "200"))  # 200 ms is OpenMP's own default
-        params["kmp_blocktime"] = min(space.kmp_blocktime, key=lambda choice: abs(choice - blocktime))
+        params["kmp_blocktime"] = min(space.kmp_blocktime,
+                                      key=lambda choice: abs(choice - blocktime))
     if space.kmp_affinity:
         params["kmp_affinity"] = _affinity_choice(env.get("KMP_AFFINITY", "none"))
     if space.cpuset:
