@@ -1,0 +1,16 @@
+"""`autotune --mode`: refusals come before any work, as one line and exit code 2."""
+
+from autotune.cli import main
+from autotune.lock import HostLock
+
+
+def test_unusable_options_are_refused(capsys):
+    assert main(["--mode", "online", "--min-hr", "1.5", "--confirm-rounds", "-1"]) == 2
+    error = capsys.readouterr().err
+    assert "--min-hr 1.5 is not within [0, 1]" in error and "--confirm-rounds -1" in error
+
+
+def test_a_second_tuner_on_the_host_is_refused(capsys):
+    with HostLock():
+        assert main(["--mode", "batch"]) == 2
+    assert "another tuner" in capsys.readouterr().err
