@@ -5,7 +5,8 @@ opens (or resumes) the study, enqueues what has not been measured yet (the basel
 and every configuration when the whole space fits the budget), then runs trials one by
 one with ask-and-tell: restart the server with the trial's settings, measure, score the
 eval set through the same server, record. Optuna's `trial.set_constraint` carries the
-accuracy floors, so TPE and `best_trial` skip infeasible trials. After the search a
+accuracy floors, so TPE and `best_trial` skip infeasible trials (TPESampler reads them
+itself; its `constraints_func` is deprecated since Optuna 5.0). After the search a
 confirmation round (autotune.confirm) re-measures the best and the baselines, and
 autotune.report writes the result.
 
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET = 30
 MAX_FAILURES_IN_A_ROW = 3
 #: study attrs that must match for a resumed study's trials to be comparable
-COMPARABLE_ATTRS = ("mode", "objective", "server", "batch_size", "min_hr", "min_ndcg")
+COMPARABLE_ATTRS = ("mode", "objective", "server", "space", "batch_size", "min_hr", "min_ndcg")
 
 
 class StudyAbortedError(AutotuneError):
@@ -186,20 +187,23 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def default_study_name(mode: str, host: HostFacts, dataset: str) -> str:
-    return f"{mode}-{host.hostname}-{dataset}"
+def default_study_name(options: TuningOptions, host: HostFacts) -> str:
+    """`online-<hostname>-<dataset>`, with `-extended` for the extended space."""
+    suffix = "-extended" if options.space == "extended" else ""
+    return f"{options.mode}-{host.hostname}-{options.dataset}{suffix}"
 
 
 def open_study(options: TuningOptions, host: HostFacts, launcher: Launcher, workload: Workload,
                model_dir: Path) -> optuna.Study:
     """Create the study, or load it and check that its stored setup matches this run."""
     _make_sqlite_folder(options.storage)
-    name = options.study_name or default_study_name(options.mode, host, options.dataset)
+    name = options.study_name or default_study_name(options, host)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=options.storage, study_name=name, load_if_exists=True,
                                 direction=workload.direction)
     attrs: dict[str, object] = {
         "mode": options.mode, "objective": options.stored_objective, "server": launcher.kind,
+        "space": options.space,
         "batch_size": options.batch_size if options.mode == "batch" else 1,
         "min_hr": options.min_hr, "min_ndcg": options.min_ndcg,
         "host": host.as_dict(), "image": options.image,

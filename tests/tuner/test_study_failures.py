@@ -117,3 +117,11 @@ def test_a_second_tuner_is_refused(tuning_options, small_assets):
             run_tuning(tuning_options("online", trials=1), assets=small_assets)
     assert raised.value.exit_code == 2
     assert f"pid {os.getpid()}" in str(raised.value) and "--allow-concurrent" in str(raised.value)
+
+
+def test_resuming_with_another_setup_is_refused(tuning_options, small_assets):
+    options = tuning_options("online", study_name="mine")
+    optuna.create_study(storage=options.storage, study_name="mine").set_user_attr("objective", "p99")
+    with pytest.raises(UsageError, match="objective 'p99' \\(this run: 'mean'\\)"):
+        run_tuning(options, assets=small_assets)
+    assert not serving_processes()
