@@ -334,13 +334,17 @@ def run_trials(study: optuna.Study, objective: TrialObjective, count: int,
         except MeasurementError as error:
             _fail(study, trial, str(error))
             failures_in_a_row += 1
-            progress.done(f"trial {trial.number} FAIL: {error}", _best_text(study))
+            progress.done(f"trial {trial.number} FAIL: {str(error).splitlines()[0]}",
+                          _best_text(study))
             if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                 raise StudyAbortedError(f"{failures_in_a_row} trials in a row failed; the last: "
                                         f"{error}") from None
             continue
         except KeyboardInterrupt:
             _fail(study, trial, "interrupted")
+            raise
+        except AutotuneError as error:  # e.g. the launcher became unusable: ends the study
+            _fail(study, trial, str(error))
             raise
         except BaseException as error:
             _fail(study, trial, f"internal error: {error!r}")
