@@ -30,11 +30,11 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from autotune.errors import UsageError
 from autotune.serving.tensors import decode, numpy_dtype
 
-#: batch 50000 requests and 100k-pair gate requests exceed gRPC's 4 MiB default
+#: no message size limit: a large --batch-size or gate request can pass gRPC's 4 MiB default
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-OBJECTIVES = ("mean", "p50", "p95", "p99")
 PhaseCallback = Callable[[str], None]
 
 
@@ -87,7 +87,7 @@ class ServingClient:
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
         if signature_name not in signature_map.signature_def:
-            raise ValueError(f"model {self.model_name!r} has no signature {signature_name!r}; "
+            raise UsageError(f"model {self.model_name!r} has no signature {signature_name!r}; "
                              f"it has {sorted(signature_map.signature_def)}")
         signature = signature_map.signature_def[signature_name]
         inputs = {key: info.dtype for key, info in signature.inputs.items()}
@@ -136,7 +136,7 @@ class ServingClient:
 def _input_key(inputs: dict[str, int], role: str) -> str:
     matches = [key for key in inputs if role in key.lower()]
     if len(matches) != 1:
-        raise ValueError(f"cannot tell the {role} input among the signature inputs "
+        raise UsageError(f"cannot tell the {role} input among the signature inputs "
                          f"{sorted(inputs)}")
     return matches[0]
 
