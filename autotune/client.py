@@ -160,7 +160,7 @@ class LatencyPolicy:
     windows_to_agree: int = 3
     tolerance: float = 0.10
     max_requests: int = 20_000
-    max_seconds: float = 15.0
+    max_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
