@@ -1,6 +1,7 @@
 """A study with the Docker launcher: the serving image, driven like TF Serving's."""
 
 import json
+import os
 
 import optuna
 import pytest
@@ -19,9 +20,10 @@ pytestmark = [
 
 
 def _our_containers() -> list:
+    """Containers this test process started (others' tests may run beside it)."""
     import docker
 
-    return docker.from_env().containers.list(all=True, filters={"label": "autotune.owner=autotune"})
+    return docker.from_env().containers.list(all=True, filters={"label": f"autotune.pid={os.getpid()}"})
 
 
 def test_docker_study_with_the_extended_space(tuning_options, small_assets):
