@@ -236,8 +236,8 @@ def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
                 requested: int | None) -> int:
     """Enqueue what is still unmeasured; return how many trials this run makes.
 
-    Baselines go first, each until it has a COMPLETE trial (so a resumed study does not
-    repeat them). When the whole space is no larger than the budget (`requested`, else
+    Baselines go first, each until it has a COMPLETE (or still waiting) trial, so a
+    resumed study does not repeat them but retries one that failed or was interrupted. When the whole space is no larger than the budget (`requested`, else
     DEFAULT_BUDGET) every configuration not yet measured is enqueued too, and the run
     makes exactly those trials unless `--trials` says otherwise.
     """
