@@ -15,7 +15,6 @@ import os
 import shlex
 import signal
 import sys
-import threading
 import time
 from concurrent import futures
 from typing import Sequence
@@ -26,7 +25,8 @@ LOG_PREFIX = "autotune-serving:"
 #: how the settings line starts in the log
 SETTINGS_MARKER = f"{LOG_PREFIX} settings "
 SHUTDOWN_GRACE_S = 5.0
-PARENT_CHECK_INTERVAL_S = 1.0
+#: how often the main thread looks for a stop signal or a dead parent
+STOP_POLL_INTERVAL_S = 0.1
 #: room for the largest batch (the check on --max_batch_size gives the clear message)
 MAX_MESSAGE_BYTES = 1 << 30
 
@@ -50,13 +50,26 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
     return "settings " + " ".join(f"{key}={shlex.quote(str(value))}" for key, value in fields.items())
 
 
-def _stop_when_parent_is_gone(parent_pid: int, stop_requested: threading.Event) -> None:
-    """Ask for a stop once `parent_pid` is no longer this process's parent (it died and
-    the process was re-parented), checking every second."""
-    while not stop_requested.wait(PARENT_CHECK_INTERVAL_S):
-        if os.getppid() != parent_pid:
-            log(f"parent process {parent_pid} is gone")
-            stop_requested.set()
+def _handle_stop_signals() -> list[str]:
+    """Install SIGTERM/SIGINT handlers; the returned list receives the signals' names.
+
+    The handlers only append to a list: a handler that took a lock (`Event.set()`) could
+    deadlock when the signal lands while the main thread holds that very lock.
+    """
+    received: list[str] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: received.append(signal.Signals(number).name))
+    return received
+
+
+def _wait_for_stop(received_signals: list[str], parent_pid: int | None) -> str:
+    """Block until a stop signal arrives or `parent_pid` is no longer the parent (it
+    died and this process was re-parented); return why."""
+    while not received_signals:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            return f"parent process {parent_pid} is gone"
+        time.sleep(STOP_POLL_INTERVAL_S)
+    return received_signals[0]
 
 
 def _serve(options: ServingOptions) -> int:
@@ -94,17 +107,11 @@ def _serve(options: ServingOptions) -> int:
         log(f"error: cannot listen on port {options.port} (in use?)")
         return 1
 
-    stop_requested = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop_requested.set())
-    if options.parent_pid is not None:
-        threading.Thread(target=_stop_when_parent_is_gone, args=(options.parent_pid, stop_requested),
-                         name="parent-watch", daemon=True).start()
+    received_signals = _handle_stop_signals()
     server.start()
     log(settings_line(options, tf.config.threading.get_intra_op_parallelism_threads(),
                       tf.config.threading.get_inter_op_parallelism_threads(), model.version))
-    stop_requested.wait()
-    log("stopping")
+    log(f"stopping: {_wait_for_stop(received_signals, options.parent_pid)}")
     server.stop(SHUTDOWN_GRACE_S).wait()
     log("stopped")
     return 0

@@ -3,6 +3,7 @@ metadata, status, every refusal (and still serving after it), settings and threa
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -200,13 +201,22 @@ def test_autotune_serve_answers_a_plain_client(tiny_model: ModelLocation) -> Non
         launcher.stop()
 
 
-def test_sigterm_stops_the_server_gracefully(tiny_model: ModelLocation) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_stops_the_server_gracefully_even_right_after_it_is_ready(
+        tiny_model: ModelLocation, signum: int) -> None:
+    """The signal comes the moment the model is AVAILABLE, while the server is still
+    entering its wait: the window where a handler that takes a lock could deadlock."""
     launcher = started(tiny_model, ServerSettings(1, 1, 1))
     process = psutil.Process(launcher.pid)
-    process.terminate()
-    assert process.wait(timeout=30) == 0
+    process.send_signal(signum)
+    try:
+        assert process.wait(timeout=30) == 0
+    except psutil.TimeoutExpired:
+        pytest.fail(f"still running 30s after {signal.Signals(signum).name}:\n{launcher.logs()}")
+    finally:
+        launcher.stop()
+    assert f"autotune-serving: stopping: {signal.Signals(signum).name}" in launcher.logs()
     assert "autotune-serving: stopped" in launcher.logs()
-    launcher.stop()
 
 
 def test_bad_option_exits_at_once_with_its_reason(tmp_path) -> None:
