@@ -100,7 +100,8 @@ def test_ctrl_c_during_wait_leaves_no_process(tiny_model: ModelLocation, ctrl_c_
     assert not psutil.pid_exists(pid) and not _group_members(pid)
 
 
-def test_server_stops_by_itself_when_the_tuner_is_killed(tiny_model: ModelLocation) -> None:
+def test_server_stops_by_itself_when_the_tuner_is_killed(tiny_model: ModelLocation,
+                                                         tmp_path: Path) -> None:
     tuner = subprocess.Popen([sys.executable, "-c", f"""
 from pathlib import Path
 from autotune.launch import ModelLocation, ServerSettings
@@ -110,7 +111,8 @@ launcher.start(ServerSettings(1, 1, 1))
 launcher.wait_until_available({START_DEADLINE_S})
 print(launcher.pid, flush=True)
 input()
-"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+       env={**os.environ, "TMPDIR": str(tmp_path)})  # the killed tuner's log folder lands here
     server = psutil.Process(int(tuner.stdout.readline()))
     tuner.kill()
     tuner.wait()
