@@ -1,0 +1,226 @@
+"""What every benchmark shares: the context, one timed trial, interleaved rounds, statistics.
+
+A benchmark trial does what a tuner trial does (restart the server with the settings,
+wait for AVAILABLE, warm up, measure, optionally run the accuracy gate, stop), through
+the tuner's own launcher, workload and gate, and times each phase on the way. Every
+comparison is measured in interleaved rounds: each round visits all configurations in
+a rotated order with a fresh server each time, so a drift of the host hits all alike.
+
+All ratios are speed ratios as the report states them (`autotune.report.speedup`):
+> 1 means the first is faster (lower latency, or higher throughput).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from autotune.accuracy import AccuracyGate, AccuracyResult
+from autotune.client import ServingClient
+from autotune.confirm import mean_and_ci95
+from autotune.eval_rows import EvalRows
+from autotune.host import HostFacts, detect_host
+from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
+from autotune.measure import Workload
+from autotune.paths import MODEL_NAME
+from autotune.prepare import PreparedAssets, prepare_assets
+from autotune.space import settings_from_params
+
+Params = Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    """How much each benchmark measures; `--quick` shrinks everything but the shape."""
+
+    repeats: int
+    restarts: int
+    iterations: int
+    replay_seeds: int
+    extended_modes: tuple[str, ...]
+    reduced_extended_space: bool
+    #: rounds of the tuner's own confirmation round in the quality benchmark
+    confirm_rounds: int
+
+
+FULL = BenchSizes(repeats=3, restarts=5, iterations=40, replay_seeds=50,
+                  extended_modes=("online", "batch"), reduced_extended_space=False,
+                  confirm_rounds=3)
+QUICK = BenchSizes(repeats=2, restarts=5, iterations=40, replay_seeds=20,
+                   extended_modes=("online",), reduced_extended_space=True, confirm_rounds=1)
+
+
+@dataclass
+class BenchContext:
+    """The prepared model, the eval set, the host and the launchers to compare."""
+
+    assets: PreparedAssets
+    eval_set: EvalRows
+    host: HostFacts
+    launchers: tuple[str, ...]
+    sizes: BenchSizes
+    batch_size: int = 50_000
+    image: str = "autotune/serving:mkl"
+
+    @classmethod
+    def create(cls, quick: bool, launchers: Sequence[str]) -> "BenchContext":
+        assets = prepare_assets(quiet=True)
+        available = tuple(kind for kind in launchers if kind != "docker" or docker_ready())
+        for kind in set(launchers) - set(available):
+            log(f"skipping the {kind} launcher: no Docker engine or no image (autotune image build)")
+        return cls(assets=assets, eval_set=EvalRows.load(Path(assets.eval_path)), host=detect_host(),
+                   launchers=available, sizes=QUICK if quick else FULL)
+
+    def launcher(self, kind: str) -> Launcher:
+        return make_launcher(kind, ModelLocation(Path(self.assets.model_dir), MODEL_NAME),
+                             image=self.image)
+
+    def workload(self, mode: str, objective: str = "mean") -> Workload:
+        return Workload.build(mode, objective, self.batch_size, self.sizes.iterations,
+                              self.eval_set, seed=0)
+
+    def gate(self) -> AccuracyGate:
+        return AccuracyGate(self.eval_set, min_hr=0.22, min_ndcg=0.11)
+
+    def machine(self) -> str:
+        host = self.host
+        return (f"{host.cpu_model}, {host.physical_cores} physical cores, "
+                f"{host.logical_cpus} logical CPUs, {host.sockets} socket(s)")
+
+
+class PhaseClock:
+    """Records when each phase begins; a phase lasts until the next one begins."""
+
+    def __init__(self) -> None:
+        self._marks: list[tuple[str, float]] = []
+
+    def __call__(self, phase: str) -> None:
+        self._marks.append((phase, time.perf_counter()))
+
+    def durations(self) -> dict[str, float]:
+        """Seconds per phase; the last mark only ends the phase before it."""
+        return {phase: later - began
+                for (phase, began), (_, later) in zip(self._marks, self._marks[1:])}
+
+
+@dataclass(frozen=True)
+class TrialTiming:
+    """One measured configuration: the objective, the trial attrs, seconds per phase."""
+
+    value: float
+    attrs: dict[str, object]
+    phases: dict[str, float]
+    accuracy: AccuracyResult | None = None
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.phases.values())
+
+
+def timed_trial(launcher: Launcher, params: Params, workload: Workload,
+                gate: AccuracyGate | None = None, start_timeout_s: float = 120.0) -> TrialTiming:
+    """Measure `params` as a tuner trial does, with a fresh server; time every phase."""
+    clock = PhaseClock()
+    try:
+        clock("server start")
+        address = launcher.start(settings_from_params(params))
+        clock("model AVAILABLE")
+        launcher.wait_until_available(start_timeout_s)
+        with ServingClient(address, MODEL_NAME) as client:
+            value, attrs = workload.measure(client, on_phase=clock)
+            accuracy = None
+            if gate is not None:
+                clock("accuracy gate")
+                accuracy = gate.check(client)
+        clock("stop")
+    finally:
+        launcher.stop()
+    clock("end")
+    return TrialTiming(value=value, attrs=attrs, phases=clock.durations(), accuracy=accuracy)
+
+
+def rotated(items: Sequence[str], round_index: int) -> list[str]:
+    """`items` starting at position `round_index` (mod length): each round a new order."""
+    shift = round_index % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one configuration."""
+
+    values: list[float] = field(default_factory=list)
+    timings: list[TrialTiming] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return mean_and_ci95(self.values)[1]
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation: stdev / mean (0 for fewer than two values)."""
+        return statistics.stdev(self.values) / self.mean if len(self.values) > 1 else 0.0
+
+
+def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Workload,
+                repeats: int, gate: AccuracyGate | None = None,
+                value_of: str | None = None) -> dict[str, Samples]:
+    """Measure every config `repeats` times in rotated rounds, a restart for each.
+
+    `value_of` names a trial attr to record instead of the workload's objective
+    (e.g. `latency_ms_p50`).
+    """
+    labels = list(configs)
+    samples = {label: Samples() for label in labels}
+    for round_index in range(repeats):
+        for label in rotated(labels, round_index):
+            timing = timed_trial(launcher, configs[label], workload, gate)
+            value = float(timing.attrs[value_of]) if value_of else timing.value
+            samples[label].values.append(value)
+            samples[label].timings.append(timing)
+            log(f"  round {round_index + 1}/{repeats} {launcher.kind} {workload.mode} "
+                f"{label}: {format_value(workload.mode, value)}")
+    return samples
+
+
+def best_label(samples: Mapping[str, Samples], mode: str) -> str:
+    """The configuration with the best mean."""
+    pick = min if mode == "online" else max
+    return pick(samples, key=lambda label: samples[label].mean)
+
+
+def format_value(mode: str, value: float) -> str:
+    return f"{value:.3f} ms" if mode == "online" else f"{value:,.0f} samples/s"
+
+
+def format_interval(mode: str, samples: Samples) -> str:
+    low, high = samples.ci95
+    return f"{format_value(mode, samples.mean)} [{format_value(mode, low)}, {format_value(mode, high)}]"
+
+
+def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A Markdown table on stdout: readable in a terminal, pasteable into BENCHMARKS.md."""
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join("---" for _ in headers) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    sys.stdout.flush()
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout holds only the tables and the summary."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def ratio(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "n/a"

@@ -1,0 +1,85 @@
+"""Run the benchmarks and print their tables and one summary line.
+
+    python bench/run.py            # all benchmarks, local and Docker launchers
+    python bench/run.py --quick    # a reduced run of all of them, local launcher
+
+Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
+
+    summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
+             server_overhead_ms=O batch_efficiency=E
+
+R1 and R2 are speed ratios (> 1: tuned faster), the lower of the two modes on the local
+launcher; S the median batch trial with the accuracy gate; C1 and C2 the coefficients
+of variation across restarts; O the embedded server's online p50 minus in-process;
+E the embedded server's batch throughput over in-process. The data and model are
+prepared first if missing (not counted in any number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from harness import BenchContext, log, print_table, ratio  # noqa: E402
+from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
+from quality import measure_quality, print_quality  # noqa: E402
+from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
+from search import measure_search  # noqa: E402
+
+MODES = ("online", "batch")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="autotune benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (local launcher only)")
+    parser.add_argument("--launchers", default=None,
+                        help="comma-separated: local,docker (default: local with --quick, else both)")
+    args = parser.parse_args()
+    launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
+    began = time.monotonic()
+    ctx = BenchContext.create(quick=args.quick, launchers=launchers)
+    print(f"# autotune benchmarks{' (--quick)' if args.quick else ''}\n")
+    print(f"- command: `python bench/run.py {' '.join(sys.argv[1:])}`".rstrip())
+    print(f"- date: {datetime.date.today().isoformat()}")
+    print(f"- machine: {ctx.machine()}, Python {platform.python_version()}")
+    print(f"- model: {ctx.assets.model_dir} (dataset {ctx.assets.dataset})")
+
+    restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
+    print_repeatability(restart_runs)
+    print_cost(restart_runs)
+
+    overhead = measure_overhead(ctx, restart_runs)
+    costs = client_costs(ctx, restart_runs[0].params)
+    print_overhead(overhead, costs)
+
+    quality = [measure_quality(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
+    print_quality(quality)
+
+    for mode in ctx.sizes.extended_modes:
+        measure_search(ctx, ctx.launchers[0], mode)
+
+    local_quality = [q for q in quality if q.launcher == "local"]
+    local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
+    by_mode = {o.mode: o for o in overhead}
+    minutes = (time.monotonic() - began) / 60
+    print_table("Run", ["launchers", "minutes"], [(",".join(ctx.launchers), f"{minutes:.1f}")])
+    print("\nsummary: "
+          f"tuned/optimum={ratio(min(q.tuned_vs_optimum for q in local_quality))} "
+          f"tuned/tutorial={ratio(min(q.tuned_vs_tutorial for q in local_quality))} "
+          f"trial_s={local_runs['batch'].trial_s:.1f} "
+          f"cv_batch={local_runs['batch'].samples.cv:.4f} "
+          f"cv_online={local_runs['online'].samples.cv:.4f} "
+          f"server_overhead_ms={by_mode['online'].server_overhead_ms():.3f} "
+          f"batch_efficiency={by_mode['batch'].efficiency():.3f}")
+    log(f"benchmarks done in {minutes:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
