@@ -1,6 +1,7 @@
 """Every way of running the model server, behind one small interface.
 
-    launcher = make_launcher("local", ModelLocation(Path("~/.cache/autotune/models/synthetic/ncf")))
+    model = ModelLocation(Path.home() / ".cache/autotune/models/synthetic/ncf")
+    launcher = make_launcher("local", model)
     with launcher:
         address = launcher.start(ServerSettings(omp_num_threads=4, intra_op_parallelism=4,
                                                 inter_op_parallelism=1))
