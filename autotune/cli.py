@@ -14,6 +14,7 @@ An `AutotuneError` becomes its one-line message and exit code; see autotune.erro
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -178,6 +179,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the chosen job and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's C++ start-up banners would drown the tool's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if argv and argv[0] == "serve":
             from autotune.serving.server import main as serve_main

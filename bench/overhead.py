@@ -1,8 +1,8 @@
 """What the server adds: the model in-process vs through the embedded server vs the image.
 
-At the same thread settings (the tutorial's, per mode), the in-process numbers come
-from a child process that calls the signature directly (bench/inprocess.py); the served
-numbers are the restart runs of bench/repeatability.py. The client's own share of a
+At the same thread settings (the tutorial's, per mode), rounds measure the model called
+in-process by a child process (bench/inprocess.py) and then served by each launcher,
+back to back. The client's own share of a
 request (protobuf encoding and decoding, and the bare gRPC round trip of a
 `GetModelStatus`) is measured against a running embedded server, so a reader sees
 where the time of one request goes.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -30,16 +29,16 @@ from autotune.measure import running_server
 from autotune.paths import MODEL_NAME
 from autotune.serving.tensors import decode
 from autotune.space import settings_from_params
-from harness import BenchContext, format_value, log, print_table
-from repeatability import RestartRuns
+from harness import BenchContext, Samples, format_interval, format_value, log, print_table, timed_trial
 
 INPROCESS_WORKER = Path(__file__).with_name("inprocess.py")
-INPROCESS_RUNS = 3
+IN_PROCESS = "in-process"
+ROUNDS = 3
 TIMED_CALLS = 2000
 
 
 def inprocess(ctx: BenchContext, mode: str, params: dict[str, object]) -> float:
-    """Median over a few child processes: online p50 ms, or batch samples/s."""
+    """One child process calling the model directly: online p50 ms, or batch samples/s."""
     settings = settings_from_params(params)
     command = [sys.executable, str(INPROCESS_WORKER), "--model-dir", str(ctx.assets.model_dir),
                "--eval", str(ctx.assets.eval_path), "--mode", mode,
@@ -47,13 +46,9 @@ def inprocess(ctx: BenchContext, mode: str, params: dict[str, object]) -> float:
                "--inter", str(settings.inter_op_parallelism),
                "--batch-size", str(ctx.batch_size), "--iterations", str(ctx.sizes.iterations)]
     env = {**os.environ, **settings.env(), "PYTHONPATH": str(Path.cwd())}
-    values = []
-    for run in range(INPROCESS_RUNS):
-        output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-        result = json.loads(output.strip().splitlines()[-1])
-        values.append(result["p50_ms"] if mode == "online" else result["throughput_sps"])
-        log(f"  in-process {mode} run {run + 1}: {format_value(mode, values[-1])}")
-    return statistics.median(values)
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return result["p50_ms"] if mode == "online" else result["throughput_sps"]
 
 
 def _median_us(action: Callable[[], object], calls: int = TIMED_CALLS) -> float:
@@ -104,36 +99,51 @@ def client_costs(ctx: BenchContext, params: dict[str, object]) -> list[ClientCos
 
 @dataclass(frozen=True)
 class Overhead:
+    """In-process and served numbers of one mode, measured in the same rounds."""
+
     mode: str
-    inprocess: float
-    served: dict[str, float]
+    samples: dict[str, Samples]
 
     def server_overhead_ms(self, kind: str = "local") -> float:
-        """Online: served p50 minus in-process p50."""
-        return self.served[kind] - self.inprocess
+        """Online: served p50 minus in-process p50 (means over the rounds)."""
+        return self.samples[kind].mean - self.samples[IN_PROCESS].mean
 
     def efficiency(self, kind: str = "local") -> float:
         """Batch: served throughput as a share of in-process throughput."""
-        return self.served[kind] / self.inprocess
+        return self.samples[kind].mean / self.samples[IN_PROCESS].mean
 
 
-def measure_overhead(ctx: BenchContext, runs: list[RestartRuns]) -> list[Overhead]:
+def measure_overhead(ctx: BenchContext, params_by_mode: dict[str, dict[str, object]]) -> list[Overhead]:
+    """Per mode, rounds of: the model in-process, then through each launcher's server.
+
+    The three are measured back to back in every round, so a drift of the host touches
+    all of them; online records p50, batch throughput.
+    """
     results = []
-    for mode in ("online", "batch"):
-        mode_runs = [r for r in runs if r.mode == mode]
-        floor = inprocess(ctx, mode, mode_runs[0].params)
-        results.append(Overhead(mode=mode, inprocess=floor,
-                                served={r.launcher: r.samples.mean for r in mode_runs}))
+    for mode, params in params_by_mode.items():
+        samples = {name: Samples() for name in (IN_PROCESS, *ctx.launchers)}
+        workload = ctx.workload(mode)
+        for round_index in range(ROUNDS):
+            samples[IN_PROCESS].values.append(inprocess(ctx, mode, params))
+            for kind in ctx.launchers:
+                with ctx.launcher(kind) as launcher:
+                    timing = timed_trial(launcher, params, workload)
+                value = timing.attrs["latency_ms_p50"] if mode == "online" else timing.value
+                samples[kind].values.append(float(value))
+            log(f"  overhead round {round_index + 1} {mode}: " + ", ".join(
+                f"{name} {format_value(mode, s.values[-1])}" for name, s in samples.items()))
+        results.append(Overhead(mode=mode, samples=samples))
     return results
 
 
 def print_overhead(results: list[Overhead], costs: list[ClientCost]) -> None:
-    launchers = sorted({kind for r in results for kind in r.served})
-    print_table("What the server adds, tutorial settings (online: p50; batch: throughput)",
+    launchers = [kind for kind in results[0].samples if kind != IN_PROCESS]
+    print_table("What the server adds, tutorial settings (online: p50; batch: throughput; "
+                "mean and 95% CI over interleaved rounds)",
                 ["mode", "in-process", *(f"{kind} server" for kind in launchers),
                  *(f"{kind} vs in-process" for kind in launchers)],
-                [(r.mode, format_value(r.mode, r.inprocess),
-                  *(format_value(r.mode, r.served[k]) for k in launchers),
+                [(r.mode, format_interval(r.mode, r.samples[IN_PROCESS]),
+                  *(format_interval(r.mode, r.samples[k]) for k in launchers),
                   *((f"+{r.server_overhead_ms(k):.3f} ms" if r.mode == "online"
                      else f"{r.efficiency(k):.1%}") for k in launchers)) for r in results])
     print_table("The client's own cost per request (microseconds, median)",

@@ -54,7 +54,7 @@ def main() -> int:
     print_repeatability(restart_runs)
     print_cost(restart_runs)
 
-    overhead = measure_overhead(ctx, restart_runs)
+    overhead = measure_overhead(ctx, {r.mode: r.params for r in restart_runs})
     costs = client_costs(ctx, restart_runs[0].params)
     print_overhead(overhead, costs)
 
