@@ -45,7 +45,7 @@ def inprocess(ctx: BenchContext, mode: str, params: dict[str, object]) -> float:
                "--intra", str(settings.intra_op_parallelism),
                "--inter", str(settings.inter_op_parallelism),
                "--batch-size", str(ctx.batch_size), "--iterations", str(ctx.sizes.iterations)]
-    env = {**os.environ, **settings.env(), "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, **settings.env()}
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     return result["p50_ms"] if mode == "online" else result["throughput_sps"]

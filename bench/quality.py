@@ -10,6 +10,8 @@ from the same rounds, so every ratio compares measurements taken side by side.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,8 @@ def tuned_params(ctx: BenchContext, kind: str, mode: str, workdir: Path) -> dict
                             storage=f"sqlite:///{workdir / 'bench.db'}", study_name=f"bench-{kind}-{mode}",
                             report_dir=workdir / "reports", allow_concurrent=True, quiet=True)
     log(f"tuning {mode} on the {kind} launcher with the default budget")
-    run_tuning(options, assets=ctx.assets)
+    with contextlib.redirect_stdout(sys.stderr):  # its report is progress here, not a table
+        run_tuning(options, assets=ctx.assets)
     study = optuna.load_study(study_name=options.study_name, storage=options.storage)
     return dict(build_report(study)["best"]["params"])
 

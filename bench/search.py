@@ -4,8 +4,8 @@ Measuring a large space once per seed would cost hours, so the extended space's 
 measured once (a restart per configuration) and every sampler then runs against that
 table: a trial's value is the measurement of the configuration it proposes. This is
 cheap, the same for every sampler, and repeatable over many seeds. Samplers are
-compared alone (TPE as the tuner configures it, random, and grid order, i.e. the grid
-shuffled by the seed) and as the tuner runs them (its baselines first, then TPE).
+compared alone (TPE as the tuner configures it, random, and grid order, i.e. every
+configuration once, shuffled by the seed) and as the tuner runs them (its baselines first, then TPE).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import numpy as np
 import optuna
 
 from autotune.report import speedup
@@ -53,9 +54,12 @@ def random_sampler(space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def grid_sampler(space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
-    search_space = {name: list(values) for name, values in space.choices().items()}
-    return optuna.samplers.GridSampler(search_space, seed=seed)
+def grid_order(space: SearchSpace, seed: int) -> list[dict[str, object]]:
+    """Every configuration once, shuffled by `seed` (what Optuna's GridSampler does; its
+    own class stops the study when the grid is exhausted, which ask-and-tell cannot take)."""
+    configurations = list(space.configurations())
+    np.random.default_rng(seed).shuffle(configurations)
+    return configurations
 
 
 def trials_to_reach(table: dict[Key, float], space: SearchSpace, direction: str,
@@ -91,13 +95,15 @@ def replay(table: dict[Key, float], space: SearchSpace, mode: str, seeds: int,
     direction = "minimize" if mode == "online" else "maximize"
     target = (min if direction == "minimize" else max)(table.values())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    orders: dict[str, tuple[SamplerFactory, list[dict[str, object]]]] = {
-        "TPE": (tpe_sampler, []), "random": (random_sampler, []), "grid order": (grid_sampler, []),
-        "tuner (baselines, then TPE)": (tpe_sampler, first),
+    orders: dict[str, tuple[SamplerFactory, Callable[[int], list[dict[str, object]]]]] = {
+        "TPE": (tpe_sampler, lambda seed: []),
+        "random": (random_sampler, lambda seed: []),
+        "grid order": (random_sampler, lambda seed: grid_order(space, seed)),
+        "tuner (baselines, then TPE)": (tpe_sampler, lambda seed: first),
     }
     rows = []
     for name, (factory, enqueued) in orders.items():
-        counts = sorted(trials_to_reach(table, space, direction, factory(space, seed), enqueued,
+        counts = sorted(trials_to_reach(table, space, direction, factory(space, seed), enqueued(seed),
                                         target, budget=len(table)) for seed in range(seeds))
         median = statistics.median(counts)
         rows.append(EfficiencyRow(order=name, median=median,
