@@ -2,6 +2,7 @@
 
     python bench/run.py            # all benchmarks, local and Docker launchers
     python bench/run.py --quick    # a reduced run of all of them, local launcher
+    python bench/run.py --search-only --launchers local --modes online   # the full extended grid
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
@@ -40,6 +41,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a reduced run (local launcher only)")
     parser.add_argument("--launchers", default=None,
                         help="comma-separated: local,docker (default: local with --quick, else both)")
+    parser.add_argument("--search-only", action="store_true",
+                        help="only the search-efficiency benchmark (its grid is the longest part)")
+    parser.add_argument("--modes", default=None,
+                        help="comma-separated modes of the search benchmark (default: online "
+                             "with --quick, else online,batch)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
@@ -49,6 +55,13 @@ def main() -> int:
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- machine: {ctx.machine()}, Python {platform.python_version()}")
     print(f"- model: {ctx.assets.model_dir} (dataset {ctx.assets.dataset})")
+
+    search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
+    if args.search_only:
+        for mode in search_modes:
+            measure_search(ctx, ctx.launchers[0], mode)
+        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
+        return 0
 
     restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
     print_repeatability(restart_runs)
@@ -61,7 +74,7 @@ def main() -> int:
     quality = [measure_quality(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
     print_quality(quality)
 
-    for mode in ctx.sizes.extended_modes:
+    for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
 
     local_quality = [q for q in quality if q.launcher == "local"]
