@@ -14,19 +14,21 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 import optuna
 from optuna.trial import TrialState
 
 from autotune.measure import MeasurementError
 from autotune.progress import Progress
-from autotune.report import CONFIRMATION_ATTR, format_objective
+from autotune.report import CONFIRMATION_ATTR, format_objective, is_feasible, params_key
 
 #: two-sided 95% Student's t quantiles by degrees of freedom; 1.96 beyond the table
 _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
          9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
 
+
+T = TypeVar("T")
 
 @dataclass
 class Candidate:
@@ -62,25 +64,23 @@ def pick_candidates(study: optuna.Study, top: int) -> list[Candidate]:
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     ranked = sorted(complete, key=lambda trial: trial.value, reverse=reverse)
     chosen: dict[tuple, Candidate] = {}
-    for trial in filter(_feasible, ranked):
+    for trial in filter(is_feasible, ranked):
         if len(chosen) == top:
             break
-        chosen.setdefault(_key(trial), Candidate(trial.number, dict(trial.params), True))
+        chosen.setdefault(params_key(trial.params), Candidate(trial.number, dict(trial.params), True))
     for trial in ranked:
         name = trial.user_attrs.get("baseline")
         if name and not any(name in candidate.baselines for candidate in chosen.values()):
             candidate = chosen.setdefault(
-                _key(trial), Candidate(trial.number, dict(trial.params), _feasible(trial)))
+                params_key(trial.params), Candidate(trial.number, dict(trial.params), is_feasible(trial)))
             candidate.baselines.append(name)
     return list(chosen.values())
 
 
-def _key(trial: optuna.trial.FrozenTrial) -> tuple:
-    return tuple(sorted(trial.params.items()))
-
-
-def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    return all(value <= 0 for value in trial.constraints.values())
+def rotated(items: Sequence[T], round_index: int) -> list[T]:
+    """`items` starting at position `round_index` (mod length): each round a new order."""
+    shift = round_index % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
 
 
 def run_confirmation(study: optuna.Study, candidates: list[Candidate], rounds: int,
@@ -90,8 +90,7 @@ def run_confirmation(study: optuna.Study, candidates: list[Candidate], rounds: i
                    len(candidates) * rounds)
     metric = (study.metric_names or ["value"])[0]
     for round_index in range(rounds):
-        shift = round_index % len(candidates)
-        for candidate in candidates[shift:] + candidates[:shift]:
+        for candidate in rotated(candidates, round_index):
             progress.step(f"round {round_index + 1}/{rounds} {candidate.label}")
             try:
                 candidate.values.append(measure(candidate.params))

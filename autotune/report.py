@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -44,7 +44,8 @@ def format_objective(metric: str, value: float) -> str:
     return f"{format_number(metric, value)} {UNITS.get(metric, '')}".rstrip()
 
 
-def _feasible(trial: FrozenTrial) -> bool:
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether the trial met every accuracy floor (Optuna: all constraints <= 0)."""
     return all(value <= 0 for value in trial.constraints.values())
 
 
@@ -81,7 +82,7 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     confirmed = attrs.get(CONFIRMATION_ATTR, {}).get("configs", [])
-    confirmed_by_params = {_key(config["params"]): config for config in confirmed
+    confirmed_by_params = {params_key(config["params"]): config for config in confirmed
                            if config["mean"] is not None}
 
     best = _best(study, complete, confirmed_by_params)
@@ -102,7 +103,7 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
         "baselines": baselines,
         "speedup": {},
         "trials": {**counts, "total": len(trials),
-                   "infeasible": sum(not _feasible(t) for t in complete)},
+                   "infeasible": sum(not is_feasible(t) for t in complete)},
         "confirmation_rounds": attrs.get(CONFIRMATION_ATTR, {}).get("rounds", 0),
     }
     if best is not None:
@@ -116,13 +117,14 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
     return report
 
 
-def _key(params: dict[str, Any]) -> tuple:
+def params_key(params: Mapping[str, Any]) -> tuple:
+    """A hashable key of a configuration, the same whatever the params' order."""
     return tuple(sorted(params.items()))
 
 
 def _best(study: optuna.Study, complete: list[FrozenTrial],
           confirmed: dict[tuple, dict[str, Any]]) -> dict[str, Any] | None:
-    feasible = [t for t in complete if _feasible(t)]
+    feasible = [t for t in complete if is_feasible(t)]
     if not feasible:
         return None
     search_best = study.best_trial
@@ -152,10 +154,10 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
             chosen[name] = trial
     baselines = {}
     for name, trial in chosen.items():
-        config = confirmed.get(_key(trial.params))
+        config = confirmed.get(params_key(trial.params))
         baselines[name] = {
             "trial": trial.number, "params": dict(trial.params), "env": server_env(trial.params),
-            "feasible": _feasible(trial), "search_value": trial.value,
+            "feasible": is_feasible(trial), "search_value": trial.value,
             "value": config["mean"] if config else trial.value,
             "ci95": config["ci95"] if config else None,
             "source": "confirmation" if config else "search",
@@ -227,7 +229,7 @@ def print_report(study: optuna.Study, report: dict[str, Any], console: Console) 
 def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(complete, key=lambda t: (not _feasible(t), -t.value if reverse else t.value))
+    ranked = sorted(complete, key=lambda t: (not is_feasible(t), -t.value if reverse else t.value))
     params = list(ranked[0].params) if ranked else []
     metric = report["objective"]["metric"]
     table = Table(title=f"{report['study']}: best trials")
@@ -241,7 +243,7 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
                       f"{trial.user_attrs.get('hr', float('nan')):.4f}",
                       f"{trial.user_attrs.get('ndcg', float('nan')):.4f}",
                       trial.user_attrs.get("baseline", ""),
-                      style=None if _feasible(trial) else "dim")
+                      style=None if is_feasible(trial) else "dim")
     return table
 
 

@@ -22,13 +22,14 @@ from typing import Iterable, Mapping, Sequence
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
 from autotune.client import ServingClient
-from autotune.confirm import mean_and_ci95
+from autotune.confirm import mean_and_ci95, rotated
 from autotune.eval_rows import EvalRows
 from autotune.host import HostFacts, detect_host
 from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
 from autotune.measure import Workload
 from autotune.paths import MODEL_NAME
 from autotune.prepare import PreparedAssets, prepare_assets
+from autotune.report import format_objective
 from autotune.space import settings_from_params
 
 Params = Mapping[str, object]
@@ -144,12 +145,6 @@ def timed_trial(launcher: Launcher, params: Params, workload: Workload,
     return TrialTiming(value=value, attrs=attrs, phases=clock.durations(), accuracy=accuracy)
 
 
-def rotated(items: Sequence[str], round_index: int) -> list[str]:
-    """`items` starting at position `round_index` (mod length): each round a new order."""
-    shift = round_index % len(items) if items else 0
-    return [*items[shift:], *items[:shift]]
-
-
 @dataclass
 class Samples:
     """Repeated measurements of one configuration."""
@@ -199,7 +194,8 @@ def best_label(samples: Mapping[str, Samples], mode: str) -> str:
 
 
 def format_value(mode: str, value: float) -> str:
-    return f"{value:.3f} ms" if mode == "online" else f"{value:,.0f} samples/s"
+    """The objective of `mode` with its unit, as the report writes it."""
+    return format_objective("latency_ms" if mode == "online" else "throughput_sps", value)
 
 
 def format_interval(mode: str, samples: Samples) -> str:

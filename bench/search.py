@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 import optuna
 
-from autotune.report import speedup
+from autotune.report import params_key, speedup
 from autotune.space import SearchSpace, baselines, build_space, image_default_env
 from harness import BenchContext, interleaved, log, print_table
 
 WITHIN = 0.02
 Key = tuple[tuple[str, object], ...]
 SamplerFactory = Callable[[SearchSpace, int], optuna.samplers.BaseSampler]
-
-
-def _key(params: Mapping[str, object]) -> Key:
-    return tuple(sorted(params.items()))
 
 
 def reduced(space: SearchSpace) -> SearchSpace:
@@ -43,7 +39,7 @@ def measure_table(ctx: BenchContext, kind: str, mode: str, space: SearchSpace) -
     log(f"measuring the {len(configs)} configurations of the extended space, {mode}, {kind}")
     with ctx.launcher(kind) as launcher:
         samples = interleaved(launcher, configs, ctx.workload(mode), repeats=1)
-    return {_key(configs[label]): s.values[0] for label, s in samples.items()}
+    return {params_key(configs[label]): s.values[0] for label, s in samples.items()}
 
 
 def tpe_sampler(space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
@@ -72,7 +68,7 @@ def trials_to_reach(table: dict[Key, float], space: SearchSpace, direction: str,
     best: float | None = None
     for number in range(1, budget + 1):
         trial = study.ask()
-        value = table[_key(space.suggest(trial))]
+        value = table[params_key(space.suggest(trial))]
         study.tell(trial, value)
         if best is None or speedup(direction, value, best) > 1:
             best = value

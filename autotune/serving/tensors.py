@@ -72,12 +72,13 @@ def decode(proto: tensor_pb2.TensorProto, shape: tuple[int, ...] | None = None) 
     if any(size < 0 for size in shape):
         raise TensorDecodeError(f"shape {list(shape)} has a negative dimension")
     count = math.prod(shape)
-    if proto.tensor_content and dtype != np.dtype(object):
-        if len(proto.tensor_content) != count * dtype.itemsize:
+    content = proto.tensor_content  # each read of the field copies its bytes
+    if content and dtype != np.dtype(object):
+        if len(content) != count * dtype.itemsize:
             raise TensorDecodeError(
-                f"tensor_content has {len(proto.tensor_content)} bytes, shape {list(shape)} "
+                f"tensor_content has {len(content)} bytes, shape {list(shape)} "
                 f"of {dtype.name} needs {count * dtype.itemsize}")
-        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
     return _decode_typed_values(proto, dtype, shape, count)
 
 
