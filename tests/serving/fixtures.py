@@ -4,6 +4,7 @@
 Conftests (and tests outside these folders) import the fixtures they use from here.
 Docker tests use `serving_image`: it skips with the reason when no engine answers or the
 image is absent, except under CI=true, where both are promised and it fails instead.
+`$AUTOTUNE_TEST_IMAGE` names another image to test (a build of a work in progress).
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ def tiny_uint16_model(tmp_path_factory: pytest.TempPathFactory) -> ModelLocation
 @pytest.fixture(scope="session")
 def serving_image() -> str:
     """The serving image, when an engine is reachable and the image is present."""
-    if not docker_ready(DEFAULT_IMAGE):
-        reason = (f"no Docker engine reachable or image {DEFAULT_IMAGE} absent "
+    image = os.environ.get("AUTOTUNE_TEST_IMAGE", DEFAULT_IMAGE)
+    if not docker_ready(image):
+        reason = (f"no Docker engine reachable or image {image} absent "
                   f"(start dockerd; autotune image build --offline)")
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"CI promises Docker: {reason}")
         pytest.skip(reason)
-    return DEFAULT_IMAGE
+    return image
 
 
 class PlainClient:

@@ -7,16 +7,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotune.launch import docker_ready
 from autotune.study import run_tuning
+from serving.fixtures import serving_image  # noqa: F401 (fixture)
 
-IMAGE = "autotune/serving:mkl"
-
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.skipif(not docker_ready(IMAGE),
-                       reason=f"no Docker engine reachable or no image {IMAGE} (autotune image build)"),
-]
+pytestmark = pytest.mark.docker
 
 
 def _our_containers() -> list:
@@ -26,17 +20,17 @@ def _our_containers() -> list:
     return docker.from_env().containers.list(all=True, filters={"label": f"autotune.pid={os.getpid()}"})
 
 
-def test_docker_study_with_the_extended_space(tuning_options, small_assets):
-    options = tuning_options("online", server="docker", image=IMAGE, space="extended", trials=3)
+def test_docker_study_with_the_extended_space(tuning_options, small_assets, serving_image):
+    options = tuning_options("online", server="docker", image=serving_image, space="extended", trials=3)
     assert run_tuning(options, assets=small_assets) == 0
     (name,) = optuna.study.get_all_study_names(options.storage)
     study = optuna.load_study(study_name=name, storage=options.storage)
-    assert study.user_attrs["server"] == "docker" and study.user_attrs["image"] == IMAGE
+    assert study.user_attrs["server"] == "docker" and study.user_attrs["image"] == serving_image
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(trials) == 3
     assert {"kmp_blocktime", "kmp_affinity", "cpuset"} <= set(trials[0].params)
     assert trials[0].user_attrs["baseline"] == "tutorial" and trials[0].params["cpuset"] == "none"
     report = json.loads((options.report_dir / f"{name}.json").read_text())
-    assert report["best"]["docker_run"].endswith(IMAGE)
+    assert report["best"]["docker_run"].endswith(serving_image)
     assert "KMP_BLOCKTIME" in report["best"]["env"]
     assert not _our_containers()
