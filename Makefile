@@ -1,6 +1,6 @@
 # Two entry points, both of which set up what they need first:
 #   make run    prepares the default data and model and runs `autotune --mode online`
-#   make test   runs the test suite
+#   make test   lints (ruff, configured in pyproject.toml), then runs the test suite
 # The virtual environment is rebuilt only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -25,4 +25,5 @@ run: setup
 	$(BIN)/autotune --mode online
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

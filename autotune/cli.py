@@ -66,13 +66,15 @@ def _tuning_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("server")
     run.add_argument("--server", choices=("auto", "docker", "local"), default="auto",
                      help="auto: docker when an engine and the image are there, else local")
-    run.add_argument("--image", default="autotune/serving:mkl", help="serving image for --server docker")
+    run.add_argument("--image", default="autotune/serving:mkl",
+                     help="serving image for --server docker")
     run.add_argument("--start-timeout", type=float, default=120.0,
                      help="seconds a server may take to report the model AVAILABLE")
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=_positive_int, default=None,
                         help="new trials to run (default: the whole grid when small, else 30)")
-    search.add_argument("--timeout", type=float, default=None, help="stop starting trials after S seconds")
+    search.add_argument("--timeout", type=float, default=None,
+                        help="stop starting trials after S seconds")
     search.add_argument("--space", choices=("default", "extended"), default="default",
                         help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
     search.add_argument("--max-threads", type=_positive_int, default=None,
@@ -108,7 +110,8 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotune")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    prepare = commands.add_parser("prepare", help="build the eval set, train and export the NCF model")
+    prepare = commands.add_parser("prepare",
+                                  help="build the eval set, train and export the NCF model")
     _add_data_options(prepare)
     prepare.add_argument("--quiet", action="store_true", help="no progress display")
 

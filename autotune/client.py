@@ -27,8 +27,7 @@ import numpy as np
 # The serving protos import TensorFlow; its C++ banner is noise in the tuner's output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from autotune.errors import UsageError
 from autotune.serving.tensors import decode, numpy_dtype

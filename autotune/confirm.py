@@ -67,12 +67,14 @@ def pick_candidates(study: optuna.Study, top: int) -> list[Candidate]:
     for trial in filter(is_feasible, ranked):
         if len(chosen) == top:
             break
-        chosen.setdefault(params_key(trial.params), Candidate(trial.number, dict(trial.params), True))
+        chosen.setdefault(params_key(trial.params),
+                          Candidate(trial.number, dict(trial.params), True))
     for trial in ranked:
         name = trial.user_attrs.get("baseline")
         if name and not any(name in candidate.baselines for candidate in chosen.values()):
             candidate = chosen.setdefault(
-                params_key(trial.params), Candidate(trial.number, dict(trial.params), is_feasible(trial)))
+                params_key(trial.params),
+                Candidate(trial.number, dict(trial.params), is_feasible(trial)))
             candidate.baselines.append(name)
     return list(chosen.values())
 

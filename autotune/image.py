@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-import docker
 import docker.errors
 
 import autotune
+import docker
 from autotune.errors import UsageError
 
 DEFAULT_TAG = "autotune/serving:mkl"
@@ -73,7 +73,8 @@ def _connect() -> docker.DockerClient:
         client = docker.from_env(timeout=600)
         client.ping()
     except docker.errors.DockerException as error:
-        raise ImageBuildError(f"cannot reach the Docker engine ({error}): start dockerd first") from None
+        raise ImageBuildError(f"cannot reach the Docker engine ({error}): "
+                              "start dockerd first") from None
     return client
 
 
@@ -131,7 +132,8 @@ def _ignore_caches(_directory: str, names: Iterable[str]) -> list[str]:
 def prepare_context(context: Path) -> None:
     """Fill `context` with the recipe, the server's sources and the wheels."""
     if not (RECIPE_DIR / "Dockerfile").is_file():
-        raise ImageBuildError(f"the image recipe is not at {RECIPE_DIR}: build from a source checkout")
+        raise ImageBuildError(f"the image recipe is not at {RECIPE_DIR}: "
+                              "build from a source checkout")
     for name in RECIPE_FILES:
         shutil.copy2(RECIPE_DIR / name, context / name)
     sources = context / "autotune"

@@ -15,8 +15,13 @@ from typing import Iterator
 import grpc
 import numpy as np
 
-from autotune.client import (LatencyPolicy, PhaseCallback, ServingClient, measure_latency,
-                             measure_throughput)
+from autotune.client import (
+    LatencyPolicy,
+    PhaseCallback,
+    ServingClient,
+    measure_latency,
+    measure_throughput,
+)
 from autotune.errors import ServerStartError
 from autotune.eval_rows import EvalRows
 from autotune.launch.base import Launcher, ServerSettings

@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from autotune.data.download import download_movielens
 from autotune.data.eval_set import EvalSet, ensure_eval_set
@@ -29,9 +35,14 @@ from autotune.data.ncf import EVAL_NEGATIVES
 from autotune.data.sources import SYNTHETIC, MovieLensSource, RatingsSource, SyntheticSource
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
-from autotune.model.config import (TOP_K, NeuMFShape, TrainingConfig, batch_size_for,
-                                   training_settings)
 from autotune.model.card import read_model_card
+from autotune.model.config import (
+    TOP_K,
+    NeuMFShape,
+    TrainingConfig,
+    batch_size_for,
+    training_settings,
+)
 from autotune.paths import default_data_dir, default_model_dir
 
 DEFAULT_EPOCHS = {SYNTHETIC: 4, "ml-100k": 10}  # measured on synthetic look-alikes of these sizes
@@ -58,7 +69,8 @@ def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
                     synthetic_shape: SyntheticShape | None) -> RatingsSource:
     if dataset == SYNTHETIC:
         if download:
-            raise UsageError("--download fetches MovieLens; the synthetic dataset needs no download")
+            raise UsageError("--download fetches MovieLens; "
+                             "the synthetic dataset needs no download")
         return SyntheticSource(synthetic_shape or SyntheticShape(), seed)
     if synthetic_shape is not None:
         raise UsageError(f"a synthetic shape was given for the MovieLens dataset {dataset}")
@@ -150,4 +162,5 @@ def print_prepared(assets: PreparedAssets) -> None:
     print(f"train set  {assets.train_path}")
     print(f"model      {assets.version_dir} (version {card['version']}, {card['epochs']} epochs)")
     print(f"accuracy   HR@{k} {card['hr']:.4f}  NDCG@{k} {card['ndcg']:.4f}  "
-          f"(item popularity: HR@{k} {card['itempop_hr']:.4f}  NDCG@{k} {card['itempop_ndcg']:.4f})")
+          f"(item popularity: HR@{k} {card['itempop_hr']:.4f}  "
+          f"NDCG@{k} {card['itempop_ndcg']:.4f})")

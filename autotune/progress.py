@@ -7,8 +7,15 @@ draws nothing, for scripts and CI (`--quiet`). The study talks only to `Progress
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichBar, SpinnerColumn,
-                           TaskID, TextColumn, TimeElapsedColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichBar
 
 
 class Progress:

@@ -81,7 +81,7 @@ class SearchSpace:
         """Every configuration once, in a stable order."""
         choices = self.choices()
         for values in itertools.product(*choices.values()):
-            yield dict(zip(choices, values))
+            yield dict(zip(choices, values, strict=True))
 
     def suggest(self, trial: optuna.Trial) -> dict[str, object]:
         """Ask the trial for one value per param (enqueued trials get their fixed values)."""
@@ -190,7 +190,8 @@ def baselines(space: SearchSpace, host: HostFacts, mode: str,
     image = _params_from_env(space, host, image_env)
     cores = host.physical_cores
     tutorial_threads = (1, 1, 1) if mode == "online" else (cores, cores, 1)
-    tutorial = {**image, **dict(zip(THREAD_PARAMS, (_clip(v, space) for v in tutorial_threads)))}
+    clipped = (_clip(v, space) for v in tutorial_threads)
+    tutorial = {**image, **dict(zip(THREAD_PARAMS, clipped, strict=True))}
     return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
 
 

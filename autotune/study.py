@@ -41,8 +41,15 @@ from autotune.measure import MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
 from autotune.progress import Progress, make_progress
 from autotune.report import format_objective, publish_report
-from autotune.space import (Baseline, SearchSpace, baselines, build_space, describe_params,
-                            image_default_env, settings_from_params)
+from autotune.space import (
+    Baseline,
+    SearchSpace,
+    baselines,
+    build_space,
+    describe_params,
+    image_default_env,
+    settings_from_params,
+)
 
 if TYPE_CHECKING:
     from autotune.prepare import PreparedAssets
@@ -237,7 +244,8 @@ def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
     """Enqueue what is still unmeasured; return how many trials this run makes.
 
     Baselines go first, each until it has a COMPLETE (or still waiting) trial, so a
-    resumed study does not repeat them but retries one that failed or was interrupted. When the whole space is no larger than the budget (`requested`, else
+    resumed study does not repeat them but retries one that failed or was interrupted.
+    When the whole space is no larger than the budget (`requested`, else
     DEFAULT_BUDGET) every configuration not yet measured is enqueued too, and the run
     makes exactly those trials unless `--trials` says otherwise.
     """
@@ -361,7 +369,7 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
 
 def _has_feasible(study: optuna.Study) -> bool:
     try:
-        study.best_trial
+        _ = study.best_trial
     except ValueError:
         return False
     return True

@@ -12,6 +12,7 @@ All ratios are speed ratios as the report states them (`autotune.report.speedup`
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import sys
@@ -73,8 +74,10 @@ class BenchContext:
         assets = prepare_assets(quiet=True)
         available = tuple(kind for kind in launchers if kind != "docker" or docker_ready())
         for kind in set(launchers) - set(available):
-            log(f"skipping the {kind} launcher: no Docker engine or no image (autotune image build)")
-        return cls(assets=assets, eval_set=EvalRows.load(Path(assets.eval_path)), host=detect_host(),
+            log(f"skipping the {kind} launcher: no Docker engine or no image "
+                "(autotune image build)")
+        return cls(assets=assets, eval_set=EvalRows.load(Path(assets.eval_path)),
+                   host=detect_host(),
                    launchers=available, sizes=QUICK if quick else FULL)
 
     def launcher(self, kind: str) -> Launcher:
@@ -106,7 +109,7 @@ class PhaseClock:
     def durations(self) -> dict[str, float]:
         """Seconds per phase; the last mark only ends the phase before it."""
         return {phase: later - began
-                for (phase, began), (_, later) in zip(self._marks, self._marks[1:])}
+                for (phase, began), (_, later) in itertools.pairwise(self._marks)}
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ def format_value(mode: str, value: float) -> str:
 
 def format_interval(mode: str, samples: Samples) -> str:
     low, high = samples.ci95
-    return f"{format_value(mode, samples.mean)} [{format_value(mode, low)}, {format_value(mode, high)}]"
+    return (f"{format_value(mode, samples.mean)} "
+            f"[{format_value(mode, low)}, {format_value(mode, high)}]")
 
 
 def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

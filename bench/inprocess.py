@@ -41,7 +41,8 @@ def online_p50_ms(model: ServedModel, users: np.ndarray, items: np.ndarray) -> f
     return float(np.percentile(latencies, 50))
 
 
-def batch_throughput(model: ServedModel, users: np.ndarray, items: np.ndarray, iterations: int) -> float:
+def batch_throughput(model: ServedModel, users: np.ndarray, items: np.ndarray,
+                     iterations: int) -> float:
     signature = model.signatures["serving_default"]
     inputs = {"user_id": users, "item_id": items}
     for _ in range(2):

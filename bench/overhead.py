@@ -21,15 +21,27 @@ from typing import Callable
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from harness import (
+    BenchContext,
+    Samples,
+    format_interval,
+    format_value,
+    log,
+    print_table,
+    timed_trial,
+)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from autotune.client import CHANNEL_OPTIONS
 from autotune.measure import running_server
 from autotune.paths import MODEL_NAME
 from autotune.serving.tensors import decode
 from autotune.space import settings_from_params
-from harness import BenchContext, Samples, format_interval, format_value, log, print_table, timed_trial
 
 INPROCESS_WORKER = Path(__file__).with_name("inprocess.py")
 IN_PROCESS = "in-process"
@@ -89,7 +101,8 @@ def client_costs(ctx: BenchContext, params: dict[str, object]) -> list[ClientCos
             encode = _median_us(request.SerializeToString, calls)
             key = server.client.signature.output_key
             decode_us = _median_us(
-                lambda: decode(predict_pb2.PredictResponse.FromString(response_bytes).outputs[key]),
+                lambda response_bytes=response_bytes, key=key: decode(
+                    predict_pb2.PredictResponse.FromString(response_bytes).outputs[key]),
                 calls)
             costs.append(ClientCost(batch=batch, encode_us=encode, decode_us=decode_us,
                                     rpc_floor_us=rpc_floor))
@@ -113,7 +126,8 @@ class Overhead:
         return self.samples[kind].mean / self.samples[IN_PROCESS].mean
 
 
-def measure_overhead(ctx: BenchContext, params_by_mode: dict[str, dict[str, object]]) -> list[Overhead]:
+def measure_overhead(ctx: BenchContext,
+                     params_by_mode: dict[str, dict[str, object]]) -> list[Overhead]:
     """Per mode, rounds of: the model in-process, then through each launcher's server.
 
     The three are measured back to back in every round, so a drift of the host touches

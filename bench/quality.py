@@ -1,8 +1,8 @@
 """How good is the tuner's answer? Tuned vs the grid optimum, the tutorial and the image.
 
 Per launcher and mode: run the tuner with its default budget (on this host's default
-space that is the whole grid, then its confirmation round; one round with `--quick`) and take the configuration
-it reports as best; then measure every configuration of the default space in
+space that is the whole grid, then its confirmation round; one round with `--quick`) and
+take the configuration it reports as best; then measure every configuration of the default space in
 interleaved rounds, a restart each time. The optimum is the configuration with the best
 mean over those rounds; the tuned, tutorial and image-default configurations are read
 from the same rounds, so every ratio compares measurements taken side by side.
@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from harness import (
+    BenchContext,
+    Samples,
+    best_label,
+    format_interval,
+    interleaved,
+    log,
+    print_table,
+    ratio,
+)
 
 from autotune.report import build_report, speedup
 from autotune.space import baselines, build_space, image_default_env
 from autotune.study import TuningOptions, describe_params, run_tuning
-from harness import (BenchContext, Samples, best_label, format_interval, interleaved, log,
-                     print_table, ratio)
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,11 @@ class QualityResult:
 
 def tuned_params(ctx: BenchContext, kind: str, mode: str, workdir: Path) -> dict[str, object]:
     """The best configuration the tuner reports after its default budget."""
-    options = TuningOptions(mode=mode, server=kind, image=ctx.image, iterations=ctx.sizes.iterations,
+    options = TuningOptions(mode=mode, server=kind, image=ctx.image,
+                            iterations=ctx.sizes.iterations,
                             confirm_rounds=ctx.sizes.confirm_rounds,
-                            storage=f"sqlite:///{workdir / 'bench.db'}", study_name=f"bench-{kind}-{mode}",
+                            storage=f"sqlite:///{workdir / 'bench.db'}",
+                            study_name=f"bench-{kind}-{mode}",
                             report_dir=workdir / "reports", allow_concurrent=True, quiet=True)
     log(f"tuning {mode} on the {kind} launcher with the default budget")
     with contextlib.redirect_stdout(sys.stderr):  # its report is progress here, not a table
@@ -54,7 +64,8 @@ def measure_quality(ctx: BenchContext, kind: str, mode: str) -> QualityResult:
         tuned = tuned_params(ctx, kind, mode, Path(workdir))
     space = build_space(ctx.host)
     configs = {describe_params(params): params for params in space.configurations()}
-    named = {b.name: describe_params(b.params) for b in baselines(space, ctx.host, mode, image_default_env())}
+    named = {b.name: describe_params(b.params)
+             for b in baselines(space, ctx.host, mode, image_default_env())}
     workload = ctx.workload(mode)
     with ctx.launcher(kind) as launcher:
         samples = interleaved(launcher, configs, workload, ctx.sizes.repeats)
@@ -65,8 +76,10 @@ def measure_quality(ctx: BenchContext, kind: str, mode: str) -> QualityResult:
     return QualityResult(
         launcher=kind, mode=mode, tuned=tuned_label, optimum=optimum,
         tuned_vs_optimum=speedup(workload.direction, mean[tuned_label], mean[optimum]),
-        tuned_vs_tutorial=speedup(workload.direction, mean[tuned_label], mean[named["tutorial"]]),
-        tuned_vs_defaults=speedup(workload.direction, mean[tuned_label], mean[named["image-defaults"]]),
+        tuned_vs_tutorial=speedup(workload.direction, mean[tuned_label],
+                                  mean[named["tutorial"]]),
+        tuned_vs_defaults=speedup(workload.direction, mean[tuned_label],
+                                  mean[named["image-defaults"]]),
     )
 
 

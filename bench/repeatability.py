@@ -12,8 +12,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from autotune.space import baselines, build_space, image_default_env
 from harness import BenchContext, Samples, format_value, interleaved, print_table
+
+from autotune.space import baselines, build_space, image_default_env
 
 PHASES = ("server start", "model AVAILABLE", "warm-up", "measuring", "accuracy gate", "stop")
 
@@ -58,7 +59,8 @@ def print_repeatability(runs: list[RestartRuns]) -> None:
                 ["launcher", "mode", "restarts", "mean", "min", "max", "CV"],
                 [(r.launcher, r.mode, len(r.samples.values), format_value(r.mode, r.samples.mean),
                   format_value(r.mode, min(r.samples.values)),
-                  format_value(r.mode, max(r.samples.values)), f"{r.samples.cv:.2%}") for r in runs])
+                  format_value(r.mode, max(r.samples.values)), f"{r.samples.cv:.2%}")
+                 for r in runs])
 
 
 def print_cost(runs: list[RestartRuns]) -> None:

@@ -40,7 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="autotune benchmarks")
     parser.add_argument("--quick", action="store_true", help="a reduced run (local launcher only)")
     parser.add_argument("--launchers", default=None,
-                        help="comma-separated: local,docker (default: local with --quick, else both)")
+                        help="comma-separated: local,docker "
+                             "(default: local with --quick, else both)")
     parser.add_argument("--search-only", action="store_true",
                         help="only the search-efficiency benchmark (its grid is the longest part)")
     parser.add_argument("--modes", default=None,

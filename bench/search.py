@@ -5,7 +5,8 @@ measured once (a restart per configuration) and every sampler then runs against 
 table: a trial's value is the measurement of the configuration it proposes. This is
 cheap, the same for every sampler, and repeatable over many seeds. Samplers are
 compared alone (TPE as the tuner configures it, random, and grid order, i.e. every
-configuration once, shuffled by the seed) and as the tuner runs them (its baselines first, then TPE).
+configuration once, shuffled by the seed) and as the tuner runs them (its baselines
+first, then TPE).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 import optuna
+from harness import BenchContext, interleaved, log, print_table
 
 from autotune.report import params_key, speedup
 from autotune.space import SearchSpace, baselines, build_space, image_default_env
-from harness import BenchContext, interleaved, log, print_table
 
 WITHIN = 0.02
 Key = tuple[tuple[str, object], ...]
@@ -99,8 +100,9 @@ def replay(table: dict[Key, float], space: SearchSpace, mode: str, seeds: int,
     }
     rows = []
     for name, (factory, enqueued) in orders.items():
-        counts = sorted(trials_to_reach(table, space, direction, factory(space, seed), enqueued(seed),
-                                        target, budget=len(table)) for seed in range(seeds))
+        counts = sorted(trials_to_reach(table, space, direction, factory(space, seed),
+                                        enqueued(seed), target, budget=len(table))
+                        for seed in range(seeds))
         median = statistics.median(counts)
         rows.append(EfficiencyRow(order=name, median=median,
                                   p90=counts[min(len(counts) - 1, int(0.9 * len(counts)))],

@@ -15,6 +15,9 @@ import pytest
 
 from autotune.data.synthetic import SyntheticShape
 
+#: the tiny models and the Docker image gate, for every test folder (see serving/fixtures.py)
+pytest_plugins = ["serving.fixtures"]
+
 SMALL_SHAPE = SyntheticShape(users=300, items=500, ratings=30_000)
 SMALL_EPOCHS = 5
 

@@ -7,7 +7,8 @@ import psutil
 from autotune.host import detect_host
 
 
-def _fake_sysfs(root: Path, cpus: dict[int, tuple[int, int]], nodes: dict[int, str]) -> tuple[Path, Path]:
+def _fake_sysfs(root: Path, cpus: dict[int, tuple[int, int]],
+                nodes: dict[int, str]) -> tuple[Path, Path]:
     """A sysfs tree: cpu -> (package, core) topology files, node -> cpulist."""
     for cpu, (package, core) in cpus.items():
         topology = root / "cpu" / f"cpu{cpu}" / "topology"
@@ -50,11 +51,13 @@ def test_counts_only_the_cpus_this_process_may_use(tmp_path):
 
 def test_falls_back_to_cpuinfo_then_to_one(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    blocks = [f"processor\t: {cpu}\nmodel name\t: Test CPU\nphysical id\t: 0\ncore id\t: {cpu // 2}\n"
+    blocks = [f"processor\t: {cpu}\nmodel name\t: Test CPU\nphysical id\t: 0\n"
+              f"core id\t: {cpu // 2}\n"
               for cpu in range(4)]
     cpuinfo.write_text("\n".join(blocks))
     host = detect_host(tmp_path / "none", tmp_path / "none", cpuinfo, usable_cpus=[0, 1, 2, 3])
-    assert (host.physical_cores, host.sockets, host.numa_nodes, host.cpu_model) == (2, 1, 1, "Test CPU")
+    assert (host.physical_cores, host.sockets, host.numa_nodes, host.cpu_model) == (
+        2, 1, 1, "Test CPU")
 
     bare = detect_host(tmp_path / "none", tmp_path / "none", tmp_path / "none", usable_cpus=[0])
     assert (bare.physical_cores, bare.sockets, bare.numa_nodes, bare.logical_cpus) == (1, 1, 1, 1)

@@ -21,7 +21,6 @@ import pytest
 from autotune.launch._ports import free_port
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings
-from serving.fixtures import serving_image  # noqa: F401 (fixture)
 from serving.tiny_model import in_process_scores
 
 
@@ -72,8 +71,8 @@ def test_docker_run_with_the_tutorial_arguments_serves_the_ncf_model(small_asset
         with np.load(small_assets.eval_path) as eval_set:
             items = eval_set["items"][:3].ravel()
             users = np.repeat(eval_set["users"][:3], eval_set["items"].shape[1])
-        np.testing.assert_allclose(client.scores(users, items).ravel(),
-                                   in_process_scores(small_assets.version_dir, users, items).ravel(),
+        expected = in_process_scores(small_assets.version_dir, users, items).ravel()
+        np.testing.assert_allclose(client.scores(users, items).ravel(), expected,
                                    rtol=1e-5, atol=1e-6)
     finally:
         client.close()
@@ -84,7 +83,8 @@ def test_docker_run_with_the_tutorial_arguments_serves_the_ncf_model(small_asset
 def test_image_holds_the_server_and_nothing_of_the_tuner(serving_image: str) -> None:
     listing = _docker("run", "--rm", "--network", "none", "--entrypoint", "python3", serving_image,
                       "-c", "import autotune, pkgutil; "
-                            "print(sorted(m.name for m in pkgutil.iter_modules(autotune.__path__)))")
+                            "print(sorted(m.name for m in "
+                            "pkgutil.iter_modules(autotune.__path__)))")
     assert listing.strip() == "['serving']"
 
 

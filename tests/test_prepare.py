@@ -8,8 +8,8 @@ import pytest
 import autotune.model.train
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
-from autotune.model.export import numeric_versions
 from autotune.model.config import batch_size_for
+from autotune.model.export import numeric_versions
 from autotune.prepare import prepare_assets, print_prepared
 
 TINY = SyntheticShape(users=60, items=200, ratings=3_000)
@@ -44,8 +44,10 @@ def test_changed_data_retrains(tmp_path):
 def test_card_describes_data_model_and_baseline(tmp_path):
     assets = prepare(tmp_path, seed=4)
     card = assets.model_card
-    assert (card["dataset"], card["users"], card["items"], card["eval_negatives"]) == ("synthetic", 60, 200, 999)
-    assert card["train_positives"] == TINY.ratings - 60 and card["seed"] == 4 and card["epochs"] == 1
+    assert (card["dataset"], card["users"], card["items"], card["eval_negatives"]) == (
+        "synthetic", 60, 200, 999)
+    assert card["train_positives"] == TINY.ratings - 60
+    assert card["seed"] == 4 and card["epochs"] == 1
     assert 0 <= card["itempop_hr"] <= 1 and 0 <= card["hr"] <= 1
     assert "with replacement" in card["eval_protocol"]["negatives"]
     assert card["eval_protocol"]["ranking_ties"].startswith("pessimistic")

@@ -7,8 +7,13 @@ import pytest
 
 from autotune.accuracy import AccuracyResult
 from autotune.errors import NoFeasibleTrialError, UsageError
-from autotune.report import (CONFIRMATION_ATTR, build_report, docker_run_command, print_stored_report,
-                             publish_report)
+from autotune.report import (
+    CONFIRMATION_ATTR,
+    build_report,
+    docker_run_command,
+    print_stored_report,
+    publish_report,
+)
 from autotune.study import record_accuracy
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -26,7 +31,8 @@ def _study(direction: str, storage: str | None = None, name: str = "s") -> optun
 
 def _measured(study: optuna.Study, threads: tuple[int, int, int], value: float, hr: float = 0.5,
               baseline: str | None = None) -> None:
-    study.enqueue_trial(dict(zip(THREADS, threads)), user_attrs={"baseline": baseline} if baseline else None)
+    study.enqueue_trial(dict(zip(THREADS, threads, strict=True)),
+                        user_attrs={"baseline": baseline} if baseline else None)
     trial = study.ask()
     for name in THREADS:
         trial.suggest_int(name, 1, 4)
@@ -85,7 +91,8 @@ def test_docker_run_command_carries_every_setting():
                                  "/data/models/ncf", "autotune/serving:mkl")
     assert command.startswith("docker run -d -p 8500:8500 -v /data/models/ncf:/models/ncf "
                               "-e MODEL_NAME=ncf -e OMP_NUM_THREADS=2 ")
-    assert "-e KMP_BLOCKTIME=0" in command and "KMP_AFFINITY=granularity=fine,compact,1,0" in command
+    assert "-e KMP_BLOCKTIME=0" in command
+    assert "KMP_AFFINITY=granularity=fine,compact,1,0" in command
     assert command.endswith("--cpuset-cpus=0-1 autotune/serving:mkl")
 
 
@@ -96,7 +103,8 @@ def test_files_note_and_stored_report(tmp_path):
     publish_report(study, tmp_path / "reports", quiet=True)
     report = json.loads((tmp_path / "reports" / "online-h-synthetic.json").read_text())
     assert {"best", "baselines", "speedup", "host", "mode", "trials"} <= set(report)
-    assert (tmp_path / "reports" / "online-h-synthetic.env").read_text().startswith("MODEL_NAME=ncf\n")
+    env_file = tmp_path / "reports" / "online-h-synthetic.env"
+    assert env_file.read_text().startswith("MODEL_NAME=ncf\n")
     note_keys = [key for key in study._storage.get_study_system_attrs(study._study_id)
                  if key.startswith("dashboard:note_str:")]
     assert note_keys  # the Markdown summary is the study's dashboard note

@@ -6,9 +6,17 @@ import optuna
 import pytest
 
 from autotune.host import HostFacts
-from autotune.space import (KMP_AFFINITY_CHOICES, NO_CPUSET, THREAD_PARAMS, UPSTREAM_MKL_ENV,
-                            baselines, build_space, format_cpu_list, image_default_env,
-                            settings_from_params)
+from autotune.space import (
+    KMP_AFFINITY_CHOICES,
+    NO_CPUSET,
+    THREAD_PARAMS,
+    UPSTREAM_MKL_ENV,
+    baselines,
+    build_space,
+    format_cpu_list,
+    image_default_env,
+    settings_from_params,
+)
 
 TWO_CORES = HostFacts(hostname="h", cpu_model="c", physical_cores=2, sockets=1, numa_nodes=1,
                       logical_cpus=2, usable_cpus=(0, 1), core_leaders=(0, 1))
@@ -69,15 +77,18 @@ def test_tutorial_baselines_per_mode():
     online, _ = baselines(space, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
     batch, _ = baselines(space, EIGHT_CORES_SMT, "batch", UPSTREAM_MKL_ENV)
     assert online.name == batch.name == "tutorial"
-    assert online.params == {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1}
-    assert batch.params == {"omp_num_threads": 8, "intra_op_parallelism": 8, "inter_op_parallelism": 1}
+    assert online.params == {"omp_num_threads": 1, "intra_op_parallelism": 1,
+                             "inter_op_parallelism": 1}
+    assert batch.params == {"omp_num_threads": 8, "intra_op_parallelism": 8,
+                            "inter_op_parallelism": 1}
 
 
 def test_image_defaults_map_zero_to_usable_cpus_clipped_into_the_space():
     space = build_space(EIGHT_CORES_SMT)  # threads 1..8, the host has 16 logical CPUs
     _, image = baselines(space, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
     assert image.name == "image-defaults"
-    assert image.params == {"omp_num_threads": 2, "intra_op_parallelism": 8, "inter_op_parallelism": 8}
+    assert image.params == {"omp_num_threads": 2, "intra_op_parallelism": 8,
+                            "inter_op_parallelism": 8}
     extended = build_space(EIGHT_CORES_SMT, extended=True)
     tutorial, image = baselines(extended, EIGHT_CORES_SMT, "online", UPSTREAM_MKL_ENV)
     assert image.params["kmp_blocktime"] == 1 == tutorial.params["kmp_blocktime"]
@@ -98,7 +109,9 @@ def test_image_env_is_read_from_the_dockerfile(tmp_path):
 
 
 def test_every_baseline_lies_in_its_space():
-    for host in (TWO_CORES, EIGHT_CORES_SMT, replace(TWO_CORES, physical_cores=1, logical_cpus=1, usable_cpus=(0,), core_leaders=(0,))):
+    one_core = replace(TWO_CORES, physical_cores=1, logical_cpus=1, usable_cpus=(0,),
+                       core_leaders=(0,))
+    for host in (TWO_CORES, EIGHT_CORES_SMT, one_core):
         for extended in (False, True):
             space = build_space(host, extended=extended)
             configurations = list(space.configurations())

@@ -23,8 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune.data.ncf import (EVAL_NEGATIVES, EVAL_PROTOCOL, MIN_USER_RATINGS, NcfData,
-                               build_ncf_data)
+from autotune.data.ncf import (
+    EVAL_NEGATIVES,
+    EVAL_PROTOCOL,
+    MIN_USER_RATINGS,
+    NcfData,
+    build_ncf_data,
+)
 from autotune.data.sources import RatingsSource
 from autotune.errors import UsageError
 

@@ -73,7 +73,7 @@ def _parse_line(line: str, separator: str) -> tuple[int, int, int]:
         raise ValueError(f"expected {len(_FIELDS)} fields separated by {separator!r}, "
                          f"found {len(fields)}")
     values = []
-    for (name, parse), text in zip(_FIELDS, fields):
+    for (name, parse), text in zip(_FIELDS, fields, strict=True):
         try:
             values.append(parse(text))
         except ValueError:

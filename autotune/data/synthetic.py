@@ -94,7 +94,7 @@ def _draw_items(counts: np.ndarray, log_weights_of: Callable[[np.ndarray], np.nd
         forced = np.flatnonzero((first_rater >= rows[0]) & (first_rater <= rows[-1]))
         keys[first_rater[forced] - rows[0], forced] = np.inf
         order = np.argsort(-keys, axis=1)
-        for row, ranked in zip(rows, order):
+        for row, ranked in zip(rows, order, strict=True):
             users.append(np.full(counts[row], row, dtype=np.int64))
             items.append(ranked[:counts[row]])
     return np.concatenate(users), np.concatenate(items).astype(np.int64)

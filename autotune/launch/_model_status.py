@@ -49,12 +49,13 @@ def poll_until_available(address: str, model_name: str, deadline_s: float,
             except grpc.RpcError as error:
                 last_answer = f"{error.code().name}: {error.details()}"
             else:
-                if any(status.state == _State.AVAILABLE for status in response.model_version_status):
+                versions = response.model_version_status
+                if any(status.state == _State.AVAILABLE for status in versions):
                     return
                 for status in response.model_version_status:
                     if status.state == _State.END and status.status.error_code:
                         raise ServerNotAvailable(f"version {status.version} failed to load: "
                                                  f"{status.status.error_message}")
                 last_answer = ", ".join(f"version {status.version} {_State.Name(status.state)}"
-                                        for status in response.model_version_status) or "no versions"
+                                        for status in versions) or "no versions"
             time.sleep(max(0.0, min(POLL_INTERVAL_S, deadline - time.monotonic())))

@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 import uuid
 
-import docker
 import docker.errors
 import docker.types
 import psutil
 from docker.models.containers import Container
 
+import docker
 from autotune.errors import ServerStartError
 from autotune.launch._ports import free_port
 from autotune.launch.base import (
@@ -47,7 +47,8 @@ ENGINE_TIMEOUT_S = 10
 def _missing_image(image: str) -> LauncherUnavailableError:
     return LauncherUnavailableError(
         f"image {image} is not on this host: build it with `autotune image build` (add "
-        f"--offline where no registry is reachable) or `docker pull` it, or run with --server local")
+        f"--offline where no registry is reachable) or `docker pull` it, "
+        f"or run with --server local")
 
 
 def connect() -> docker.DockerClient:

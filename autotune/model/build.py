@@ -17,8 +17,13 @@ import tensorflow as tf
 from autotune.data.eval_set import EvalSet
 from autotune.data.ncf import EVAL_PROTOCOL
 from autotune.metrics import TIE_RULE
-from autotune.model.config import (TOP_K, NeuMFShape, TrainingConfig, signature_description,
-                                   training_settings)
+from autotune.model.config import (
+    TOP_K,
+    NeuMFShape,
+    TrainingConfig,
+    signature_description,
+    training_settings,
+)
 from autotune.model.evaluate import evaluate, itempop_hr_ndcg
 from autotune.model.export import export_model
 from autotune.model.neumf import NeuMF

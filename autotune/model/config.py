@@ -30,7 +30,8 @@ class NeuMFShape:
 
     def __post_init__(self) -> None:
         if self.layers[0] % 2:
-            raise ValueError(f"the first MLP layer must be even (two embeddings), got {self.layers[0]}")
+            raise ValueError("the first MLP layer must be even (two embeddings), "
+                             f"got {self.layers[0]}")
 
 
 @dataclass(frozen=True)

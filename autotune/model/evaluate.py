@@ -29,7 +29,8 @@ def score_eval_set(score: ScoreFn, users: np.ndarray, items: np.ndarray,
     return scores.reshape(items.shape)
 
 
-def evaluate(score: ScoreFn, users: np.ndarray, items: np.ndarray, k: int = 10) -> tuple[float, float]:
+def evaluate(score: ScoreFn, users: np.ndarray, items: np.ndarray,
+             k: int = 10) -> tuple[float, float]:
     """HR@k and NDCG@k of a scoring function on an eval set."""
     return hit_rate_and_ndcg(score_eval_set(score, users, items), k)
 

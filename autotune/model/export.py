@@ -25,6 +25,7 @@ from autotune.model.card import write_model_card
 from autotune.model.config import SERVING_SIGNATURE
 from autotune.model.neumf import NeuMF
 
+
 def numeric_versions(model_dir: Path) -> list[int]:
     """The version numbers present under a model base path, ascending."""
     if not model_dir.is_dir():

@@ -12,6 +12,7 @@ fast in the embedded server.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import tensorflow as tf
@@ -33,7 +34,8 @@ def _dense(fan_in: int, fan_out: int, name: str, seed: int) -> tuple[tf.Variable
     limit = (6.0 / (fan_in + fan_out)) ** 0.5  # Glorot uniform
     kernel = tf.random.stateless_uniform([fan_in, fan_out], seed=[seed, _stream(name)],
                                          minval=-limit, maxval=limit)
-    return tf.Variable(kernel, name=f"{name}_kernel"), tf.Variable(tf.zeros([fan_out]), name=f"{name}_bias")
+    return (tf.Variable(kernel, name=f"{name}_kernel"),
+            tf.Variable(tf.zeros([fan_out]), name=f"{name}_bias"))
 
 
 class NeuMF(tf.Module):
@@ -49,8 +51,9 @@ class NeuMF(tf.Module):
         self.item_mlp = _embedding(shape.num_items, half, "item_mlp", seed)
         self.hidden = [_dense(fan_in, fan_out, f"mlp_{index}", seed)
                        for index, (fan_in, fan_out)
-                       in enumerate(zip(shape.layers[:-1], shape.layers[1:]))]
-        self.output_kernel, self.output_bias = _dense(shape.mf_dim + shape.layers[-1], 1, "output", seed)
+                       in enumerate(itertools.pairwise(shape.layers))]
+        self.output_kernel, self.output_bias = _dense(shape.mf_dim + shape.layers[-1], 1,
+                                                      "output", seed)
 
     def logits(self, users: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
         """Pre-sigmoid scores, shape [batch]."""

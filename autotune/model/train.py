@@ -82,7 +82,7 @@ def train(model: NeuMF, data: NcfData, config: TrainingConfig,
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
                 labels=labels, logits=model.logits(users, items)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
     rng = np.random.default_rng([config.seed, 0x7A17])

@@ -33,7 +33,8 @@ class InputSpec:
 
     def describe(self) -> str:
         """`user_id int32 [-1]`, in TF Serving's shape notation (-1 = any size)."""
-        shape = "any shape" if self.shape is None else str([-1 if d is None else d for d in self.shape])
+        dims = None if self.shape is None else [-1 if d is None else d for d in self.shape]
+        shape = "any shape" if dims is None else str(dims)
         return f"{self.name} {tensors.label(self.dtype)} {shape}".replace(", ", ",")
 
 

@@ -58,11 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_base_path", default=None,
                         help="folder of numeric versions (default $MODEL_BASE_PATH/<model_name>)")
     parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=None,
-                        help="intra-op threads (default $TENSORFLOW_INTRA_OP_PARALLELISM, else 0: auto)")
+                        help="intra-op threads "
+                             "(default $TENSORFLOW_INTRA_OP_PARALLELISM, else 0: auto)")
     parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=None,
-                        help="inter-op threads (default $TENSORFLOW_INTER_OP_PARALLELISM, else 0: auto)")
+                        help="inter-op threads "
+                             "(default $TENSORFLOW_INTER_OP_PARALLELISM, else 0: auto)")
     parser.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
-                        help=f"largest batch a request may carry (default {DEFAULT_MAX_BATCH_SIZE:,})")
+                        help="largest batch a request may carry "
+                             f"(default {DEFAULT_MAX_BATCH_SIZE:,})")
     parser.add_argument("--grpc_max_threads", type=int, default=16,
                         help="requests served at once (default 16)")
     return parser

@@ -47,7 +47,8 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
         "port": options.port,
         "pid": os.getpid(),
     }
-    return "settings " + " ".join(f"{key}={shlex.quote(str(value))}" for key, value in fields.items())
+    return "settings " + " ".join(f"{key}={shlex.quote(str(value))}"
+                                  for key, value in fields.items())
 
 
 def _handle_stop_signals() -> list[str]:

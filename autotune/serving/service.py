@@ -20,12 +20,18 @@ from tensorflow_serving.apis import (
 
 from autotune.serving import tensors
 from autotune.serving.model import ServedModel
-from autotune.serving.validation import RequestError, check_model_spec, decode_inputs, resolve_signature
+from autotune.serving.validation import (
+    RequestError,
+    check_model_spec,
+    decode_inputs,
+    resolve_signature,
+)
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
-def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel, signature_name: str = "") -> None:
+def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel,
+                     signature_name: str = "") -> None:
     spec.name = model.name
     spec.version.value = model.version
     if signature_name:
@@ -55,7 +61,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if unknown:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"output_filter names {sorted(unknown)} not in the signature "
-                               f"'{signature.key}', whose outputs are {list(signature.output_names)}")
+                               f"'{signature.key}', whose outputs are "
+                               f"{list(signature.output_names)}")
         outputs = signature(decode_inputs(signature, request.inputs, self._max_batch_size))
         response = predict_pb2.PredictResponse()
         _fill_model_spec(response.model_spec, self._model, signature.key)
@@ -63,8 +70,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             tensors.encode_into(response.outputs[name], outputs[name])
         return response
 
-    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
-                         context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def GetModelMetadata(
+            self, request: get_model_metadata_pb2.GetModelMetadataRequest,
+            context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
         try:
             check_model_spec(self._model, request.model_spec)
             fields = set(request.metadata_field)
@@ -86,8 +94,9 @@ class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, model: ServedModel) -> None:
         self._model = model
 
-    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
-                       context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
+    def GetModelStatus(
+            self, request: get_model_status_pb2.GetModelStatusRequest,
+            context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
         try:
             check_model_spec(self._model, request.model_spec)
         except RequestError as error:

@@ -76,7 +76,8 @@ def _invalid(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto, max_batch_size: int) -> np.ndarray:
+def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
+                  max_batch_size: int) -> np.ndarray:
     shape = tensors.shape_of(proto)
     if spec.shape is not None and (
             len(shape) != len(spec.shape)
@@ -105,4 +106,5 @@ def _as_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:
         return array.astype(spec.dtype)
     if array.dtype.kind == "f" and spec.dtype.kind == "f":
         return array.astype(spec.dtype)
-    raise _invalid(f"input '{spec.name}' is {tensors.label(array.dtype)}, expected {spec.describe()}")
+    raise _invalid(f"input '{spec.name}' is {tensors.label(array.dtype)}, "
+                   f"expected {spec.describe()}")

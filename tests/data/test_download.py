@@ -60,8 +60,8 @@ def test_a_corrupt_zip_is_a_clear_error(served, tmp_path):
     folder, base_url = served
     good = build_zip(tmp_path / "good.zip", {"ml-100k/u.data": ml100k_lines()}).read_bytes()
     middle = len(good) // 2
-    (folder / "ml-100k.zip").write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 64])
-                                         + good[middle + 64:])
+    flipped = bytes(b ^ 0xFF for b in good[middle:middle + 64])
+    (folder / "ml-100k.zip").write_bytes(good[:middle] + flipped + good[middle + 64:])
     with pytest.raises(DownloadError, match="corrupt|not a valid zip"):
         download_movielens("ml-100k", tmp_path / "data", base_url=base_url.rsplit("/", 1)[0])
     assert not (tmp_path / "data" / "ml-100k").exists()
@@ -97,7 +97,8 @@ def test_no_network_is_one_line_through_the_cli(tmp_path, capsys, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv(URL_VARIABLE, f"http://127.0.0.1:{port}")
-    code = main(["prepare", "--dataset", "ml-1m", "--download", "--data-dir", str(tmp_path), "--quiet"])
+    code = main(["prepare", "--dataset", "ml-1m", "--download", "--data-dir", str(tmp_path),
+                 "--quiet"])
     error = capsys.readouterr().err
     assert code == 1 and error.count("\n") == 1
     assert f"could not download http://127.0.0.1:{port}/ml-1m.zip" in error

@@ -32,7 +32,8 @@ class CountingSource:
 
 def test_files_follow_the_design_contract(tmp_path):
     eval_set = ensure_eval_set(SyntheticSource(SHAPE, seed=0), tmp_path, seed=0)
-    assert eval_set.eval_path == tmp_path / "eval.npz" and eval_set.train_path == tmp_path / "train.npz"
+    assert eval_set.eval_path == tmp_path / "eval.npz"
+    assert eval_set.train_path == tmp_path / "train.npz"
     with np.load(eval_set.eval_path) as arrays:
         assert set(arrays.files) == {"users", "items"}
         assert arrays["users"].dtype == np.int32 and arrays["items"].shape == (60, 1000)

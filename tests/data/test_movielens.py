@@ -18,7 +18,8 @@ def write(data_dir: Path, dataset: str, filename: str, text: str) -> Path:
 
 
 @pytest.mark.parametrize("dataset, filename, text", [
-    ("ml-1m", "ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n2::3408::4::978300275\n"),
+    ("ml-1m", "ratings.dat",
+     "1::1193::5::978300760\n1::661::3::978302109\n2::3408::4::978300275\n"),
     ("ml-100k", "u.data", "1\t1193\t5\t978300760\n1\t661\t3\t978302109\n2\t3408\t4\t978300275\n"),
     ("ml-20m", "ratings.csv", "userId,movieId,rating,timestamp\n1,1193,5.0,978300760\n"
                               "1,661,3.5,978302109\n2,3408,4.0,978300275\n"),

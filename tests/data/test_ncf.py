@@ -10,7 +10,7 @@ from autotune.errors import UsageError
 
 
 def ratings_of(rows: list[tuple[int, int, int]]) -> Ratings:
-    users, items, times = (np.array(column, dtype=np.int64) for column in zip(*rows))
+    users, items, times = (np.array(column, dtype=np.int64) for column in zip(*rows, strict=True))
     return Ratings(users, items, times)
 
 
@@ -22,9 +22,9 @@ def synthetic():
 
 def rated_sets(data) -> dict[int, set[int]]:
     rated: dict[int, set[int]] = {}
-    for user, item in zip(data.train_users.tolist(), data.train_items.tolist()):
+    for user, item in zip(data.train_users.tolist(), data.train_items.tolist(), strict=True):
         rated.setdefault(user, set()).add(item)
-    for user, item in zip(data.eval_users.tolist(), data.eval_items[:, 0].tolist()):
+    for user, item in zip(data.eval_users.tolist(), data.eval_items[:, 0].tolist(), strict=True):
         rated[user].add(item)
     return rated
 
@@ -39,7 +39,7 @@ def test_one_row_of_1000_int32_candidates_per_user(synthetic):
 def test_negatives_are_distinct_never_rated_and_never_the_positive(synthetic):
     _, data = synthetic
     rated = rated_sets(data)
-    for user, row in zip(data.eval_users.tolist(), data.eval_items):
+    for user, row in zip(data.eval_users.tolist(), data.eval_items, strict=True):
         negatives = set(row[1:].tolist())
         assert len(negatives) == 999
         assert row[0] not in negatives and not negatives & rated[user]
@@ -83,7 +83,7 @@ def test_few_unrated_items_are_drawn_with_replacement_from_unrated_only():
     data = build_ncf_data(ratings_of(rows), seed=0)
     rated = rated_sets(data)
     assert data.eval_items.shape == (2, 1000)
-    for user, row in zip(data.eval_users.tolist(), data.eval_items):
+    for user, row in zip(data.eval_users.tolist(), data.eval_items, strict=True):
         assert not set(row[1:].tolist()) & rated[user]
     assert set(data.eval_items[0, 1:].tolist()) == set(range(40, 50))
 

@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
-from autotune.data.synthetic import (FIRST_TIMESTAMP, LAST_TIMESTAMP, SyntheticShape,
-                                     generate_ratings)
+from autotune.data.synthetic import (
+    FIRST_TIMESTAMP,
+    LAST_TIMESTAMP,
+    SyntheticShape,
+    generate_ratings,
+)
 
 SMALL = SyntheticShape(users=200, items=300, ratings=12_000)
 

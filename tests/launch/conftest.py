@@ -1,4 +1,5 @@
-"""The launcher tests use the tiny models and the Docker gate of the server tests."""
+"""Launcher-test fixtures: a real Ctrl-C (the tiny models and the Docker gate come from
+serving/fixtures.py, registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import threading
 from typing import Iterator
 
 import pytest
-
-from serving.fixtures import serving_image, tiny_model  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

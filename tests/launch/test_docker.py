@@ -10,10 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import docker
 import psutil
 import pytest
 
+import docker
 from autotune.errors import ServerStartError, UsageError
 from autotune.launch import (
     LauncherUnavailableError,
@@ -33,7 +33,8 @@ def _our_containers() -> list[str]:
 
 
 @pytest.mark.docker
-def test_start_restart_and_stop_leave_no_container(tiny_model: ModelLocation, serving_image: str) -> None:
+def test_start_restart_and_stop_leave_no_container(tiny_model: ModelLocation,
+                                                   serving_image: str) -> None:
     launcher = make_launcher("docker", tiny_model, image=serving_image)
     assert launcher.describe() == f"docker ({serving_image})"
     with launcher:
@@ -84,7 +85,8 @@ def test_missing_model_folder_is_refused_by_the_engine(tmp_path: Path, serving_i
 
 
 @pytest.mark.docker
-def test_server_exiting_at_once_fails_at_once(tiny_model: ModelLocation, serving_image: str) -> None:
+def test_server_exiting_at_once_fails_at_once(tiny_model: ModelLocation,
+                                              serving_image: str) -> None:
     launcher = DockerLauncher(tiny_model, image=serving_image)
     started_at = time.monotonic()
     launcher.start(ServerSettings(1, 1, -1))
@@ -117,7 +119,8 @@ def test_image_that_is_no_model_server_fails_promptly_with_its_own_words(
 
 
 @pytest.mark.docker
-def test_missing_image_is_one_clear_usage_error(tiny_model: ModelLocation, serving_image: str) -> None:
+def test_missing_image_is_one_clear_usage_error(tiny_model: ModelLocation,
+                                                serving_image: str) -> None:
     assert not docker_ready("autotune/no-such-image:1")
     with pytest.raises(LauncherUnavailableError) as refused:
         make_launcher("docker", tiny_model, image="autotune/no-such-image:1")

@@ -77,7 +77,8 @@ def test_server_exiting_at_once_fails_at_once(tiny_model: ModelLocation) -> None
     assert time.monotonic() - started_at < 10
 
 
-def test_server_that_never_answers_fails_at_the_deadline_and_is_ended(tiny_model: ModelLocation) -> None:
+def test_server_that_never_answers_fails_at_the_deadline_and_is_ended(
+        tiny_model: ModelLocation) -> None:
     never_ready = (sys.executable, "-c", "import time; print('warming up forever', flush=True); "
                                          "time.sleep(600)")
     launcher = LocalLauncher(tiny_model, program=never_ready)
@@ -106,7 +107,8 @@ def test_server_stops_by_itself_when_the_tuner_is_killed(tiny_model: ModelLocati
 from pathlib import Path
 from autotune.launch import ModelLocation, ServerSettings
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
-launcher = LocalLauncher(ModelLocation(Path({str(tiny_model.base_path)!r})), program=EMBEDDED_SERVER)
+model = ModelLocation(Path({str(tiny_model.base_path)!r}))
+launcher = LocalLauncher(model, program=EMBEDDED_SERVER)
 launcher.start(ServerSettings(1, 1, 1))
 launcher.wait_until_available({START_DEADLINE_S})
 print(launcher.pid, flush=True)

@@ -16,7 +16,8 @@ from autotune.model.train import train
 
 def serve(loaded, users, items) -> np.ndarray:
     signature = loaded.signatures["serving_default"]
-    return signature(user_id=tf.constant(users, tf.int32), item_id=tf.constant(items, tf.int32))["rating"].numpy()
+    return signature(user_id=tf.constant(users, tf.int32),
+                     item_id=tf.constant(items, tf.int32))["rating"].numpy()
 
 
 def test_signature_follows_the_contract(small_assets):
@@ -31,7 +32,8 @@ def test_signature_follows_the_contract(small_assets):
 def test_reloaded_model_reproduces_the_cards_in_process_accuracy(small_assets):
     loaded = tf.saved_model.load(str(small_assets.version_dir))
     with np.load(small_assets.eval_path) as eval_set:
-        scores = score_eval_set(lambda u, i: serve(loaded, u, i), eval_set["users"], eval_set["items"])
+        scores = score_eval_set(lambda u, i: serve(loaded, u, i), eval_set["users"],
+                                eval_set["items"])
     assert ((scores > 0) & (scores < 1)).all()
     hr, ndcg = hit_rate_and_ndcg(scores)
     assert hr == small_assets.model_card["hr"] and ndcg == small_assets.model_card["ndcg"]

@@ -8,13 +8,7 @@ import pytest
 
 from autotune.launch import ModelLocation, ServerSettings
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
-from serving.fixtures import (  # noqa: F401 (fixtures)
-    START_DEADLINE_S,
-    PlainClient,
-    serving_image,
-    tiny_model,
-    tiny_uint16_model,
-)
+from serving.fixtures import START_DEADLINE_S, PlainClient
 
 
 def started(model: ModelLocation, settings: ServerSettings) -> LocalLauncher:

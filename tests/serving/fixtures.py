@@ -1,7 +1,7 @@
 """Fixtures shared by the server, launcher and image tests: tiny models, a plain
 `tensorflow-serving-api` client, and the Docker gate.
 
-Conftests (and tests outside these folders) import the fixtures they use from here.
+tests/conftest.py registers this module as a plugin, so every test can ask for its fixtures.
 Docker tests use `serving_image`: it skips with the reason when no engine answers or the
 image is absent, except under CI=true, where both are promised and it fails instead.
 `$AUTOTUNE_TEST_IMAGE` names another image to test (a build of a work in progress).

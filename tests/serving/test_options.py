@@ -13,7 +13,8 @@ def test_defaults_come_from_the_image_environment() -> None:
     options = parse_options([], {"MODEL_NAME": "ncf", "MODEL_BASE_PATH": "/models",
                                  "TENSORFLOW_INTRA_OP_PARALLELISM": "4",
                                  "TENSORFLOW_INTER_OP_PARALLELISM": "2"})
-    assert (options.port, options.model_name, options.model_base_path) == (8500, "ncf", Path("/models/ncf"))
+    assert (options.port, options.model_name, options.model_base_path) == (
+        8500, "ncf", Path("/models/ncf"))
     assert (options.intra_op_parallelism, options.inter_op_parallelism) == (4, 2)
     assert options.max_batch_size == 1_000_000
 
@@ -23,7 +24,8 @@ def test_flags_win_over_environment_and_unknown_tf_serving_flags_are_kept_aside(
                              "--tensorflow_intra_op_parallelism=3", "--rest_api_port=8501",
                              "--enable_batching", "--max_batch_size=1000"],
                             {"TENSORFLOW_INTRA_OP_PARALLELISM": "8"})
-    assert (options.port, options.intra_op_parallelism, options.inter_op_parallelism) == (9000, 3, 0)
+    assert (options.port, options.intra_op_parallelism,
+            options.inter_op_parallelism) == (9000, 3, 0)
     assert options.max_batch_size == 1000
     assert options.ignored_flags == ("--rest_api_port=8501", "--enable_batching")
 
@@ -35,9 +37,11 @@ def test_the_last_of_a_repeated_flag_wins_as_the_entrypoint_relies_on() -> None:
 @pytest.mark.parametrize("argv, environ, message", [
     ([], {"TENSORFLOW_INTER_OP_PARALLELISM": "two"},
      "$TENSORFLOW_INTER_OP_PARALLELISM must be a whole number"),
-    (["--tensorflow_intra_op_parallelism=-1"], {}, "--tensorflow_intra_op_parallelism must be >= 0"),
+    (["--tensorflow_intra_op_parallelism=-1"], {},
+     "--tensorflow_intra_op_parallelism must be >= 0"),
     (["--port=70000"], {}, "--port must be 1..65535"),
-    ([], {"AUTOTUNE_SERVING_PARENT_PID": "tuner"}, "$AUTOTUNE_SERVING_PARENT_PID must be a process id"),
+    ([], {"AUTOTUNE_SERVING_PARENT_PID": "tuner"},
+     "$AUTOTUNE_SERVING_PARENT_PID must be a process id"),
     (["--max_batch_size=0"], {}, "--max_batch_size and --grpc_max_threads must be >= 1"),
 ])
 def test_unusable_values_are_refused_with_the_reason(argv: list[str], environ: dict[str, str],

@@ -130,8 +130,8 @@ def test_uint16_model_serves_int32_requests(tiny_uint16_model: ModelLocation) ->
         signature = client.signature_defs().signature_def["serving_default"]
         assert signature.inputs["item_id"].dtype == types_pb2.DT_UINT16
         users, items = sample_ids(20)
-        np.testing.assert_allclose(client.scores(users, items),
-                                   in_process_scores(tiny_uint16_model.base_path / "1", users, items),
+        expected = in_process_scores(tiny_uint16_model.base_path / "1", users, items)
+        np.testing.assert_allclose(client.scores(users, items), expected,
                                    rtol=1e-6)
         with pytest.raises(grpc.RpcError) as refused:
             client.scores(users[:1], np.array([70_000], np.int32))

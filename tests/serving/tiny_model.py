@@ -52,6 +52,6 @@ def export_tiny_model(base_path: Path, versions: tuple[int, ...] = (1, 2),
 def in_process_scores(version_path: Path, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """The scores the SavedModel gives when called in this process (the reference)."""
     signature = tf.saved_model.load(str(version_path)).signatures["serving_default"]
+    item_dtype = signature.structured_input_signature[1]["item_id"].dtype
     return signature(user_id=tf.constant(users, tf.int32),
-                     item_id=tf.constant(items, signature.structured_input_signature[1]["item_id"].dtype)
-                     )["rating"].numpy()
+                     item_id=tf.constant(items, item_dtype))["rating"].numpy()

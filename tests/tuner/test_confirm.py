@@ -31,5 +31,6 @@ def test_top_feasible_configurations_then_every_baseline_once():
 
 def test_confidence_interval_uses_student_t():
     mean, (low, high) = mean_and_ci95([1.0, 2.0, 3.0])
-    assert mean == 2.0 and (low, high) == pytest.approx((2.0 - 4.303 / 3 ** 0.5, 2.0 + 4.303 / 3 ** 0.5))
+    half = 4.303 / 3 ** 0.5
+    assert mean == 2.0 and (low, high) == pytest.approx((2.0 - half, 2.0 + half))
     assert mean_and_ci95([4.0]) == (4.0, (4.0, 4.0))

@@ -8,7 +8,6 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.study import run_tuning
-from serving.fixtures import serving_image  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.docker
 
@@ -17,11 +16,13 @@ def _our_containers() -> list:
     """Containers this test process started (others' tests may run beside it)."""
     import docker
 
-    return docker.from_env().containers.list(all=True, filters={"label": f"autotune.pid={os.getpid()}"})
+    return docker.from_env().containers.list(
+        all=True, filters={"label": f"autotune.pid={os.getpid()}"})
 
 
 def test_docker_study_with_the_extended_space(tuning_options, small_assets, serving_image):
-    options = tuning_options("online", server="docker", image=serving_image, space="extended", trials=3)
+    options = tuning_options("online", server="docker", image=serving_image, space="extended",
+                             trials=3)
     assert run_tuning(options, assets=small_assets) == 0
     (name,) = optuna.study.get_all_study_names(options.storage)
     study = optuna.load_study(study_name=name, storage=options.storage)

@@ -40,7 +40,7 @@ def test_a_floor_no_model_reaches_makes_every_trial_infeasible(tuning_options, s
         assert trial.user_attrs["accuracy_ok"] is False
         assert "HR@10" in trial.user_attrs["infeasible"] and trial.constraints["hr"] > 0
     with pytest.raises(ValueError):
-        study.best_trial  # Optuna itself never reports an infeasible trial as best
+        _ = study.best_trial  # Optuna itself never reports an infeasible trial as best
     report = (options.report_dir / f"{study.study_name}.json").read_text()
     assert '"best": null' in report and '"infeasible": 2' in report
 
@@ -96,7 +96,8 @@ def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, s
         "interrupted", "interrupted"]
 
 
-def _wait_for_measuring_server(tuner: psutil.Process, timeout_s: float = 120) -> list[psutil.Process]:
+def _wait_for_measuring_server(tuner: psutil.Process,
+                               timeout_s: float = 120) -> list[psutil.Process]:
     """The tuner's server processes, once one has answered for a moment."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -121,7 +122,8 @@ def test_a_second_tuner_is_refused(tuning_options, small_assets):
 
 def test_resuming_with_another_setup_is_refused(tuning_options, small_assets):
     options = tuning_options("online", study_name="mine")
-    optuna.create_study(storage=options.storage, study_name="mine").set_user_attr("objective", "p99")
+    stored = optuna.create_study(storage=options.storage, study_name="mine")
+    stored.set_user_attr("objective", "p99")
     with pytest.raises(UsageError, match="objective 'p99' \\(this run: 'mean'\\)"):
         run_tuning(options, assets=small_assets)
     assert not serving_processes()

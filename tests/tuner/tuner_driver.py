@@ -20,6 +20,7 @@ if __name__ == "__main__":
                             report_dir=Path(storage.removeprefix("sqlite:///")).parent / "reports",
                             latency_policy=LatencyPolicy(max_seconds=60.0, tolerance=0.0))
     try:
-        sys.exit(run_tuning(options, SimpleNamespace(eval_path=Path(eval_path), model_dir=Path(model_dir))))
+        assets = SimpleNamespace(eval_path=Path(eval_path), model_dir=Path(model_dir))
+        sys.exit(run_tuning(options, assets))
     except KeyboardInterrupt:
         sys.exit(130)
