@@ -46,6 +46,15 @@ class HostFacts:
         return facts
 
 
+def worker_id() -> str:
+    """`hostname:pid` of this process: the `worker` trial attr, naming who measured a trial.
+
+    Several tuners may share one study (a fleet on PostgreSQL, or a resumed study): the
+    attr tells them apart, and tells a resume whether a RUNNING trial's tuner is alive.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def detect_host(sysfs_cpu: Path = SYSFS_CPU, sysfs_node: Path = SYSFS_NODE,
                 cpuinfo: Path = PROC_CPUINFO, usable_cpus: list[int] | None = None) -> HostFacts:
     """Read this host's CPU facts over `usable_cpus` (default: this process's affinity).

@@ -263,19 +263,20 @@ def publish_report(study: optuna.Study, report_dir: Path, quiet: bool = False) -
 
 def print_stored_report(storage: str, study_name: str | None, report_dir: Path) -> int:
     """`autotune report`: the report of a stored study (the only one when unnamed)."""
-    sqlite_prefix = "sqlite:///"
-    if storage.startswith(sqlite_prefix) and not Path(storage[len(sqlite_prefix):]).is_file():
-        raise UsageError(f"no study storage at {storage}; run `autotune --mode online` first")
-    names = optuna.study.get_all_study_names(storage=storage)
+    from autotune.storage import mask_password, open_storage
+
+    opened = open_storage(storage, create=False)
+    shown = mask_password(storage)
+    names = optuna.study.get_all_study_names(storage=opened)
     if study_name is None:
         if len(names) != 1:
-            raise UsageError(f"storage {storage} holds {len(names)} studies "
+            raise UsageError(f"storage {shown} holds {len(names)} studies "
                              f"({', '.join(names) or 'none'}); name one with --study-name")
         study_name = names[0]
     elif study_name not in names:
-        raise UsageError(f"no study {study_name!r} in {storage}; "
+        raise UsageError(f"no study {study_name!r} in {shown}; "
                          f"it has: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=opened)
     report = publish_report(study, report_dir)
     if report["best"] is None:
         raise NoFeasibleTrialError(f"study {study_name!r} has no feasible trial")
@@ -286,6 +287,9 @@ def run_dashboard(storage: str, port: int) -> int:
     """`autotune dashboard`: optuna-dashboard on the storage, on 127.0.0.1 only."""
     from optuna_dashboard import run_server
 
+    from autotune.storage import open_storage
+
+    opened = open_storage(storage)
     print(f"optuna-dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    run_server(storage, host="127.0.0.1", port=port)
+    run_server(opened, host="127.0.0.1", port=port)
     return 0

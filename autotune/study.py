@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
@@ -34,7 +35,7 @@ from autotune.client import LatencyPolicy
 from autotune.confirm import pick_candidates, run_confirmation
 from autotune.errors import AutotuneError, NoFeasibleTrialError, UsageError
 from autotune.eval_rows import EvalRows
-from autotune.host import HostFacts, detect_host
+from autotune.host import HostFacts, detect_host, worker_id
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.lock import HostLock
 from autotune.measure import MeasurementError, Workload, running_server
@@ -50,6 +51,7 @@ from autotune.space import (
     image_default_env,
     settings_from_params,
 )
+from autotune.storage import open_storage
 
 if TYPE_CHECKING:
     from autotune.prepare import PreparedAssets
@@ -116,6 +118,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
     by default they are prepared here from the data options.
     """
     check_options(options)
+    storage = open_storage(options.storage)
     with ExitStack() as stack:
         if not options.allow_concurrent:
             stack.enter_context(HostLock())
@@ -131,7 +134,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
                                   options.latency_policy)
         gate = AccuracyGate(eval_rows.sample_users(options.accuracy_users, options.seed),
                             options.min_hr, options.min_ndcg)
-        study = open_study(options, host, launcher, workload, Path(assets.model_dir))
+        study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
         progress = stack.enter_context(make_progress(options.quiet))
         count = plan_trials(study, space, baselines(space, host, options.mode, image_default_env()),
                             options.trials)
@@ -200,13 +203,12 @@ def default_study_name(options: TuningOptions, host: HostFacts) -> str:
     return f"{options.mode}-{host.hostname}-{options.dataset}{suffix}"
 
 
-def open_study(options: TuningOptions, host: HostFacts, launcher: Launcher, workload: Workload,
-               model_dir: Path) -> optuna.Study:
+def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, launcher: Launcher,
+               workload: Workload, model_dir: Path) -> optuna.Study:
     """Create the study, or load it and check that its stored setup matches this run."""
-    _make_sqlite_folder(options.storage)
     name = options.study_name or default_study_name(options, host)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=options.storage, study_name=name, load_if_exists=True,
+    study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
                                 direction=workload.direction)
     attrs: dict[str, object] = {
         "mode": options.mode, "objective": options.stored_objective, "server": launcher.kind,
@@ -230,13 +232,6 @@ def open_study(options: TuningOptions, host: HostFacts, launcher: Launcher, work
         study.set_user_attr(key, value)
     study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials))
     return study
-
-
-def _make_sqlite_folder(storage: str) -> None:
-    """Create the folder of a `sqlite:///relative/or/absolute.db` storage."""
-    prefix = "sqlite:///"
-    if storage.startswith(prefix) and ":memory:" not in storage:
-        Path(storage[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
@@ -287,6 +282,7 @@ class TrialObjective:
         """Measure the trial's settings, record its attrs and constraints; its objective value."""
         params = self.space.suggest(trial)
         baseline = trial.user_attrs.get("baseline")
+        trial.set_user_attr("worker", worker_id())
         self.progress.step(f"trial {trial.number} {describe_params(params)}"
                            + (f" ({baseline})" if baseline else ""))
         self.progress.phase("starting server")

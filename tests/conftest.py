@@ -15,8 +15,9 @@ import pytest
 
 from autotune.data.synthetic import SyntheticShape
 
-#: the tiny models and the Docker image gate, for every test folder (see serving/fixtures.py)
-pytest_plugins = ["serving.fixtures"]
+#: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
+#: PostgreSQL server (postgres.py), for every test folder
+pytest_plugins = ["serving.fixtures", "postgres"]
 
 SMALL_SHAPE = SyntheticShape(users=300, items=500, ratings=30_000)
 SMALL_EPOCHS = 5

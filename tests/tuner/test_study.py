@@ -1,6 +1,8 @@
 """Short studies in both modes with real local servers: baselines, attrs, report files."""
 
 import json
+import os
+import socket
 
 import optuna
 from optuna.trial import TrialState
@@ -26,6 +28,7 @@ def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
     assert [t.user_attrs.get("baseline") for t in trials[:2]] == ["tutorial", "image-defaults"]
     for trial in trials:
         assert mode_attrs | {"hr", "ndcg", "accuracy_ok", "startup_s"} <= set(trial.user_attrs)
+        assert trial.user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
         assert trial.user_attrs["accuracy_ok"] and set(trial.constraints) >= {"hr", "ndcg"}
     assert "confirmation" in study.user_attrs
 
