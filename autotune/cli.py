@@ -102,6 +102,14 @@ def _tuning_parser() -> argparse.ArgumentParser:
                        help=f"where the report files go (default {DEFAULT_REPORT_DIR})")
     study.add_argument("--allow-concurrent", action="store_true",
                        help="run even if another tuner holds this host's lock")
+    fleet = parser.add_argument_group("fleet (several hosts on one storage; see README)")
+    fleet.add_argument("--host-class", default=None, metavar="NAME",
+                       help="group this host by NAME instead of by its hardware")
+    fleet.add_argument("--heartbeat-interval", type=_positive_int, default=10, metavar="S",
+                       help="seconds between a running trial's heartbeats (default 10)")
+    fleet.add_argument("--grace-period", type=_positive_int, default=60, metavar="S",
+                       help="a trial silent this long is failed and its configuration "
+                            "measured again (default 60)")
     study.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -127,6 +135,8 @@ def _subcommand_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="print the report of a stored study")
     _add_storage_options(report)
+    report.add_argument("--fleet", action="store_true",
+                        help="one row per host class in the storage instead")
     report.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
 
     dashboard = commands.add_parser("dashboard", help="open optuna-dashboard on the storage")
@@ -160,6 +170,11 @@ def _run_image(args: argparse.Namespace) -> int:
 
 def _run_report(args: argparse.Namespace) -> int:
     from autotune.report import print_stored_report
+
+    if args.fleet:
+        from autotune.fleet.summary import print_fleet_report
+
+        return print_fleet_report(args.storage)
 
     return print_stored_report(storage=args.storage, study_name=args.study_name,
                                report_dir=args.report_dir)

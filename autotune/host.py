@@ -163,6 +163,20 @@ def _parse_cpu_list(text: str) -> set[int]:
     return cpus
 
 
+def numa_layout(cpus: tuple[int, ...] | list[int], root: Path = SYSFS_NODE) -> list[int]:
+    """Usable CPUs per NUMA node that has any, in node order (`[len(cpus)]` without sysfs)."""
+    usable = set(cpus)
+    counts = []
+    for node in sorted(root.glob("node[0-9]*"), key=lambda path: int(path.name[4:])):
+        try:
+            shared = len(_parse_cpu_list((node / "cpulist").read_text()) & usable)
+        except (OSError, ValueError):
+            continue
+        if shared:
+            counts.append(shared)
+    return counts or [len(usable)]
+
+
 def _numa_nodes(root: Path, cpus: list[int]) -> int:
     """NUMA nodes that hold at least one usable CPU (1 when sysfs has no node folder)."""
     usable = set(cpus)

@@ -10,6 +10,11 @@ itself; its `constraints_func` is deprecated since Optuna 5.0). After the search
 confirmation round (autotune.confirm) re-measures the best and the baselines, and
 autotune.report writes the result.
 
+Several tuners may share the study (hosts of one class on one PostgreSQL storage, see
+autotune.fleet): planning and claiming a trial happen under a storage lock, `--trials`
+is the class's shared budget, and a trial whose worker stops its heartbeat is failed
+and its configuration measured again by another worker.
+
 A failed trial (server did not start, died, errored) is FAIL with its reason and the
 study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running trial FAIL
 ("interrupted"), stops its server and ends with exit 130; a rerun resumes the study.
@@ -35,7 +40,21 @@ from autotune.client import LatencyPolicy
 from autotune.confirm import pick_candidates, run_confirmation
 from autotune.errors import AutotuneError, NoFeasibleTrialError, UsageError
 from autotune.eval_rows import EvalRows
-from autotune.host import HostFacts, detect_host, worker_id
+from autotune.fleet import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    Coordinator,
+    Heartbeat,
+    HostClass,
+    check_host_class,
+    hardware_parts,
+    make_host_class,
+    model_fingerprint,
+    open_budget,
+    requeue_stale_trial,
+    server_build,
+)
+from autotune.host import HostFacts, detect_host
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.lock import HostLock
 from autotune.measure import MeasurementError, Workload, running_server
@@ -97,6 +116,12 @@ class TuningOptions:
     study_name: str | None = None
     report_dir: Path = DEFAULT_REPORT_DIR
     allow_concurrent: bool = False
+    #: group this host by hand instead of by its hardware (autotune.fleet.host_class)
+    host_class: str | None = None
+    #: Optuna heartbeat: a trial whose worker is silent for `grace_period` s is failed
+    #: and its configuration queued again (short values only in tests)
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int = GRACE_PERIOD_S
     quiet: bool = False
     #: how long an online measurement runs (no flag: the default suits every host)
     latency_policy: LatencyPolicy = LatencyPolicy()
@@ -118,7 +143,9 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
     by default they are prepared here from the data options.
     """
     check_options(options)
-    storage = open_storage(options.storage)
+    storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
+                           grace_period=options.grace_period,
+                           stale_trial_callback=requeue_stale_trial)
     with ExitStack() as stack:
         if not options.allow_concurrent:
             stack.enter_context(HostLock())
@@ -136,10 +163,12 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
                             options.min_hr, options.min_ndcg)
         study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
         progress = stack.enter_context(make_progress(options.quiet))
-        count = plan_trials(study, space, baselines(space, host, options.mode, image_default_env()),
-                            options.trials)
+        named = baselines(space, host, options.mode, image_default_env())
+        budget = open_budget(study, storage,
+                             lambda: plan_trials(study, space, named, options.trials))
         objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress)
-        run_trials(study, objective, count, options.timeout, progress)
+        run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
+                   progress)
         if options.confirm_rounds and _has_feasible(study):
             run_confirmation(study, pick_candidates(study, options.confirm_top),
                              options.confirm_rounds, objective.remeasure, progress)
@@ -161,6 +190,9 @@ def check_options(options: TuningOptions) -> None:
         (options.confirm_rounds < 0, f"--confirm-rounds {options.confirm_rounds} is negative"),
         (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),
         (options.start_timeout <= 0, "--start-timeout must be positive"),
+        (options.heartbeat_interval < 1, "--heartbeat-interval must be at least 1 second"),
+        (options.grace_period <= options.heartbeat_interval,
+         "--grace-period must be longer than --heartbeat-interval"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
@@ -197,16 +229,21 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def default_study_name(options: TuningOptions, host: HostFacts) -> str:
-    """`online-<hostname>-<dataset>`, with `-extended` for the extended space."""
-    suffix = "-extended" if options.space == "extended" else ""
-    return f"{options.mode}-{host.hostname}-{options.dataset}{suffix}"
+def host_class_of(options: TuningOptions, host: HostFacts, server: str,
+                  model_dir: Path) -> HostClass:
+    """This host's class for this run (autotune.fleet.host_class)."""
+    study_parts = {"mode": options.mode, "objective": options.stored_objective,
+                   "space": options.space, "max_threads": options.max_threads,
+                   "dataset": options.dataset}
+    return make_host_class(hardware_parts(host), server_build(server, options.image),
+                           model_fingerprint(model_dir), study_parts, options.host_class)
 
 
 def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, launcher: Launcher,
                workload: Workload, model_dir: Path) -> optuna.Study:
     """Create the study, or load it and check that its stored setup matches this run."""
-    name = options.study_name or default_study_name(options, host)
+    host_class = host_class_of(options, host, launcher.kind, model_dir)
+    name = options.study_name or host_class.study_name()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
                                 direction=workload.direction)
@@ -225,12 +262,15 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         raise UsageError(f"study {name!r} was measured with another setup: "
                          f"{'; '.join(mismatched) or 'another direction'}; "
                          "pass --study-name to start a new study")
+    check_host_class(study, host_class)
     with warnings.catch_warnings():  # experimental in name only since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([workload.metric_name])
     for key, value in attrs.items():
         study.set_user_attr(key, value)
-    study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials))
+    # constant_liar: a worker's sampler counts the configurations others are measuring
+    study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials),
+                                               constant_liar=True)
     return study
 
 
@@ -238,17 +278,16 @@ def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
                 requested: int | None) -> int:
     """Enqueue what is still unmeasured; return how many trials this run makes.
 
-    Baselines go first, each until it has a COMPLETE (or still waiting) trial, so a
-    resumed study does not repeat them but retries one that failed or was interrupted.
-    When the whole space is no larger than the budget (`requested`, else
+    Baselines go first, each until it has a COMPLETE (or waiting, or running) trial, so a
+    resumed study or a second worker does not repeat them but retries one that failed or
+    was interrupted. When the whole space is no larger than the budget (`requested`, else
     DEFAULT_BUDGET) every configuration not yet measured is enqueued too, and the run
     makes exactly those trials unless `--trials` says otherwise.
     """
     trials = study.get_trials(deepcopy=False)
-    covered = [t.system_attrs.get("fixed_params", t.params) for t in trials
-               if t.state in (TrialState.COMPLETE, TrialState.WAITING)]
-    done_baselines = {t.user_attrs.get("baseline") for t in trials
-                      if t.state in (TrialState.COMPLETE, TrialState.WAITING)}
+    live = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    covered = [t.system_attrs.get("fixed_params", t.params) for t in trials if t.state in live]
+    done_baselines = {t.user_attrs.get("baseline") for t in trials if t.state in live}
     for baseline in named:
         if baseline.name not in done_baselines:
             study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.name})
@@ -282,7 +321,6 @@ class TrialObjective:
         """Measure the trial's settings, record its attrs and constraints; its objective value."""
         params = self.space.suggest(trial)
         baseline = trial.user_attrs.get("baseline")
-        trial.set_user_attr("worker", worker_id())
         self.progress.step(f"trial {trial.number} {describe_params(params)}"
                            + (f" ({baseline})" if baseline else ""))
         self.progress.phase("starting server")
@@ -323,18 +361,26 @@ def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
     trial.storage.set_trial_system_attr(trial._trial_id, "constraints", list(constraints.values()))
 
 
-def run_trials(study: optuna.Study, objective: TrialObjective, count: int,
-               timeout_s: float | None, progress: Progress) -> None:
-    """Run up to `count` trials (no new one after `timeout_s`); see the module docstring."""
+def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: float | None,
+               progress: Progress) -> None:
+    """Run trials while the class's budget lasts (no new one after `timeout_s`), then wait
+    for the other workers' trials of the budget; see the module docstring."""
+    study = coordinator.study
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     failures_in_a_row = 0
-    progress.begin(f"study {study.study_name}: {count} trials", count)
-    for _ in range(count):
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        trial = study.ask()
+    budget = coordinator.budget
+    progress.begin(f"study {study.study_name}: {budget.trials} trials", budget.trials)
+    while deadline is None or time.monotonic() < deadline:
+        trial = coordinator.claim()
+        if trial is None:
+            if not coordinator.others_running():
+                break
+            progress.phase("waiting for the trials of other workers")
+            coordinator.wait()
+            continue
         try:
-            value = objective(trial)
+            with Heartbeat(coordinator.storage, trial._trial_id):
+                value = objective(trial)
         except MeasurementError as error:
             _fail(study, trial, str(error))
             failures_in_a_row += 1

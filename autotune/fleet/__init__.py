@@ -1,0 +1,34 @@
+"""Tuning a fleet: hosts of one class share one study on a shared storage (PostgreSQL).
+
+    host_class   what decides the answer -> the class, its default study name, the check
+                 that refuses a worker of another class
+    workers      the planning lock, the class's shared budget, heartbeats and the
+                 re-queueing of a dead worker's configuration
+    summary      `autotune report --fleet`: one row per host class in the storage
+"""
+
+from autotune.fleet.host_class import (
+                                       HOST_CLASS_ATTR,
+                                       HostClass,
+                                       check_host_class,
+                                       hardware_parts,
+                                       make_host_class,
+                                       model_fingerprint,
+                                       server_build,
+)
+from autotune.fleet.workers import (
+                                       GRACE_PERIOD_S,
+                                       HEARTBEAT_INTERVAL_S,
+                                       WORKER_ATTR,
+                                       Coordinator,
+                                       Heartbeat,
+                                       SharedBudget,
+                                       open_budget,
+                                       requeue_stale_trial,
+                                       study_lock,
+)
+
+__all__ = ["GRACE_PERIOD_S", "HEARTBEAT_INTERVAL_S", "HOST_CLASS_ATTR", "WORKER_ATTR",
+           "Coordinator", "Heartbeat", "HostClass", "SharedBudget", "check_host_class",
+           "hardware_parts", "make_host_class", "model_fingerprint", "open_budget",
+           "requeue_stale_trial", "server_build", "study_lock"]

@@ -1,0 +1,76 @@
+"""`autotune report --fleet`: one row per host class in a storage.
+
+Each study a class tuned is read with the ordinary report (autotune.report), so a row
+says what `autotune report --study-name` would: the best settings with their interval,
+the speed-up over the tutorial's settings, how many trials were measured and failed,
+and the hosts whose workers measured them (from each trial's `worker` attr).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from autotune.errors import UsageError
+from autotune.fleet.host_class import HOST_CLASS_ATTR
+from autotune.fleet.workers import WORKER_ATTR
+from autotune.report import build_report, format_number, format_objective
+from autotune.space import describe_params
+from autotune.storage import mask_password, open_storage
+
+
+def fleet_rows(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
+    """A JSON-ready summary of every study in `storage` that has a host class."""
+    rows = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        host_class = study.user_attrs.get(HOST_CLASS_ATTR)
+        if host_class is None:
+            continue
+        report = build_report(study)
+        hosts = sorted({trial.user_attrs[WORKER_ATTR].rsplit(":", 1)[0]
+                        for trial in study.get_trials(deepcopy=False)
+                        if WORKER_ATTR in trial.user_attrs})
+        rows.append({"study": study.study_name, "host_class": host_class, "hosts": hosts,
+                     "metric": report["objective"]["metric"], "best": report["best"],
+                     "speedup_over_tutorial": report["speedup"].get("tutorial"),
+                     "trials": report["trials"].get("COMPLETE", 0),
+                     "failures": report["trials"].get("FAIL", 0)})
+    return rows
+
+
+def fleet_table(rows: list[dict[str, Any]]) -> Table:
+    """The rows as the table `autotune report --fleet` prints."""
+    table = Table(title="host classes")
+    for column in ("class (study)", "hosts", "best settings", "objective (95% CI)",
+                   "vs tutorial", "trials", "failed"):
+        table.add_column(column)
+    for row in rows:
+        best, metric = row["best"], row["metric"]
+        if best is None:
+            settings, value = "no feasible trial", "-"
+        else:
+            settings = describe_params(best["params"])
+            value = format_objective(metric, best["value"])
+            if best["ci95"]:
+                low, high = best["ci95"]
+                value += f" ({format_number(metric, low)} to {format_number(metric, high)})"
+        ratio = row["speedup_over_tutorial"]
+        table.add_row(row["study"], f"{len(row['hosts'])}: {', '.join(row['hosts'])}", settings,
+                      value, f"{ratio:.2f}x" if ratio else "-", str(row["trials"]),
+                      str(row["failures"]))
+    return table
+
+
+def print_fleet_report(storage_url: str) -> int:
+    """Print the fleet table of the storage at `storage_url`; exit code 0."""
+    storage = open_storage(storage_url, create=False)
+    rows = fleet_rows(storage)
+    if not rows:
+        raise UsageError(f"storage {mask_password(storage_url)} holds no host-class study; "
+                         "tune with `autotune --mode ...` against it first")
+    Console().print(fleet_table(rows))
+    return 0
