@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping
 
 from autotune.errors import ServerStartError, UsageError
+from autotune.serving.batching_config import BatchingParameters
 
 #: the project's serving image (see `autotune image build`)
 DEFAULT_IMAGE = "autotune/serving:mkl"
@@ -34,7 +35,9 @@ class ServerSettings:
     """The thread settings of one server start, as TF Serving's MKL image takes them.
 
     `extra_env` holds further knobs by their environment name (`KMP_BLOCKTIME`,
-    `KMP_AFFINITY`, ...); `cpuset` pins the server to CPUs (`"0-3"`, `"0,2"`).
+    `KMP_AFFINITY`, ...); `cpuset` pins the server to CPUs (`"0-3"`, `"0,2"`);
+    `batching` turns on server-side batching with these parameters (see
+    autotune.launch.batching_file for how a launcher passes them).
     """
 
     omp_num_threads: int
@@ -42,6 +45,7 @@ class ServerSettings:
     inter_op_parallelism: int
     extra_env: Mapping[str, str] = field(default_factory=dict)
     cpuset: str | None = None
+    batching: BatchingParameters | None = None
 
     def env(self) -> dict[str, str]:
         """The container environment that carries these settings."""

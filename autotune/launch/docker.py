@@ -5,7 +5,8 @@ default, see `autotune image build`), `tensorflow/serving`, an MKL build of it. 
 settings go in as environment and as the two parallelism arguments appended to the
 image's entrypoint, with `--port=<free port>` (host networking: no NAT between client
 and server) and `--rest_api_port=0`. The model folder is mounted read-only at
-`/models/<name>`.
+`/models/<name>`; with batching on, the batching parameters file is mounted read-only
+at `/config/batching_parameters.txt` and named by TF Serving's batching flags.
 
 Every container carries the labels `autotune.owner=autotune` and `autotune.pid=<tuner
 pid>`. A container is removed by `stop()`, on a failed or interrupted start, and, if
@@ -16,7 +17,9 @@ labelled containers whose tuner process is gone.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import docker.errors
 import docker.types
@@ -33,6 +36,7 @@ from autotune.launch.base import (
     ModelLocation,
     ServerSettings,
 )
+from autotune.launch.batching_file import CONTAINER_FOLDER, CONTAINER_PATH, batching_args, write_batching_file
 
 OWNER_LABEL = "autotune.owner"
 OWNER = "autotune"
@@ -117,6 +121,7 @@ class DockerLauncher(Launcher):
         require_image(self._client, image)
         self._container: Container | None = None
         self._kept_logs = ""
+        self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
 
     def describe(self) -> str:
         return f"docker ({self.image})"
@@ -131,15 +136,22 @@ class DockerLauncher(Launcher):
         reap_stale_containers(self._client)
         port = free_port()
         name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        command = [*settings.server_args(), f"--port={port}", "--rest_api_port=0"]
+        mounts = [docker.types.Mount(target=f"{MODELS_IN_CONTAINER}/{self.model.name}",
+                                     source=str(os.path.abspath(self.model.base_path)),
+                                     type="bind", read_only=True)]
+        if settings.batching is not None:
+            write_batching_file(settings.batching, Path(self._config_dir.name))
+            command += batching_args(CONTAINER_PATH)
+            mounts.append(docker.types.Mount(target=CONTAINER_FOLDER, source=self._config_dir.name,
+                                             type="bind", read_only=True))
         try:
             self._container = self._client.containers.create(
                 self.image,
-                command=[*settings.server_args(), f"--port={port}", "--rest_api_port=0"],
+                command=command,
                 name=name,
                 environment={**settings.env(), "MODEL_NAME": self.model.name},
-                mounts=[docker.types.Mount(target=f"{MODELS_IN_CONTAINER}/{self.model.name}",
-                                           source=str(os.path.abspath(self.model.base_path)),
-                                           type="bind", read_only=True)],
+                mounts=mounts,
                 network_mode="host",
                 cpuset_cpus=settings.cpuset,
                 labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid())},

@@ -2,8 +2,8 @@
 
 The program is TF Serving's `tensorflow_model_server` when one is on PATH, else the
 embedded server (`python -m autotune.serving`). Both get the flags TF Serving's image
-passes (port, model name and path, the two parallelism flags, REST off) and the
-settings as environment, so OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
+passes (port, model name and path, the two parallelism flags, REST off, the batching
+flags with the file written beside the log) and the settings as environment, so OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
@@ -24,6 +24,7 @@ from typing import Sequence
 
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
+from autotune.launch.batching_file import batching_args, write_batching_file
 from autotune.serving.options import PARENT_PID_ENV
 
 TF_SERVING_BINARY = "tensorflow_model_server"
@@ -72,6 +73,8 @@ class LocalLauncher(Launcher):
             f"--model_base_path={Path(self.model.base_path).resolve()}",
             *settings.server_args(),
         ]
+        if settings.batching is not None:
+            command += batching_args(str(write_batching_file(settings.batching, self.log_path.parent)))
         if settings.cpuset:
             taskset = shutil.which("taskset")
             if not taskset:

@@ -6,8 +6,10 @@ Model: `--model_name` (else `$MODEL_NAME`), `--model_base_path` (else
 `--tensorflow_inter_op_parallelism`, else `$TENSORFLOW_INTRA_OP_PARALLELISM` /
 `$TENSORFLOW_INTER_OP_PARALLELISM`, else 0 (TensorFlow picks); flags win over env.
 `OMP_NUM_THREADS` and `KMP_*` are the OpenMP runtime's own business and only reported.
-Other TF Serving flags (`--rest_api_port`, `--enable_batching`, ...) are accepted and
-ignored, so a command line written for TF Serving runs here unchanged.
+Batching: `--enable_batching` with `--batching_parameters_file` (TF Serving's text-proto
+file, see `batching_config`; without a file, TF Serving's defaults).
+Other TF Serving flags (`--rest_api_port`, ...) are accepted and ignored, so a command
+line written for TF Serving runs here unchanged.
 
 `$AUTOTUNE_SERVING_PARENT_PID` (set by the local launcher) makes the server stop when
 that process is gone, so a killed tuner leaves no server behind.
@@ -20,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from autotune.serving.batching_config import BatchingConfigError, BatchingParameters, read_batching_parameters
 
 DEFAULT_PORT = 8500
 DEFAULT_MAX_BATCH_SIZE = 1_000_000
@@ -45,6 +49,8 @@ class ServingOptions:
     grpc_max_threads: int
     ignored_flags: tuple[str, ...] = ()
     parent_pid: int | None = None
+    #: None: no batching (`--enable_batching` not given)
+    batching: BatchingParameters | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +74,22 @@ def _parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_MAX_BATCH_SIZE:,})")
     parser.add_argument("--grpc_max_threads", type=int, default=16,
                         help="requests served at once (default 16)")
+    parser.add_argument("--enable_batching", nargs="?", const="true", default="false",
+                        choices=("true", "false"), help="batch concurrent Predict calls")
+    parser.add_argument("--batching_parameters_file", default=None,
+                        help="TF Serving's BatchingParameters text proto (with --enable_batching)")
     return parser
+
+
+def _batching(args: argparse.Namespace) -> BatchingParameters | None:
+    if args.enable_batching != "true":
+        return None
+    if not args.batching_parameters_file:
+        return BatchingParameters()
+    try:
+        return read_batching_parameters(Path(args.batching_parameters_file))
+    except BatchingConfigError as error:
+        raise OptionsError(str(error)) from None
 
 
 def _thread_count(flag: int | None, env_name: str, environ: Mapping[str, str]) -> int:
@@ -121,4 +142,5 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         grpc_max_threads=args.grpc_max_threads,
         ignored_flags=tuple(unknown),
         parent_pid=_parent_pid(environ),
+        batching=_batching(args),
     )

@@ -46,6 +46,7 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
         "version": version,
         "port": options.port,
         "pid": os.getpid(),
+        "batching": options.batching.describe() if options.batching else "off",
     }
     return "settings " + " ".join(f"{key}={shlex.quote(str(value))}"
                                   for key, value in fields.items())
@@ -77,6 +78,7 @@ def _serve(options: ServingOptions) -> int:
     import grpc
     import tensorflow as tf
 
+    from autotune.serving.batching import BatchScheduler, grpc_threads, unbatched
     from autotune.serving.model import ModelLoadError, ServedModel
     from autotune.serving.service import add_servicers
 
@@ -93,13 +95,15 @@ def _serve(options: ServingOptions) -> int:
         f"in {time.monotonic() - started:.1f}s")
 
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
+        futures.ThreadPoolExecutor(max_workers=grpc_threads(options.grpc_max_threads,
+                                                            options.batching),
                                    thread_name_prefix="grpc-worker"),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  # a second server on the same port must fail, not share it silently
                  ("grpc.so_reuseport", 0)])
-    add_servicers(server, model, options.max_batch_size)
+    run = BatchScheduler(options.batching).run if options.batching else unbatched
+    add_servicers(server, model, options.max_batch_size, run)
     try:
         bound = server.add_insecure_port(f"0.0.0.0:{options.port}")
     except RuntimeError:

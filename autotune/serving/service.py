@@ -19,6 +19,7 @@ from tensorflow_serving.apis import (
 )
 
 from autotune.serving import tensors
+from autotune.serving.batching import Runner, unbatched
 from autotune.serving.model import ServedModel
 from autotune.serving.validation import (
     RequestError,
@@ -41,9 +42,10 @@ def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel,
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata; the other PredictionService RPCs stay UNIMPLEMENTED."""
 
-    def __init__(self, model: ServedModel, max_batch_size: int) -> None:
+    def __init__(self, model: ServedModel, max_batch_size: int, run: Runner = unbatched) -> None:
         self._model = model
         self._max_batch_size = max_batch_size
+        self._run = run
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
@@ -63,7 +65,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                                f"output_filter names {sorted(unknown)} not in the signature "
                                f"'{signature.key}', whose outputs are "
                                f"{list(signature.output_names)}")
-        outputs = signature(decode_inputs(signature, request.inputs, self._max_batch_size))
+        outputs = self._run(signature,
+                            decode_inputs(signature, request.inputs, self._max_batch_size))
         response = predict_pb2.PredictResponse()
         _fill_model_spec(response.model_spec, self._model, signature.key)
         for name in wanted:
@@ -108,8 +111,9 @@ class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def add_servicers(server: grpc.Server, model: ServedModel, max_batch_size: int) -> None:
-    """Register both services for `model` on `server`."""
+def add_servicers(server: grpc.Server, model: ServedModel, max_batch_size: int,
+                  run: Runner = unbatched) -> None:
+    """Register both services for `model` on `server`; `run` runs each Predict's model call."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(model, max_batch_size), server)
+        PredictionServicer(model, max_batch_size, run), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusServicer(model), server)
