@@ -52,8 +52,11 @@ class AccuracyGate:
     min_ndcg: float
     pairs_per_request: int = 100_000
 
-    def check(self, client: ServingClient) -> AccuracyResult:
+    def check(self, client: ServingClient, max_request: int | None = None) -> AccuracyResult:
+        """Score the eval rows; `max_request` caps the pairs per request (a batching
+        server refuses requests larger than its `max_batch_size`, as TF Serving does)."""
         users, items = self.eval_rows.flat_pairs()
-        scores = client.predict(users, items, batch_size=self.pairs_per_request)
+        size = min(self.pairs_per_request, max_request or self.pairs_per_request)
+        scores = client.predict(users, items, batch_size=size)
         hr, ndcg = hit_rate_and_ndcg(scores.reshape(self.eval_rows.items.shape), k=TOP_K)
         return AccuracyResult(hr=hr, ndcg=ndcg, min_hr=self.min_hr, min_ndcg=self.min_ndcg)

@@ -1,6 +1,6 @@
 """Argument parsing for the `autotune` command; every subcommand hands off to a module.
 
-    autotune --mode online|batch [options]   the tuner (autotune.study)
+    autotune --mode online|batch|server [options]   the tuner (autotune.study)
     autotune prepare [options]               eval set and NCF SavedModel (autotune.prepare)
     autotune serve [server flags]            the embedded model server (autotune.serving)
     autotune image build [--offline]         the serving image (autotune.image)
@@ -61,8 +61,9 @@ def _tuning_parser() -> argparse.ArgumentParser:
         description="Find the fastest TensorFlow Serving thread settings for this host. "
                     f"Subcommands: {', '.join(SUBCOMMANDS)} (autotune SUBCOMMAND --help).",
     )
-    parser.add_argument("--mode", choices=("online", "batch"), required=True,
-                        help="online: batch-1 latency; batch: batch throughput")
+    parser.add_argument("--mode", choices=("online", "batch", "server"), required=True,
+                        help="online: batch-1 latency; batch: batch throughput; server: the "
+                             "most requests/s with p99 latency under --p99-ms (MLPerf LoadGen)")
     run = parser.add_argument_group("server")
     run.add_argument("--server", choices=("auto", "docker", "local"), default="auto",
                      help="auto: docker when an engine and the image are there, else local")
@@ -72,7 +73,8 @@ def _tuning_parser() -> argparse.ArgumentParser:
                      help="seconds a server may take to report the model AVAILABLE")
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=_positive_int, default=None,
-                        help="new trials to run (default: the whole grid when small, else 30)")
+                        help="new trials to run (default: the whole grid when small, else 30; "
+                             "server mode 14)")
     search.add_argument("--timeout", type=float, default=None,
                         help="stop starting trials after S seconds")
     search.add_argument("--space", choices=("default", "extended"), default="default",
@@ -86,10 +88,14 @@ def _tuning_parser() -> argparse.ArgumentParser:
                          help="samples per request in batch mode (default 50000)")
     measure.add_argument("--iterations", type=_positive_int, default=40,
                          help="requests measured per batch trial (default 40)")
-    measure.add_argument("--confirm-top", type=_positive_int, default=3,
-                         help="best configurations re-measured after the search (default 3)")
-    measure.add_argument("--confirm-rounds", type=int, default=3,
-                         help="rounds of the confirmation re-measurement, 0 to skip (default 3)")
+    measure.add_argument("--p99-ms", type=float, default=10.0,
+                         help="server mode: the p99 latency bound in ms (default 10)")
+    measure.add_argument("--confirm-top", type=_positive_int, default=None,
+                         help="best configurations re-measured after the search "
+                              "(default 3; server mode 2)")
+    measure.add_argument("--confirm-rounds", type=int, default=None,
+                         help="rounds of the confirmation re-measurement, 0 to skip "
+                              "(default 3; server mode 2)")
     gate = parser.add_argument_group("accuracy gate")
     gate.add_argument("--min-hr", type=float, default=0.22, help="HR@10 floor (default 0.22)")
     gate.add_argument("--min-ndcg", type=float, default=0.11, help="NDCG@10 floor (default 0.11)")

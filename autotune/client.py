@@ -64,6 +64,7 @@ class ServingClient:
 
     def __init__(self, address: str, model_name: str, signature_name: str = "serving_default",
                  timeout_s: float = 120.0) -> None:
+        self.address = address
         self.model_name = model_name
         self.timeout_s = timeout_s
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)

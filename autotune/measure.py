@@ -25,6 +25,7 @@ from autotune.client import (
 from autotune.errors import ServerStartError
 from autotune.eval_rows import EvalRows
 from autotune.launch.base import Launcher, ServerSettings
+from autotune.peak import BoundMissedError, ServerLoad
 
 #: distinct eval pairs cycled through by the batch-1 latency run
 ONLINE_PAIRS = 1000
@@ -44,20 +45,23 @@ class Workload:
     users: np.ndarray
     items: np.ndarray
     latency_policy: LatencyPolicy = LatencyPolicy()
+    #: how a server-mode trial loads the server (mode `server` only)
+    server_load: ServerLoad | None = None
 
     @classmethod
     def build(cls, mode: str, objective: str, batch_size: int, iterations: int,
               eval_rows: EvalRows, seed: int,
-              latency_policy: LatencyPolicy = LatencyPolicy()) -> "Workload":
+              latency_policy: LatencyPolicy = LatencyPolicy(),
+              server_load: ServerLoad | None = None) -> "Workload":
         """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
-        count = ONLINE_PAIRS if mode == "online" else batch_size
+        count = batch_size if mode == "batch" else ONLINE_PAIRS
         users, items = eval_rows.random_pairs(count, seed)
         return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
-                   latency_policy=latency_policy)
+                   latency_policy=latency_policy, server_load=server_load)
 
     @property
     def metric_name(self) -> str:
-        return "latency_ms" if self.mode == "online" else "throughput_sps"
+        return {"online": "latency_ms", "server": "qps_at_slo"}.get(self.mode, "throughput_sps")
 
     @property
     def direction(self) -> str:
@@ -66,6 +70,12 @@ class Workload:
     def measure(self, client: ServingClient,
                 on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
         """The objective value and the trial attrs of one run against `client`."""
+        if self.mode == "server":
+            assert self.server_load is not None, "mode server needs a ServerLoad"
+            try:
+                return self.server_load.measure(client, self.users, self.items, on_phase)
+            except BoundMissedError as error:
+                raise MeasurementError(str(error)) from None
         if self.mode == "online":
             latency = measure_latency(client, self.users, self.items, self.objective,
                                       self.latency_policy, on_phase)

@@ -4,7 +4,8 @@ Everything here is read from the study storage (trials, their attrs, the study a
 and the confirmation round), so the report at the end of a run and `autotune report`
 later are the same. It is printed as rich tables and written as
 `<report-dir>/<study>.json` (the contract in DESIGN.md), `.md` (also saved as the
-study's optuna-dashboard note) and `.env` (for `docker run --env-file`).
+study's optuna-dashboard note) and `.env` (for `docker run --env-file`); server mode
+adds the batching parameters file and LoadGen's logs (autotune.server_report).
 
 The best settings come from the confirmation round when there was one (mean and 95%
 CI over its rounds), else from the best feasible trial (no CI). Speed-ups compare like
@@ -25,18 +26,20 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from autotune.errors import NoFeasibleTrialError, UsageError
-from autotune.paths import MODEL_NAME
+from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
+from autotune.server_report import (batching_file, docker_batching_words, keep_best_logs,
+                                    loadgen_log_root, rate_table)
 from autotune.space import PARAM_LABELS, settings_from_params
 
 #: the study user attr where autotune.confirm stores the confirmation round
 CONFIRMATION_ATTR = "confirmation"
 TABLE_ROWS = 10
-UNITS = {"latency_ms": "ms", "throughput_sps": "samples/s"}
+UNITS = {"latency_ms": "ms", "throughput_sps": "samples/s", "qps_at_slo": "requests/s"}
 
 
 def format_number(metric: str, value: float) -> str:
-    """`1.234` (ms) or `1,234,567` (samples/s)."""
-    return f"{value:,.0f}" if metric == "throughput_sps" else f"{value:.3f}"
+    """`1.234` (ms) or `1,234,567` (samples/s, requests/s)."""
+    return f"{value:.3f}" if metric == "latency_ms" else f"{value:,.0f}"
 
 
 def format_objective(metric: str, value: float) -> str:
@@ -63,20 +66,25 @@ def server_env(params: dict[str, Any]) -> dict[str, str]:
     return {"MODEL_NAME": MODEL_NAME, **settings_from_params(params).env()}
 
 
-def docker_run_command(params: dict[str, Any], model_dir: str, image: str) -> str:
-    """A ready `docker run` for the settings, in the tutorial's style."""
+def docker_run_command(params: dict[str, Any], model_dir: str, image: str,
+                       batching_path: Path = Path("batching_parameters.txt")) -> str:
+    """A ready `docker run` for the settings, in the tutorial's style; with batching on,
+    the batching parameters file at `batching_path` is mounted and named by TF Serving's flags."""
     settings = settings_from_params(params)
-    words = ["docker", "run", "-d", "-p", "8500:8500", "-v", f"{model_dir}:/models/{MODEL_NAME}"]
+    mount, server_args = docker_batching_words(batching_path, settings.batching)
+    words = ["docker", "run", "-d", "-p", "8500:8500", "-v", f"{model_dir}:/models/{MODEL_NAME}",
+             *mount]
     for name, value in server_env(params).items():
         words += ["-e", f"{name}={value}"]
     if settings.cpuset:
         words.append(f"--cpuset-cpus={settings.cpuset}")
-    words.append(image)
+    words += [image, *server_args]
     return shlex.join(words)
 
 
-def build_report(study: optuna.Study) -> dict[str, Any]:
-    """The report of `study` as the JSON-ready dict DESIGN.md fixes."""
+def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> dict[str, Any]:
+    """The report of `study` as the JSON-ready dict DESIGN.md fixes (files it names are
+    under `report_dir`)."""
     attrs = study.user_attrs
     direction = study.direction.name.lower()
     trials = study.get_trials(deepcopy=False)
@@ -106,6 +114,8 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
                    "infeasible": sum(not is_feasible(t) for t in complete)},
         "confirmation_rounds": attrs.get(CONFIRMATION_ATTR, {}).get("rounds", 0),
     }
+    if "p99_ms" in attrs:
+        report["p99_ms"] = attrs["p99_ms"]
     if best is not None:
         for name, baseline in baselines.items():
             same_source = best["source"] == baseline["source"]
@@ -113,7 +123,8 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
             best_value = best["value"] if same_source else best["search_value"]
             report["speedup"][name] = speedup(direction, best_value, value)
         report["best"]["docker_run"] = docker_run_command(
-            best["params"], attrs.get("model_dir", "<model_dir>"), attrs.get("image", "<image>"))
+            best["params"], attrs.get("model_dir", "<model_dir>"), attrs.get("image", "<image>"),
+            batching_file(report_dir, study.study_name))
     return report
 
 
@@ -141,7 +152,7 @@ def _best(study: optuna.Study, complete: list[FrozenTrial],
     return {"trial": trial.number, "params": dict(trial.params), "env": server_env(trial.params),
             "value": value, "ci95": ci, "source": source, "search_value": trial.value,
             "hr": trial.user_attrs.get("hr"), "ndcg": trial.user_attrs.get("ndcg"),
-            "baseline": trial.user_attrs.get("baseline")}
+            "baseline": trial.user_attrs.get("baseline"), **_server_attrs(trial)}
 
 
 def _baselines(study: optuna.Study, complete: list[FrozenTrial],
@@ -161,8 +172,15 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
             "value": config["mean"] if config else trial.value,
             "ci95": config["ci95"] if config else None,
             "source": "confirmation" if config else "search",
+            **_server_attrs(trial),
         }
     return baselines
+
+
+def _server_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """Server mode: the rates the trial tried and where its LoadGen logs are."""
+    return {key: trial.user_attrs[key] for key in ("rates_tried", "loadgen_logs")
+            if key in trial.user_attrs}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -197,6 +215,12 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | {format_objective(metric, baseline['value'])} | "
                          f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
         lines.append("")
+    rated = [(f"{name} (trial {entry['trial']})", entry) for name, entry in
+             [("best", best), *report["baselines"].items()] if entry and entry.get("rates_tried")]
+    if rated:
+        lines += ["## Latency vs rate", ""]
+        for name, entry in rated:
+            lines += rate_table(name, entry["rates_tried"], report.get("p99_ms"))
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
     lines += [f"Trials: {counts}.", ""]
     return "\n".join(lines)
@@ -215,6 +239,9 @@ def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:
              stem.with_suffix(".md"): render_markdown(report)}
     if report["best"] is not None:
         files[stem.with_suffix(".env")] = env_file_text(report)
+        batching = settings_from_params(report["best"]["params"]).batching
+        if batching is not None:
+            files[batching_file(report_dir, report["study"])] = batching.to_text()
     for path, text in files.items():
         path.write_text(text)
     return list(files)
@@ -251,8 +278,11 @@ def publish_report(study: optuna.Study, report_dir: Path, quiet: bool = False) -
     """Build the report, write its files, save it as the dashboard note, print it."""
     from optuna_dashboard import save_note
 
-    report = build_report(study)
+    report = build_report(study, report_dir)
     paths = write_report_files(report, report_dir)
+    if report["mode"] == "server":
+        keep_best_logs(loadgen_log_root(report_dir, study.study_name),
+                       (report["best"] or {}).get("loadgen_logs"))
     save_note(study, render_markdown(report))
     console = Console()
     if not quiet:

@@ -4,7 +4,8 @@ Thread settings (`omp_num_threads`, `intra_op_parallelism`, `inter_op_parallelis
 range over [1, physical cores]; `--max-threads` moves that bound, so oversubscription
 is measured rather than assumed bad. The extended space adds the OpenMP knobs
 `KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
-`--cpuset-cpus`, the local one with `taskset`).
+`--cpuset-cpus`, the local one with `taskset`). Server mode adds TF Serving's batching
+knobs (autotune.batching_space); its baselines run without batching.
 Params are named by their lower-case env or flag name, as the dashboard shows them.
 
 Baselines are the settings a user would try without a tuner: the NCF tutorial's
@@ -26,6 +27,8 @@ from typing import Iterator, Mapping
 
 import optuna
 
+from autotune.batching_space import LABELS as BATCHING_LABELS
+from autotune.batching_space import BatchingChoices, batching_from_params
 from autotune.host import HostFacts
 from autotune.launch.base import ServerSettings
 
@@ -41,7 +44,7 @@ NO_CPUSET = "none"
 #: short column labels for tables and progress lines
 PARAM_LABELS = {"omp_num_threads": "omp", "intra_op_parallelism": "intra",
                 "inter_op_parallelism": "inter", "kmp_blocktime": "blocktime",
-                "kmp_affinity": "affinity", "cpuset": "cpuset"}
+                "kmp_affinity": "affinity", "cpuset": "cpuset", **BATCHING_LABELS}
 
 #: the env of the project's image, where the source tree has it
 IMAGE_DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
@@ -63,6 +66,7 @@ class SearchSpace:
     kmp_blocktime: tuple[int, ...] = ()
     kmp_affinity: tuple[str, ...] = ()
     cpuset: tuple[str, ...] = ()
+    batching: BatchingChoices | None = None
 
     def choices(self) -> dict[str, tuple[object, ...]]:
         """Param name -> its values, thread params first; optional knobs only when searched."""
@@ -75,13 +79,16 @@ class SearchSpace:
     @property
     def size(self) -> int:
         """The number of distinct configurations."""
-        return math.prod(len(values) for values in self.choices().values())
+        batching = self.batching.size if self.batching else 1
+        return math.prod(len(values) for values in self.choices().values()) * batching
 
     def configurations(self) -> Iterator[dict[str, object]]:
         """Every configuration once, in a stable order."""
         choices = self.choices()
+        batching = list(self.batching.configurations()) if self.batching else [{}]
         for values in itertools.product(*choices.values()):
-            yield dict(zip(choices, values, strict=True))
+            for knobs in batching:
+                yield {**dict(zip(choices, values, strict=True)), **knobs}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, object]:
         """Ask the trial for one value per param (enqueued trials get their fixed values)."""
@@ -91,6 +98,8 @@ class SearchSpace:
                 params[name] = trial.suggest_int(name, 1, self.max_threads)
             else:
                 params[name] = trial.suggest_categorical(name, list(values))
+        if self.batching:
+            params.update(self.batching.suggest(trial))
         return params
 
 
@@ -103,20 +112,22 @@ class Baseline:
 
 
 def build_space(host: HostFacts, max_threads: int | None = None,
-                extended: bool = False) -> SearchSpace:
+                extended: bool = False, batching: bool = False) -> SearchSpace:
     """The space for `host`: threads up to `max_threads` (default: physical cores).
 
     `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
-    of CPUs worth pinning to.
+    of CPUs worth pinning to; `batching` (server mode) the batching knobs.
     """
     limit = max_threads or host.physical_cores
+    knobs = BatchingChoices.for_cores(host.physical_cores) if batching else None
     if not extended:
-        return SearchSpace(max_threads=limit)
+        return SearchSpace(max_threads=limit, batching=knobs)
     return SearchSpace(
         max_threads=limit,
         kmp_blocktime=KMP_BLOCKTIME_CHOICES,
         kmp_affinity=tuple(KMP_AFFINITY_CHOICES.values()),
         cpuset=cpuset_choices(host),
+        batching=knobs,
     )
 
 
@@ -158,6 +169,7 @@ def settings_from_params(params: Mapping[str, object]) -> ServerSettings:
         inter_op_parallelism=int(params["inter_op_parallelism"]),
         extra_env=extra_env,
         cpuset=None if cpuset in (None, NO_CPUSET) else str(cpuset),
+        batching=batching_from_params(params),
     )
 
 
@@ -186,10 +198,13 @@ def _dockerfile_env(text: str) -> dict[str, str]:
 
 def baselines(space: SearchSpace, host: HostFacts, mode: str,
               image_env: Mapping[str, str]) -> list[Baseline]:
-    """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`."""
+    """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`.
+
+    Server mode takes the tutorial's online settings (it answers one pair per request).
+    """
     image = _params_from_env(space, host, image_env)
     cores = host.physical_cores
-    tutorial_threads = (1, 1, 1) if mode == "online" else (cores, cores, 1)
+    tutorial_threads = (1, 1, 1) if mode in ("online", "server") else (cores, cores, 1)
     clipped = (_clip(v, space) for v in tutorial_threads)
     tutorial = {**image, **dict(zip(THREAD_PARAMS, clipped, strict=True))}
     return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
@@ -213,6 +228,8 @@ def _params_from_env(space: SearchSpace, host: HostFacts,
         params["kmp_affinity"] = _affinity_choice(env.get("KMP_AFFINITY", "none"))
     if space.cpuset:
         params["cpuset"] = NO_CPUSET
+    if space.batching:
+        params.update(next(space.batching.configurations()))  # batching off
     return params
 
 

@@ -23,6 +23,7 @@ study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running tria
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import time
 import warnings
@@ -57,10 +58,13 @@ from autotune.fleet import (
 from autotune.host import HostFacts, detect_host
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.lock import HostLock
+from autotune.loadgen import RunSettings
 from autotune.measure import MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
+from autotune.peak import PeakPolicy, ServerLoad
 from autotune.progress import Progress, make_progress
 from autotune.report import format_objective, publish_report
+from autotune.server_report import loadgen_log_root
 from autotune.space import (
     Baseline,
     SearchSpace,
@@ -77,9 +81,18 @@ if TYPE_CHECKING:
 
 #: trials when the space is larger than the budget and `--trials` is not given
 DEFAULT_BUDGET = 30
+#: server-mode trials each search a peak rate (~10 LoadGen runs): a smaller budget and
+#: confirmation keep a default run under 20 minutes on a small host
+SERVER_BUDGET = 14
+#: (configurations, rounds) of the confirmation round when not given, by mode
+DEFAULT_CONFIRMATION = {"server": (2, 2)}
+#: server mode's gate scores a seeded sample of users unless told otherwise: with
+#: batching on, its requests are cut to the trial's max_batch_size
+SERVER_ACCURACY_USERS = 500
 MAX_FAILURES_IN_A_ROW = 3
 #: study attrs that must match for a resumed study's trials to be comparable
-COMPARABLE_ATTRS = ("mode", "objective", "server", "space", "batch_size", "min_hr", "min_ndcg")
+COMPARABLE_ATTRS = ("mode", "objective", "server", "space", "batch_size", "min_hr", "min_ndcg",
+                    "p99_ms")
 
 
 class StudyAbortedError(AutotuneError):
@@ -104,8 +117,11 @@ class TuningOptions:
     min_hr: float = 0.22
     min_ndcg: float = 0.11
     accuracy_users: int | None = None
-    confirm_top: int = 3
-    confirm_rounds: int = 3
+    #: None: the mode's default (DEFAULT_CONFIRMATION, else 3 and 3)
+    confirm_top: int | None = None
+    confirm_rounds: int | None = None
+    #: server mode: the p99 latency bound in milliseconds
+    p99_ms: float = 10.0
     dataset: str = "synthetic"
     data_dir: Path | None = None
     model_dir: Path | None = None
@@ -125,6 +141,20 @@ class TuningOptions:
     quiet: bool = False
     #: how long an online measurement runs (no flag: the default suits every host)
     latency_policy: LatencyPolicy = LatencyPolicy()
+    #: server mode: each LoadGen run's length (its bound is `p99_ms`) and the rate search
+    loadgen_run: RunSettings = RunSettings()
+    peak_policy: PeakPolicy = PeakPolicy()
+
+    def confirmation_plan(self) -> tuple[int, int]:
+        """(configurations, rounds) of the confirmation round: as given, else the mode's."""
+        top, rounds = DEFAULT_CONFIRMATION.get(self.mode, (3, 3))
+        return (top if self.confirm_top is None else self.confirm_top,
+                rounds if self.confirm_rounds is None else self.confirm_rounds)
+
+    def server_load(self, log_root: Path) -> ServerLoad:
+        """How server-mode trials load the server; LoadGen's logs go under `log_root`."""
+        return ServerLoad(dataclasses.replace(self.loadgen_run, bound_ms=self.p99_ms),
+                          self.peak_policy, log_root)
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> "TuningOptions":
@@ -133,6 +163,8 @@ class TuningOptions:
     @property
     def stored_objective(self) -> str:
         """The objective as stored in the study: the latency statistic, or throughput."""
+        if self.mode == "server":
+            return f"qps at p99 <= {self.p99_ms:g} ms"
         return self.objective if self.mode == "online" else "throughput"
 
 
@@ -154,24 +186,31 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         assets = assets or _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
         launcher = stack.enter_context(_make_launcher(options, model))
-        space = build_space(host, options.max_threads, options.space == "extended")
+        server_mode = options.mode == "server"
+        space = build_space(host, options.max_threads, options.space == "extended",
+                            batching=server_mode)
         eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(options.mode, options.objective, options.batch_size,
                                   options.iterations, eval_rows, options.seed,
                                   options.latency_policy)
-        gate = AccuracyGate(eval_rows.sample_users(options.accuracy_users, options.seed),
+        accuracy_users = options.accuracy_users or (SERVER_ACCURACY_USERS if server_mode else None)
+        gate = AccuracyGate(eval_rows.sample_users(accuracy_users, options.seed),
                             options.min_hr, options.min_ndcg)
         study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
+        if server_mode:
+            workload = dataclasses.replace(workload, server_load=options.server_load(
+                loadgen_log_root(options.report_dir, study.study_name)))
         progress = stack.enter_context(make_progress(options.quiet))
         named = baselines(space, host, options.mode, image_default_env())
-        budget = open_budget(study, storage,
-                             lambda: plan_trials(study, space, named, options.trials))
+        budget = open_budget(study, storage, lambda: plan_trials(
+            study, space, named, options.trials or (SERVER_BUDGET if server_mode else None)))
         objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress)
         run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
                    progress)
-        if options.confirm_rounds and _has_feasible(study):
-            run_confirmation(study, pick_candidates(study, options.confirm_top),
-                             options.confirm_rounds, objective.remeasure, progress)
+        top, rounds = options.confirmation_plan()
+        if rounds and _has_feasible(study):
+            run_confirmation(study, pick_candidates(study, top), rounds, objective.remeasure,
+                             progress)
     report = publish_report(study, options.report_dir, quiet=options.quiet)
     if report["best"] is None:
         counts = report["trials"]
@@ -187,7 +226,8 @@ def check_options(options: TuningOptions) -> None:
     problems = [message for bad, message in (
         (not 0 <= options.min_hr <= 1, f"--min-hr {options.min_hr} is not within [0, 1]"),
         (not 0 <= options.min_ndcg <= 1, f"--min-ndcg {options.min_ndcg} is not within [0, 1]"),
-        (options.confirm_rounds < 0, f"--confirm-rounds {options.confirm_rounds} is negative"),
+        ((options.confirm_rounds or 0) < 0, f"--confirm-rounds {options.confirm_rounds} is negative"),
+        (options.p99_ms <= 0, f"--p99-ms {options.p99_ms:g} must be > 0 (a latency bound in ms)"),
         (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),
         (options.start_timeout <= 0, "--start-timeout must be positive"),
         (options.heartbeat_interval < 1, "--heartbeat-interval must be at least 1 second"),
@@ -252,6 +292,7 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         "space": options.space,
         "batch_size": options.batch_size if options.mode == "batch" else 1,
         "min_hr": options.min_hr, "min_ndcg": options.min_ndcg,
+        **({"p99_ms": options.p99_ms} if options.mode == "server" else {}),
         "host": host.as_dict(), "image": options.image,
         "launcher": launcher.describe(), "model_dir": str(model_dir.resolve()),
     }
@@ -324,12 +365,13 @@ class TrialObjective:
         self.progress.step(f"trial {trial.number} {describe_params(params)}"
                            + (f" ({baseline})" if baseline else ""))
         self.progress.phase("starting server")
-        with running_server(self.launcher, settings_from_params(params), MODEL_NAME,
-                            self.start_timeout_s) as server:
+        settings = settings_from_params(params)
+        with running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s) as server:
             trial.set_user_attr("startup_s", round(server.startup_s, 3))
             value, attrs = self.workload.measure(server.client, self.progress.phase)
             self.progress.phase("accuracy")
-            accuracy = self.gate.check(server.client)
+            accuracy = self.gate.check(server.client, settings.batching and
+                                       settings.batching.max_batch_size)
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
         record_accuracy(trial, accuracy)

@@ -14,3 +14,9 @@ def test_a_second_tuner_on_the_host_is_refused(capsys):
     with HostLock():
         assert main(["--mode", "batch"]) == 2
     assert "another tuner" in capsys.readouterr().err
+
+
+def test_a_p99_bound_that_is_not_positive_is_refused(capsys):
+    assert main(["--mode", "server", "--p99-ms", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--p99-ms 0 must be > 0" in error

@@ -1,0 +1,150 @@
+"""`--mode server`: the highest request rate a server sustains with p99 latency under a bound.
+
+Each step is one LoadGen Server-scenario run (autotune.loadgen) at a target rate,
+Poisson arrivals of batch-1 Predicts of eval pairs. The search brackets the peak: it
+ramps up (doubling from `start_qps`) until a run misses the bound, or, when the first
+rate already misses, halves down to `min_qps`; then it bisects (geometric midpoints)
+between the highest rate that met the bound and the lowest that missed until they are
+within `precision` (5%). The answer, `qps_at_slo`, is the highest rate that met the
+bound; its p50/p95/p99 and every rate tried (with its p99 and verdict) go into the
+trial attrs, and each run's LoadGen logs stay in the measurement's folder.
+
+A host that misses the bound even at `min_qps` raises `BoundMissedError`, which the
+study records as a FAIL trial with that reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from autotune.client import PhaseCallback, ServingClient
+from autotune.loadgen import PredictSUT, RunResult, RunSettings
+
+#: the trial attr naming the folder of a measurement's LoadGen logs
+LOGS_ATTR = "loadgen_logs"
+#: requests sent one at a time before the first LoadGen run
+WARMUP_REQUESTS = 50
+
+
+class BoundMissedError(Exception):
+    """No rate down to the lowest one tried met the p99 bound without errors."""
+
+
+@dataclass(frozen=True)
+class PeakPolicy:
+    """Where the rate search starts, where it gives up, and how close it brackets the peak."""
+
+    start_qps: float = 200.0
+    min_qps: float = 25.0
+    max_qps: float = 100_000.0
+    precision: float = 0.05
+    max_runs: int = 14
+
+
+@dataclass(frozen=True)
+class PeakResult:
+    """The peak rate under the bound, the run at that rate, and every run of the search."""
+
+    qps_at_slo: float
+    #: the lowest rate that missed the bound (None: none missed up to `max_qps`)
+    ceiling_qps: float | None
+    at_peak: RunResult
+    runs: tuple[RunResult, ...]
+
+    def attrs(self) -> dict[str, object]:
+        """Trial user attrs: `qps_at_slo`, its percentiles, and the rates tried."""
+        return {"qps_at_slo": self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
+                "slo_latency_ms_p50": self.at_peak.p50_ms, "slo_latency_ms_p95": self.at_peak.p95_ms,
+                "slo_latency_ms_p99": self.at_peak.p99_ms,
+                "rates_tried": [run.row() for run in self.runs],
+                "measured_requests": sum(run.queries for run in self.runs)}
+
+
+def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy(),
+              bound_ms: float | None = None) -> PeakResult:
+    """Bracket and bisect the highest rate whose run meets the bound; see the module docstring."""
+    runs: list[RunResult] = []
+    best: RunResult | None = None
+    ceiling: float | None = None
+
+    def attempt(rate: float) -> bool:
+        nonlocal best, ceiling
+        result = run(rate)
+        runs.append(result)
+        if result.meets_bound:
+            best = result
+        else:
+            ceiling = rate if ceiling is None else min(ceiling, rate)
+        return result.meets_bound
+
+    rate = policy.start_qps
+    if attempt(rate):
+        while ceiling is None and rate * 2 <= policy.max_qps and len(runs) < policy.max_runs:
+            rate *= 2
+            attempt(rate)
+    else:
+        while best is None:
+            rate /= 2
+            if rate < policy.min_qps:
+                raise BoundMissedError(_missed(runs[-1], bound_ms))
+            attempt(rate)
+    assert best is not None
+    while (ceiling is not None and ceiling / best.target_qps > 1 + policy.precision
+           and len(runs) < policy.max_runs):
+        attempt(math.sqrt(best.target_qps * ceiling))
+    return PeakResult(qps_at_slo=best.target_qps, ceiling_qps=ceiling, at_peak=best,
+                      runs=tuple(runs))
+
+
+def _missed(lowest: RunResult, bound_ms: float | None) -> str:
+    bound = f"p99 <= {bound_ms:g} ms" if bound_ms is not None else "the p99 bound"
+    errors = (f", {lowest.errors} failed requests (first: {lowest.first_error})"
+              if lowest.errors else "")
+    return (f"misses {bound} even at the lowest rate, {lowest.target_qps:.0f} requests/s: "
+            f"p99 {lowest.p99_ms:.2f} ms{errors}")
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """How a server-mode trial measures: run settings, search policy, where logs go."""
+
+    settings: RunSettings
+    policy: PeakPolicy = PeakPolicy()
+    log_root: Path = field(default_factory=lambda: Path("loadgen-logs"))
+
+    def measure(self, client: ServingClient, users: np.ndarray, items: np.ndarray,
+                on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
+        """`qps_at_slo` and the trial attrs of one peak search against `client`'s server."""
+        requests = [client.request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+        if on_phase is not None:
+            on_phase("warm-up")
+        for request in requests[:WARMUP_REQUESTS]:  # lazy initialisation on both sides
+            client.send(request)
+        log_dir = self._new_log_dir()
+        counter = itertools.count(1)
+        with PredictSUT(client.address, [request.SerializeToString() for request in requests],
+                        self.settings.request_timeout_s) as sut:
+            def run(rate: float) -> RunResult:
+                step = next(counter)
+                if on_phase is not None:
+                    on_phase(f"LoadGen run {step} at {rate:,.0f} requests/s")
+                return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
+
+            peak = find_peak(run, self.policy, self.settings.bound_ms)
+        return peak.qps_at_slo, {**peak.attrs(), LOGS_ATTR: str(log_dir)}
+
+    def _new_log_dir(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for index in itertools.count():
+            path = self.log_root / f"{stamp}-{index}"
+            if not path.exists():
+                path.mkdir(parents=True)
+                return path
+        raise AssertionError("unreachable")
