@@ -48,13 +48,16 @@ class BenchSizes:
     reduced_extended_space: bool
     #: rounds of the tuner's own confirmation round in the quality benchmark
     confirm_rounds: int
+    #: the server-mode study's budget (None: the tuner's default)
+    server_trials: int | None
 
 
 FULL = BenchSizes(repeats=3, restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=("online", "batch"), reduced_extended_space=False,
-                  confirm_rounds=3)
+                  confirm_rounds=3, server_trials=None)
 QUICK = BenchSizes(repeats=2, restarts=5, iterations=40, replay_seeds=20,
-                   extended_modes=("online",), reduced_extended_space=True, confirm_rounds=1)
+                   extended_modes=("online",), reduced_extended_space=True, confirm_rounds=1,
+                   server_trials=8)
 
 
 @dataclass
@@ -198,7 +201,8 @@ def best_label(samples: Mapping[str, Samples], mode: str) -> str:
 
 def format_value(mode: str, value: float) -> str:
     """The objective of `mode` with its unit, as the report writes it."""
-    return format_objective("latency_ms" if mode == "online" else "throughput_sps", value)
+    metric = {"online": "latency_ms", "server": "qps_at_slo"}.get(mode, "throughput_sps")
+    return format_objective(metric, value)
 
 
 def format_interval(mode: str, samples: Samples) -> str:

@@ -3,17 +3,20 @@
     python bench/run.py            # all benchmarks, local and Docker launchers
     python bench/run.py --quick    # a reduced run of all of them, local launcher
     python bench/run.py --search-only --launchers local --modes online   # the full extended grid
+    python bench/run.py --server-only --quick   # only the server-mode figures
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
     summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
-             server_overhead_ms=O batch_efficiency=E
+             server_overhead_ms=O batch_efficiency=E loadgen_rps=L slo_qps_gain=G
 
 R1 and R2 are speed ratios (> 1: tuned faster), the lower of the two modes on the local
 launcher; S the median batch trial with the accuracy gate; C1 and C2 the coefficients
 of variation across restarts; O the embedded server's online p50 minus in-process;
-E the embedded server's batch throughput over in-process. The data and model are
-prepared first if missing (not counted in any number).
+E the embedded server's batch throughput over in-process; L the LoadGen adapter's
+requests/s at p99 <= --p99-ms against a trivial server, G the server-mode tuned
+configuration's requests/s at that bound over the tutorial online settings' (bench/server.py).
+The data and model are prepared first if missing (not counted in any number).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from overhead import client_costs, measure_overhead, print_overhead  # noqa: E40
 from quality import measure_quality, print_quality  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
 from search import measure_search  # noqa: E402
+from server import server_benchmarks  # noqa: E402
 
 MODES = ("online", "batch")
 
@@ -47,6 +51,13 @@ def main() -> int:
     parser.add_argument("--modes", default=None,
                         help="comma-separated modes of the search benchmark (default: online "
                              "with --quick, else online,batch)")
+    parser.add_argument("--server-only", action="store_true",
+                        help="only the server-mode benchmarks (LoadGen capacity, gain at the bound)")
+    parser.add_argument("--p99-ms", type=float, default=10.0,
+                        help="the p99 bound of the server-mode benchmarks (default 10)")
+    parser.add_argument("--server-trials", type=int, default=None,
+                        help="budget of the server-mode study (default: 8 with --quick, "
+                             "else the tuner's default)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
@@ -56,6 +67,12 @@ def main() -> int:
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- machine: {ctx.machine()}, Python {platform.python_version()}")
     print(f"- model: {ctx.assets.model_dir} (dataset {ctx.assets.dataset})")
+
+    server_trials = args.server_trials or ctx.sizes.server_trials
+    if args.server_only:
+        keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
+        print(f"\nsummary: {keys}")
+        return 0
 
     search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
     if args.search_only:
@@ -78,6 +95,8 @@ def main() -> int:
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
 
+    server_keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
+
     local_quality = [q for q in quality if q.launcher == "local"]
     local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
     by_mode = {o.mode: o for o in overhead}
@@ -90,7 +109,7 @@ def main() -> int:
           f"cv_batch={local_runs['batch'].samples.cv:.4f} "
           f"cv_online={local_runs['online'].samples.cv:.4f} "
           f"server_overhead_ms={by_mode['online'].server_overhead_ms():.3f} "
-          f"batch_efficiency={by_mode['batch'].efficiency():.3f}")
+          f"batch_efficiency={by_mode['batch'].efficiency():.3f} {server_keys}")
     log(f"benchmarks done in {minutes:.1f} min")
     return 0
 

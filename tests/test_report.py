@@ -96,6 +96,19 @@ def test_docker_run_command_carries_every_setting():
     assert command.endswith("--cpuset-cpus=0-1 autotune/serving:mkl")
 
 
+def test_docker_run_command_mounts_the_batching_file_and_passes_the_flags(tmp_path):
+    command = docker_run_command({"omp_num_threads": 1, "intra_op_parallelism": 1,
+                                  "inter_op_parallelism": 1, "enable_batching": True,
+                                  "max_batch_size": 128, "batch_timeout_micros": 1000,
+                                  "num_batch_threads": 2},
+                                 "/data/models/ncf", "tensorflow/serving:latest",
+                                 tmp_path / "s.batching_parameters.txt")
+    assert (f"-v {tmp_path}/s.batching_parameters.txt:/config/batching_parameters.txt:ro"
+            in command)
+    assert command.endswith("tensorflow/serving:latest --enable_batching=true "
+                            "--batching_parameters_file=/config/batching_parameters.txt")
+
+
 def test_files_note_and_stored_report(tmp_path):
     storage = f"sqlite:///{tmp_path}/studies.db"
     study = _study("minimize", storage, name="online-h-synthetic")

@@ -168,3 +168,22 @@ def test_unreachable_engine_is_one_clear_usage_error(tiny_model: ModelLocation,
     with pytest.raises(LauncherUnavailableError, match="cannot reach the Docker engine") as refused:
         make_launcher("docker", tiny_model)
     assert refused.value.exit_code == 2 and "--server local" in str(refused.value)
+
+
+@pytest.mark.docker
+def test_batching_settings_reach_the_container_as_tf_servings_file_and_flags(
+        tiny_model: ModelLocation, serving_image: str) -> None:
+    from autotune.serving.batching_config import BatchingParameters
+
+    batching = BatchingParameters(max_batch_size=16, batch_timeout_micros=2000, num_batch_threads=1)
+    with make_launcher("docker", tiny_model, image=serving_image) as launcher:
+        address = launcher.start(ServerSettings(1, 1, 1, batching=batching))
+        launcher.wait_until_available(START_DEADLINE_S)
+        container = docker.from_env().containers.get(launcher.container_name)
+        assert container.attrs["Args"][-2:] == [
+            "--enable_batching=true", "--batching_parameters_file=/config/batching_parameters.txt"]
+        assert reported_settings(launcher.logs())["batching"].startswith(
+            "max_batch_size=16,batch_timeout_micros=2000,num_batch_threads=1")
+        client = PlainClient(address)
+        assert client.scores(*sample_ids(3)).shape == (3, 1)
+        client.close()

@@ -1,0 +1,169 @@
+"""Server mode's two figures: the LoadGen adapter's capacity, and the tuned gain at the bound.
+
+- Capacity (`loadgen_rps`): the highest rate at which LoadGen, through autotune's SUT,
+  sustains p99 <= the bound against a trivial Predict server (bench/trivial_server.py,
+  its own process on this host), found by the tuner's own peak search. Beside it, the
+  CPU each side spent per query at that rate (load generator process vs server
+  process), which says where the time goes.
+- Gain (`slo_qps_gain`): run `autotune --mode server` with its default budget (or
+  `server_trials`), then measure its best configuration and the tutorial's online
+  settings side by side in interleaved rounds, a fresh server each time; the gain is
+  the ratio of their mean requests/s at the bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import psutil
+from tensorflow_serving.apis import predict_pb2
+
+from autotune.loadgen import PredictSUT, RunResult, RunSettings
+from autotune.measure import Workload
+from autotune.peak import PeakPolicy, ServerLoad, find_peak
+from autotune.report import build_report
+from autotune.space import baselines, build_space, describe_params, image_default_env
+from autotune.study import TuningOptions, run_tuning
+from harness import BenchContext, Samples, interleaved, log, print_table
+
+TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
+#: where the capacity search starts (the adapter is expected to pass thousands)
+CAPACITY_START_QPS = 500.0
+
+
+@dataclass(frozen=True)
+class Capacity:
+    qps: float
+    at_peak: RunResult
+    client_cpu_us: float
+    server_cpu_us: float
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def trivial_server() -> "contextlib.Generator[tuple[str, psutil.Process], None, None]":
+    """The trivial server as a child process; its address and process."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(TRIVIAL_SERVER), str(port)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "listening" once it serves
+        yield f"127.0.0.1:{port}", psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> Capacity:
+    """The adapter's peak rate under `bound_ms` against the trivial server, and CPU per query."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "ncf"
+    settings = dataclasses.replace(settings, bound_ms=bound_ms)
+    with trivial_server() as (address, server), PredictSUT(address, [request.SerializeToString()]) as sut:
+        peak = find_peak(lambda rate: sut.run(rate, settings, workdir / f"capacity-{rate:.0f}"),
+                         PeakPolicy(start_qps=CAPACITY_START_QPS), bound_ms)
+        log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms")
+        # CPU per query at the peak rate, load generator vs server, over one more run
+        processes = {"client": psutil.Process(), "server": server}
+        before = {name: _cpu_s(process) for name, process in processes.items()}
+        run = sut.run(peak.qps_at_slo, settings, workdir / "capacity-cpu")
+        spent_us = {name: (_cpu_s(process) - before[name]) / run.queries * 1e6
+                    for name, process in processes.items()}
+    return Capacity(qps=peak.qps_at_slo, at_peak=peak.at_peak,
+                    client_cpu_us=spent_us["client"], server_cpu_us=spent_us["server"])
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def print_capacity(capacity: Capacity, bound_ms: float) -> None:
+    run = capacity.at_peak
+    print_table(f"LoadGen adapter capacity against a trivial server (p99 <= {bound_ms:g} ms)",
+                ["requests/s", "p50 ms", "p99 ms", "load generator CPU us/query",
+                 "server CPU us/query"],
+                [(f"{capacity.qps:,.0f}", f"{run.p50_ms:.2f}", f"{run.p99_ms:.2f}",
+                  f"{capacity.client_cpu_us:.0f}", f"{capacity.server_cpu_us:.0f}")])
+
+
+@dataclass(frozen=True)
+class SloGain:
+    launcher: str
+    tuned: str
+    tutorial: str
+    samples: dict[str, Samples]
+
+    @property
+    def gain(self) -> float:
+        return self.samples["tuned"].mean / self.samples["tutorial"].mean
+
+
+def tuned_server_params(ctx: BenchContext, kind: str, bound_ms: float, trials: int | None,
+                        workdir: Path) -> dict[str, object]:
+    """The best configuration `autotune --mode server` reports."""
+    options = TuningOptions(mode="server", server=kind, image=ctx.image, p99_ms=bound_ms,
+                            trials=trials, storage=f"sqlite:///{workdir / 'bench.db'}",
+                            study_name=f"bench-{kind}-server", report_dir=workdir / "reports",
+                            allow_concurrent=True, quiet=True)
+    log(f"tuning server mode on the {kind} launcher ({trials or 'default'} trials)")
+    with contextlib.redirect_stdout(sys.stderr):
+        run_tuning(options, assets=ctx.assets)
+    study = optuna.load_study(study_name=options.study_name, storage=options.storage)
+    return dict(build_report(study, workdir / "reports")["best"]["params"])
+
+
+def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int | None,
+                     rounds: int) -> SloGain:
+    """Tuned vs the tutorial's online settings at the bound, in interleaved rounds."""
+    with tempfile.TemporaryDirectory(prefix="autotune-bench-server-") as workdir:
+        tuned = tuned_server_params(ctx, kind, bound_ms, trials, Path(workdir))
+        space = build_space(ctx.host, batching=True)
+        tutorial = baselines(space, ctx.host, "server", image_default_env())[0].params
+        load = ServerLoad(RunSettings(bound_ms=bound_ms), PeakPolicy(), Path(workdir) / "rounds")
+        workload = Workload.build("server", "mean", ctx.batch_size, 1, ctx.eval_set, seed=0,
+                                  server_load=load)
+        with ctx.launcher(kind) as launcher:
+            samples = interleaved(launcher, {"tuned": tuned, "tutorial": tutorial}, workload, rounds)
+    return SloGain(launcher=kind, tuned=describe_params(tuned), tutorial=describe_params(tutorial),
+                   samples=samples)
+
+
+def print_slo_gain(result: SloGain, bound_ms: float) -> None:
+    def interval(samples: Samples) -> str:
+        low, high = samples.ci95
+        return f"{samples.mean:,.0f} [{low:,.0f}, {high:,.0f}]"
+
+    print_table(f"Requests/s at p99 <= {bound_ms:g} ms, {result.launcher} launcher "
+                f"(mean and 95% CI over {len(result.samples['tuned'].values)} interleaved rounds)",
+                ["configuration", "params", "requests/s", "gain"],
+                [("tuned", result.tuned, interval(result.samples["tuned"]), f"{result.gain:.3f}"),
+                 ("tutorial", result.tutorial, interval(result.samples["tutorial"]), "1.000")])
+
+
+def server_benchmarks(ctx: BenchContext, bound_ms: float, trials: int | None, rounds: int,
+                      settings: RunSettings = RunSettings()) -> str:
+    """Both server-mode benchmarks; the `loadgen_rps=.. slo_qps_gain=..` summary keys."""
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="autotune-bench-capacity-") as workdir:
+        capacity = measure_capacity(bound_ms, settings, Path(workdir))
+    print_capacity(capacity, bound_ms)
+    gain = measure_slo_gain(ctx, ctx.launchers[0], bound_ms, trials, rounds)
+    print_slo_gain(gain, bound_ms)
+    log(f"server-mode benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
+    return f"loadgen_rps={capacity.qps:.0f} slo_qps_gain={gain.gain:.3f}"

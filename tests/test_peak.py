@@ -1,0 +1,49 @@
+"""The peak-rate search on its own: bracketing and bisection over a known capacity."""
+
+from __future__ import annotations
+
+import pytest
+
+from autotune.loadgen import RunResult
+from autotune.peak import BoundMissedError, PeakPolicy, find_peak
+
+
+def _runs_against(capacity: float, errors_at: float | None = None):
+    """A run function for a server that meets the bound up to `capacity` requests/s."""
+    def run(rate: float) -> RunResult:
+        ok = rate <= capacity
+        return RunResult(target_qps=rate, scheduled_qps=rate, completed_qps=rate, queries=1000,
+                         p50_ms=1.0, p95_ms=2.0, p99_ms=5.0 if ok else 50.0, valid=ok,
+                         errors=1 if errors_at is not None and rate >= errors_at else 0,
+                         log_dir="", first_error="UNAVAILABLE: queue full")
+    return run
+
+
+def test_ramps_up_then_bisects_to_within_the_precision() -> None:
+    peak = find_peak(_runs_against(1234.0), PeakPolicy(start_qps=100, precision=0.05))
+    assert peak.qps_at_slo <= 1234.0 < peak.ceiling_qps <= peak.qps_at_slo * 1.05
+    rates = [run.target_qps for run in peak.runs]
+    assert rates[:5] == [100, 200, 400, 800, 1600]
+    assert peak.attrs()["rates_tried"][0] == {"qps": 100, "p50_ms": 1.0, "p95_ms": 2.0,
+                                              "p99_ms": 5.0, "errors": 0, "ok": True}
+
+
+def test_a_slow_host_is_searched_downwards() -> None:
+    peak = find_peak(_runs_against(70.0), PeakPolicy(start_qps=200, min_qps=10, precision=0.05))
+    assert peak.qps_at_slo <= 70.0 < peak.ceiling_qps <= peak.qps_at_slo * 1.05
+
+
+def test_errors_fail_a_rate_even_within_the_latency_bound() -> None:
+    peak = find_peak(_runs_against(5000.0, errors_at=900.0), PeakPolicy(start_qps=100))
+    assert peak.qps_at_slo < 900.0
+
+
+def test_missing_the_bound_at_the_lowest_rate_says_so() -> None:
+    with pytest.raises(BoundMissedError, match=r"misses p99 <= 10 ms even at the lowest rate, "
+                                               r"25 requests/s: p99 50.00 ms"):
+        find_peak(_runs_against(1.0), PeakPolicy(start_qps=200, min_qps=25), bound_ms=10)
+
+
+def test_the_search_stops_at_its_run_budget() -> None:
+    peak = find_peak(_runs_against(1e9), PeakPolicy(start_qps=100, max_runs=4))
+    assert len(peak.runs) == 4 and peak.ceiling_qps is None
