@@ -58,7 +58,7 @@ class BatchingChoices:
         yield {ENABLE: False}
         knobs = self.knobs()
         for values in itertools.product(*knobs.values()):
-            yield {ENABLE: True, **dict(zip(knobs, values))}
+            yield {ENABLE: True, **dict(zip(knobs, values, strict=True))}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, object]:
         """`enable_batching`, and the batching params only when it is on."""

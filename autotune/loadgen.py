@@ -122,7 +122,8 @@ class PredictSUT:
             future = self._predict(self._requests[sample.index], timeout=self._timeout_s)
             # gRPC cancels a call whose future is garbage: hold it until it completes.
             self._in_flight[sample.id] = future
-            future.add_done_callback(lambda done, query_id=sample.id: self._complete(query_id, done))
+            future.add_done_callback(
+                lambda done, query_id=sample.id: self._complete(query_id, done))
 
     def _complete(self, query_id: int, future: grpc.Future) -> None:
         self._in_flight.pop(query_id, None)

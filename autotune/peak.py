@@ -61,7 +61,8 @@ class PeakResult:
     def attrs(self) -> dict[str, object]:
         """Trial user attrs: `qps_at_slo`, its percentiles, and the rates tried."""
         return {"qps_at_slo": self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
-                "slo_latency_ms_p50": self.at_peak.p50_ms, "slo_latency_ms_p95": self.at_peak.p95_ms,
+                "slo_latency_ms_p50": self.at_peak.p50_ms,
+                "slo_latency_ms_p95": self.at_peak.p95_ms,
                 "slo_latency_ms_p99": self.at_peak.p99_ms,
                 "rates_tried": [run.row() for run in self.runs],
                 "measured_requests": sum(run.queries for run in self.runs)}

@@ -27,8 +27,13 @@ from rich.table import Table
 
 from autotune.errors import NoFeasibleTrialError, UsageError
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
-from autotune.server_report import (batching_file, docker_batching_words, keep_best_logs,
-                                    loadgen_log_root, rate_table)
+from autotune.server_report import (
+    batching_file,
+    docker_batching_words,
+    keep_best_logs,
+    loadgen_log_root,
+    rate_table,
+)
 from autotune.space import PARAM_LABELS, settings_from_params
 
 #: the study user attr where autotune.confirm stores the confirmation round

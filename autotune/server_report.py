@@ -33,7 +33,8 @@ def batching_file(report_dir: Path, study_name: str) -> Path:
     return Path(report_dir) / f"{study_name}{BATCHING_SUFFIX}"
 
 
-def docker_batching_words(host_file: Path, parameters: BatchingParameters | None) -> tuple[list[str], list[str]]:
+def docker_batching_words(host_file: Path, parameters: BatchingParameters | None
+                          ) -> tuple[list[str], list[str]]:
     """(`docker run` options, server args) that mount the file and turn batching on."""
     if parameters is None:
         return [], []

@@ -57,8 +57,8 @@ from autotune.fleet import (
 )
 from autotune.host import HostFacts, detect_host
 from autotune.launch.base import Launcher, ModelLocation
-from autotune.lock import HostLock
 from autotune.loadgen import RunSettings
+from autotune.lock import HostLock
 from autotune.measure import MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
 from autotune.peak import PeakPolicy, ServerLoad
@@ -226,7 +226,8 @@ def check_options(options: TuningOptions) -> None:
     problems = [message for bad, message in (
         (not 0 <= options.min_hr <= 1, f"--min-hr {options.min_hr} is not within [0, 1]"),
         (not 0 <= options.min_ndcg <= 1, f"--min-ndcg {options.min_ndcg} is not within [0, 1]"),
-        ((options.confirm_rounds or 0) < 0, f"--confirm-rounds {options.confirm_rounds} is negative"),
+        ((options.confirm_rounds or 0) < 0,
+         f"--confirm-rounds {options.confirm_rounds} is negative"),
         (options.p99_ms <= 0, f"--p99-ms {options.p99_ms:g} must be > 0 (a latency bound in ms)"),
         (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),
         (options.start_timeout <= 0, "--start-timeout must be positive"),

@@ -52,7 +52,8 @@ def main() -> int:
                         help="comma-separated modes of the search benchmark (default: online "
                              "with --quick, else online,batch)")
     parser.add_argument("--server-only", action="store_true",
-                        help="only the server-mode benchmarks (LoadGen capacity, gain at the bound)")
+                        help="only the server-mode benchmarks (LoadGen capacity, gain at "
+                             "the bound)")
     parser.add_argument("--p99-ms", type=float, default=10.0,
                         help="the p99 bound of the server-mode benchmarks (default 10)")
     parser.add_argument("--server-trials", type=int, default=None,

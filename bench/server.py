@@ -25,6 +25,7 @@ from pathlib import Path
 
 import optuna
 import psutil
+from harness import BenchContext, Samples, interleaved, log, print_table
 from tensorflow_serving.apis import predict_pb2
 
 from autotune.loadgen import PredictSUT, RunResult, RunSettings
@@ -33,7 +34,6 @@ from autotune.peak import PeakPolicy, ServerLoad, find_peak
 from autotune.report import build_report
 from autotune.space import baselines, build_space, describe_params, image_default_env
 from autotune.study import TuningOptions, run_tuning
-from harness import BenchContext, Samples, interleaved, log, print_table
 
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
 #: where the capacity search starts (the adapter is expected to pass thousands)
@@ -74,7 +74,8 @@ def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> C
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "ncf"
     settings = dataclasses.replace(settings, bound_ms=bound_ms)
-    with trivial_server() as (address, server), PredictSUT(address, [request.SerializeToString()]) as sut:
+    with (trivial_server() as (address, server),
+          PredictSUT(address, [request.SerializeToString()]) as sut):
         peak = find_peak(lambda rate: sut.run(rate, settings, workdir / f"capacity-{rate:.0f}"),
                          PeakPolicy(start_qps=CAPACITY_START_QPS), bound_ms)
         log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms")
@@ -139,7 +140,8 @@ def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int 
         workload = Workload.build("server", "mean", ctx.batch_size, 1, ctx.eval_set, seed=0,
                                   server_load=load)
         with ctx.launcher(kind) as launcher:
-            samples = interleaved(launcher, {"tuned": tuned, "tutorial": tutorial}, workload, rounds)
+            configs = {"tuned": tuned, "tutorial": tutorial}
+            samples = interleaved(launcher, configs, workload, rounds)
     return SloGain(launcher=kind, tuned=describe_params(tuned), tutorial=describe_params(tutorial),
                    samples=samples)
 

@@ -36,7 +36,12 @@ from autotune.launch.base import (
     ModelLocation,
     ServerSettings,
 )
-from autotune.launch.batching_file import CONTAINER_FOLDER, CONTAINER_PATH, batching_args, write_batching_file
+from autotune.launch.batching_file import (
+    CONTAINER_FOLDER,
+    CONTAINER_PATH,
+    batching_args,
+    write_batching_file,
+)
 
 OWNER_LABEL = "autotune.owner"
 OWNER = "autotune"

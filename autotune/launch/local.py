@@ -3,7 +3,8 @@
 The program is TF Serving's `tensorflow_model_server` when one is on PATH, else the
 embedded server (`python -m autotune.serving`). Both get the flags TF Serving's image
 passes (port, model name and path, the two parallelism flags, REST off, the batching
-flags with the file written beside the log) and the settings as environment, so OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
+flags with the file written beside the log) and the settings as environment, so OpenMP
+reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
@@ -74,7 +75,8 @@ class LocalLauncher(Launcher):
             *settings.server_args(),
         ]
         if settings.batching is not None:
-            command += batching_args(str(write_batching_file(settings.batching, self.log_path.parent)))
+            path = write_batching_file(settings.batching, self.log_path.parent)
+            command += batching_args(str(path))
         if settings.cpuset:
             taskset = shutil.which("taskset")
             if not taskset:

@@ -112,15 +112,17 @@ def run_batch(signature: ServedSignature, tasks: list[_Task],
             for task in tasks:
                 run_batch(signature, [task], ())
         return
-    bad = [name for name, array in outputs.items() if array.ndim == 0 or array.shape[0] != total + padding]
+    rows = total + padding
+    bad = [name for name, array in outputs.items() if array.ndim == 0 or array.shape[0] != rows]
     offset = 0
     for task in tasks:
         if bad:
             task.error = RequestError(grpc.StatusCode.INTERNAL,
                                       f"batched outputs {bad} do not have the batch size "
-                                      f"{total + padding} as dimension 0")
+                                      f"{rows} as dimension 0")
         else:
-            task.outputs = {name: array[offset:offset + task.size] for name, array in outputs.items()}
+            task.outputs = {name: array[offset:offset + task.size]
+                            for name, array in outputs.items()}
         offset += task.size
 
 
@@ -157,7 +159,8 @@ class BatchScheduler:
     def _enqueue(self, signature: ServedSignature, task: _Task) -> None:
         with self._condition:
             batch = next((b for b in reversed(self._batches) if b.signature is signature), None)
-            if batch is None or batch.closed or batch.size + task.size > self.parameters.max_batch_size:
+            limit = self.parameters.max_batch_size
+            if batch is None or batch.closed or batch.size + task.size > limit:
                 if len(self._batches) >= self.parameters.max_enqueued_batches:
                     raise RequestError(grpc.StatusCode.UNAVAILABLE,
                                        "The batch scheduling queue to which this task was "

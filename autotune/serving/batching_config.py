@@ -24,7 +24,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 #: SharedBatchScheduler / BatchingSession defaults, used for fields the file leaves out
 DEFAULT_MAX_BATCH_SIZE = 1000
@@ -88,7 +94,7 @@ class BatchingParameters:
             ("num_batch_threads", self.num_batch_threads, 0),
             ("max_enqueued_batches", self.max_enqueued_batches, 1)) if value < low]
         sizes = self.allowed_batch_sizes
-        if sizes and (any(a >= b for a, b in zip(sizes, sizes[1:])) or sizes[0] < 1):
+        if sizes and (any(a >= b for a, b in zip(sizes, sizes[1:], strict=False)) or sizes[0] < 1):
             found.append(("allowed_batch_sizes", f"must be increasing and >= 1, got {list(sizes)}"))
         elif sizes and sizes[-1] != self.max_batch_size:
             found.append(("allowed_batch_sizes", f"the last entry ({sizes[-1]}) must equal "

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from autotune.serving.batching_config import BatchingConfigError, BatchingParameters, read_batching_parameters
+from autotune.serving.batching_config import (
+    BatchingConfigError,
+    BatchingParameters,
+    read_batching_parameters,
+)
 
 DEFAULT_PORT = 8500
 DEFAULT_MAX_BATCH_SIZE = 1_000_000

@@ -97,7 +97,8 @@ def test_only_the_bad_requests_of_a_batch_fail(batching, client: PlainClient) ->
     requests = [PlainClient.request(user_id=users, item_id=items) for users, items in good]
     out_of_range = PlainClient.request(user_id=np.array([USERS + 1000], np.int32),
                                        item_id=np.array([0], np.int32))
-    unequal = PlainClient.request(user_id=np.array([1, 2], np.int32), item_id=np.array([3], np.int32))
+    unequal = PlainClient.request(user_id=np.array([1, 2], np.int32),
+                                  item_id=np.array([3], np.int32))
     responses = _burst(batched, [*requests[:3], out_of_range, unequal, *requests[3:]])
     for response in (responses[3], responses[4]):
         assert isinstance(response, grpc.RpcError)

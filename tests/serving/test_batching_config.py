@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from autotune.serving.batching_config import (BatchingConfigError, BatchingParameters,
-                                              parse_batching_parameters, read_batching_parameters)
+from autotune.serving.batching_config import (
+    BatchingConfigError,
+    BatchingParameters,
+    parse_batching_parameters,
+    read_batching_parameters,
+)
 from autotune.serving.options import OptionsError, parse_options
 
 #: as TF Serving's docs write it (wrappers, a comment, allowed sizes repeated)
