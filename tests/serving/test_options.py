@@ -22,12 +22,13 @@ def test_defaults_come_from_the_image_environment() -> None:
 def test_flags_win_over_environment_and_unknown_tf_serving_flags_are_kept_aside() -> None:
     options = parse_options(["--port=9000", "--model_name=ncf", "--model_base_path=/m/ncf",
                              "--tensorflow_intra_op_parallelism=3", "--rest_api_port=8501",
-                             "--enable_batching", "--max_batch_size=1000"],
+                             "--enable_model_warmup", "--max_batch_size=1000"],
                             {"TENSORFLOW_INTRA_OP_PARALLELISM": "8"})
     assert (options.port, options.intra_op_parallelism,
             options.inter_op_parallelism) == (9000, 3, 0)
     assert options.max_batch_size == 1000
-    assert options.ignored_flags == ("--rest_api_port=8501", "--enable_batching")
+    assert options.ignored_flags == ("--rest_api_port=8501", "--enable_model_warmup")
+    assert options.batching is None  # batching is off unless --enable_batching
 
 
 def test_the_last_of_a_repeated_flag_wins_as_the_entrypoint_relies_on() -> None:
