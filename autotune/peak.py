@@ -42,7 +42,7 @@ class PeakPolicy:
     """Where the rate search starts, where it gives up, and how close it brackets the peak."""
 
     start_qps: float = 200.0
-    min_qps: float = 25.0
+    min_qps: float = 50.0
     max_qps: float = 100_000.0
     precision: float = 0.05
     max_runs: int = 14

@@ -262,7 +262,7 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     ranked = sorted(complete, key=lambda t: (not is_feasible(t), -t.value if reverse else t.value))
-    params = list(ranked[0].params) if ranked else []
+    params = list(dict.fromkeys(name for trial in ranked for name in trial.params))
     metric = report["objective"]["metric"]
     table = Table(title=f"{report['study']}: best trials")
     objective_column = f"{metric.split('_')[0]} ({UNITS.get(metric, '')})"
@@ -270,7 +270,7 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
                    "HR@10", "NDCG@10", "baseline"]:
         table.add_column(column)
     for trial in ranked[:TABLE_ROWS]:
-        table.add_row(str(trial.number), *[str(trial.params.get(p)) for p in params],
+        table.add_row(str(trial.number), *[str(trial.params.get(p, "-")) for p in params],
                       format_number(metric, trial.value),
                       f"{trial.user_attrs.get('hr', float('nan')):.4f}",
                       f"{trial.user_attrs.get('ndcg', float('nan')):.4f}",
