@@ -31,8 +31,8 @@ BATCHING = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_paralleli
 
 
 def _server_options(tuning_options, **overrides):
-    return tuning_options("server", p99_ms=250.0, loadgen_run=SHORT_RUNS,
-                          peak_policy=QUICK_SEARCH, **overrides)
+    short = {"p99_ms": 250.0, "loadgen_run": SHORT_RUNS, "peak_policy": QUICK_SEARCH}
+    return tuning_options("server", **{**short, **overrides})
 
 
 def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, small_assets):
