@@ -152,7 +152,7 @@ def _cpu_model(records: list[dict[str, str]]) -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _parse_cpu_list(text: str) -> set[int]:
+def parse_cpu_list(text: str) -> set[int]:
     """A kernel CPU list such as `0-3,8,10-11` as a set of ids."""
     cpus: set[int] = set()
     for part in text.strip().split(","):
@@ -183,7 +183,7 @@ def _numa_nodes(root: Path, cpus: list[int]) -> int:
     nodes = 0
     for node in sorted(root.glob("node[0-9]*")):
         try:
-            node_cpus = _parse_cpu_list((node / "cpulist").read_text())
+            node_cpus = parse_cpu_list((node / "cpulist").read_text())
         except (OSError, ValueError):
             continue
         nodes += bool(node_cpus & usable)

@@ -1,0 +1,276 @@
+"""Racing the finalists: re-measure them side by side until the data decides.
+
+A search trial is one measurement, and on a shared host one restart of one
+configuration moves by 5-12%: more than many configurations differ by. So after the
+search the finalists (the top-k feasible configurations and every baseline) are raced:
+each round measures every survivor once, in a rotated order, with a fresh server each
+time, so that a drift of the host hits all of them alike and a round is a paired
+observation.
+
+The test. From round `min_rounds` (3) on, after every round, the leader is the survivor
+with the best geometric mean; every other survivor is compared with it by the paired
+speed ratio of the rounds both were measured in (autotune.stats: Student's t interval
+of the mean per-round log-ratio). A survivor whose interval lies wholly on the slower
+side is dropped. Looking after every round would inflate the error of a fixed-level
+test, so the level is corrected by alpha spending with a Bonferroni bound: look k
+(k = 1 at round `min_rounds`) spends alpha / (k (k + 1)) (these sum to alpha over any
+number of looks, so the correction needs no planned number of rounds, which a budget
+in seconds cannot give), shared equally among the comparisons made at that look. By
+the union bound, the chance that any configuration that is really as fast as the
+leader is ever dropped stays below alpha (5%) however long the race runs. Paired t
+intervals were chosen over F-race's Friedman test because the report needs the ratios
+and their intervals anyway, and ranks cannot say how much faster.
+
+The race stops when one survivor is left ("one left"), when every survivor's interval
+against the leader lies within a factor 1 + `precision` ("tied within precision"),
+when the next measurement would end after `budget_s` ("budget"), or on Ctrl-C
+("interrupted": what was measured is kept, and the caller still writes the report).
+A finalist whose measurement fails twice is dropped ("failed").
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+import optuna
+from optuna.trial import TrialState
+
+from autotune.measure import MeasurementError
+from autotune.progress import Progress
+from autotune.report import format_objective, is_feasible, params_key
+from autotune.space import describe_params
+from autotune.stats import PairedRatio, paired_ratio
+
+#: the study user attr where the race is stored, for `autotune report` and the dashboard
+RACING_ATTR = "racing"
+ALPHA = 0.05
+MIN_ROUNDS = 3
+MAX_FAILURES = 2
+
+T = TypeVar("T")
+Measure = Callable[[dict[str, object]], float]
+Clock = Callable[[], float]
+
+
+@dataclass
+class Finalist:
+    """One raced configuration: the trial that found it, or the baselines it is."""
+
+    trial: int
+    params: dict[str, object]
+    feasible: bool
+    baselines: list[str] = field(default_factory=list)
+    #: one entry per round the race ran; None where it was not measured (dropped, failed)
+    values: list[float | None] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    dropped_round: int | None = None
+    dropped_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        names = f" ({', '.join(self.baselines)})" if self.baselines else ""
+        return f"{describe_params(self.params)}{names}"
+
+    @property
+    def alive(self) -> bool:
+        return self.dropped_round is None
+
+    @property
+    def measured(self) -> list[float]:
+        return [value for value in self.values if value is not None]
+
+    def log_mean(self, direction: str) -> float:
+        """Mean log speed (higher = faster), i.e. the log of the geometric mean, signed."""
+        sign = -1.0 if direction == "minimize" else 1.0
+        return sign * statistics.fmean(math.log(value) for value in self.measured)
+
+
+@dataclass
+class RaceRecord:
+    """Everything the race measured and decided; stored in the study as RACING_ATTR."""
+
+    direction: str
+    precision: float
+    budget_s: float
+    alpha: float = ALPHA
+    finalists: list[Finalist] = field(default_factory=list)
+    rounds: int = 0
+    seconds: float = 0.0
+    stopped: str = "not run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RaceRecord":
+        finalists = [Finalist(**finalist) for finalist in data.get("finalists", [])]
+        return cls(**{**data, "finalists": finalists})
+
+    @property
+    def survivors(self) -> list[Finalist]:
+        return [finalist for finalist in self.finalists if finalist.alive]
+
+    def leader(self) -> Finalist | None:
+        """The feasible survivor with the best geometric mean (None before any value)."""
+        ranked = [f for f in self.survivors if f.feasible and f.measured]
+        return max(ranked, key=lambda f: f.log_mean(self.direction), default=None)
+
+    def ratio(self, faster: Finalist, other: Finalist, alpha: float = ALPHA) -> PairedRatio:
+        """How many times faster `faster` is than `other`, paired by round."""
+        return paired_ratio(self.direction, faster.values, other.values, alpha)
+
+
+def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
+    """The `top` best feasible distinct configurations, then each baseline's configuration."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(complete, key=lambda trial: trial.value, reverse=reverse)
+    chosen: dict[tuple, Finalist] = {}
+    for trial in filter(is_feasible, ranked):
+        if len(chosen) == top:
+            break
+        chosen.setdefault(params_key(trial.params), Finalist(trial.number, dict(trial.params), True))
+    for trial in ranked:
+        name = trial.user_attrs.get("baseline")
+        if name and not any(name in finalist.baselines for finalist in chosen.values()):
+            finalist = chosen.setdefault(
+                params_key(trial.params), Finalist(trial.number, dict(trial.params), is_feasible(trial)))
+            finalist.baselines.append(name)
+    return list(chosen.values())
+
+
+def rotated(items: Sequence[T], round_index: int) -> list[T]:
+    """`items` starting at position `round_index` (mod length): each round a new order."""
+    shift = round_index % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
+
+
+def look_alpha(look: int, comparisons: int, alpha: float = ALPHA) -> float:
+    """The per-comparison level at look `look` (1-based): alpha / (k (k + 1)) / comparisons."""
+    return alpha / (look * (look + 1)) / max(comparisons, 1)
+
+
+class Race:
+    """Runs the rounds of one race over `measure`, recording into a RaceRecord."""
+
+    def __init__(self, record: RaceRecord, measure: Measure, progress: Progress | None = None,
+                 metric: str = "value", min_rounds: int = MIN_ROUNDS,
+                 clock: Clock = time.monotonic) -> None:
+        self.record = record
+        self.measure = measure
+        self.progress = progress or Progress()
+        self.metric = metric
+        self.min_rounds = min_rounds
+        self.clock = clock
+        self._started = clock()
+        self._measure_seconds: list[float] = []
+
+    def run(self) -> RaceRecord:
+        """Race until a stopping rule holds; Ctrl-C ends it with what was measured."""
+        record = self.record
+        try:
+            while (reason := self._stop_reason()) is None:
+                self._round()
+                self._drop_slower()
+            record.stopped = reason
+        except KeyboardInterrupt:
+            record.stopped = "interrupted"
+        record.seconds = round(self.clock() - self._started, 3)
+        return record
+
+    def _elapsed(self) -> float:
+        return self.clock() - self._started
+
+    def _fits(self, measurements: int) -> bool:
+        """Whether `measurements` more, at the mean duration so far, end within the budget."""
+        if not self._measure_seconds:
+            return self.record.budget_s > 0
+        expected = statistics.fmean(self._measure_seconds) * measurements
+        return self._elapsed() + expected <= self.record.budget_s
+
+    def _stop_reason(self) -> str | None:
+        record = self.record
+        contenders = [f for f in record.survivors if f.feasible]
+        if len(contenders) <= 1:
+            return "one left"
+        if record.rounds >= self.min_rounds and self._tied_within_precision():
+            return f"tied within {record.precision:.0%}"
+        if not self._fits(len(record.survivors)):
+            return "budget"
+        return None
+
+    def _tied_within_precision(self) -> bool:
+        record = self.record
+        leader = record.leader()
+        others = [f for f in record.survivors if f is not leader]
+        level = look_alpha(self._look(), len(others), record.alpha)
+        return leader is not None and all(record.ratio(leader, other, level).within(record.precision)
+                                          for other in others)
+
+    def _look(self) -> int:
+        return self.record.rounds - self.min_rounds + 1
+
+    def _round(self) -> None:
+        record = self.record
+        index = record.rounds
+        survivors = record.survivors
+        for finalist in record.finalists:
+            finalist.values.append(None)
+        record.rounds += 1
+        self.progress.begin(f"racing round {index + 1}: {len(survivors)} configurations",
+                            len(survivors))
+        for finalist in rotated(survivors, index):
+            if not self._fits(1):
+                break
+            self._measure_one(finalist, index)
+
+    def _measure_one(self, finalist: Finalist, index: int) -> None:
+        self.progress.step(f"round {index + 1} {finalist.label}")
+        began = self.clock()
+        try:
+            value = self.measure(finalist.params)
+        except MeasurementError as error:
+            finalist.failures.append(str(error))
+            self.progress.done(f"  round {index + 1} {finalist.label}: failed: {error}")
+            if len(finalist.failures) >= MAX_FAILURES:
+                self._drop(finalist, f"failed {len(finalist.failures)} times: {error}")
+            return
+        finally:
+            self._measure_seconds.append(self.clock() - began)
+        finalist.values[index] = value
+        self.progress.done(f"  round {index + 1} {finalist.label}: "
+                           f"{format_objective(self.metric, value)}")
+
+    def _drop_slower(self) -> None:
+        record = self.record
+        if record.rounds < self.min_rounds:
+            return
+        leader = record.leader()
+        if leader is None:
+            return
+        others = [f for f in record.survivors if f is not leader]
+        level = look_alpha(self._look(), len(others), record.alpha)
+        for other in others:
+            ratio = record.ratio(leader, other, level)
+            if ratio.ci is not None and ratio.ci[0] > 1.0:
+                self._drop(other, f"slower than {leader.label}: {ratio.ratio:.3f}x "
+                                  f"[{ratio.ci[0]:.3f}, {ratio.ci[1]:.3f}] at level "
+                                  f"{1 - level:.4%}")
+
+    def _drop(self, finalist: Finalist, reason: str) -> None:
+        finalist.dropped_round = self.record.rounds
+        finalist.dropped_reason = reason
+        self.progress.done(f"  dropped after round {self.record.rounds}: {finalist.label}: {reason}")
+
+
+def race(finalists: list[Finalist], measure: Measure, *, direction: str, budget_s: float,
+         precision: float, progress: Progress | None = None, metric: str = "value",
+         clock: Clock = time.monotonic) -> RaceRecord:
+    """Race `finalists` over `measure` (see the module docstring); the record."""
+    record = RaceRecord(direction=direction, precision=precision, budget_s=budget_s,
+                        finalists=finalists)
+    return Race(record, measure, progress, metric, clock=clock).run()

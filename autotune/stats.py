@@ -1,0 +1,79 @@
+"""The statistics every comparison uses: a mean's interval and a paired speed ratio's.
+
+Absolute numbers drift on a shared host (the same configuration measured 2.5x apart on
+two days), so configurations are only ever compared side by side: measured in the same
+round, one after the other, each round a paired observation. A speed ratio is then the
+geometric mean of the per-round ratios, and its interval is Student's t interval of the
+mean log-ratio (log, because ratios multiply: 2x faster and 2x slower are symmetric).
+Quantiles come from scipy.stats, never from a hand-kept table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+from scipy import stats
+
+
+def mean_and_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
+    """Mean and 95% Student's t interval; a single value has a zero-width interval."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, (mean, mean)
+    half = t_half_width(values, 0.05)
+    return mean, (mean - half, mean + half)
+
+
+def t_half_width(values: Sequence[float], alpha: float) -> float:
+    """Half-width of the two-sided (1 - alpha) t interval of the mean of `values` (n >= 2)."""
+    quantile = stats.t.ppf(1 - alpha / 2, len(values) - 1)
+    return float(quantile * statistics.stdev(values) / math.sqrt(len(values)))
+
+
+def speed_ratio(direction: str, value: float, reference: float) -> float:
+    """How many times faster `value` is than `reference` (> 1: faster) for the direction."""
+    return reference / value if direction == "minimize" else value / reference
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """How many times faster one configuration is than another, from paired rounds.
+
+    `ci` is None with fewer than two pairs (no interval can be stated then).
+    """
+
+    ratio: float
+    ci: tuple[float, float] | None
+    pairs: int
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval excludes 1.0 (no difference)."""
+        return self.ci is not None and (self.ci[0] > 1.0 or self.ci[1] < 1.0)
+
+    def within(self, precision: float) -> bool:
+        """Whether the whole interval lies within a factor `1 + precision` of 1.0."""
+        return self.ci is not None and 1 / (1 + precision) <= self.ci[0] and self.ci[1] <= 1 + precision
+
+
+def paired_ratio(direction: str, values: Sequence[float | None],
+                 references: Sequence[float | None], alpha: float = 0.05) -> PairedRatio:
+    """Speed ratio of `values` over `references`, paired by round, with its (1 - alpha) interval.
+
+    Round r pairs `values[r]` with `references[r]`; a round where either is None (not
+    measured, or failed) is left out.
+    """
+    logs = [math.log(speed_ratio(direction, value, reference))
+            for value, reference in zip(values, references)
+            if value is not None and reference is not None]
+    if not logs:
+        return PairedRatio(ratio=math.nan, ci=None, pairs=0)
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return PairedRatio(ratio=math.exp(mean), ci=None, pairs=1)
+    half = t_half_width(logs, alpha)
+    return PairedRatio(ratio=math.exp(mean), ci=(math.exp(mean - half), math.exp(mean + half)),
+                       pairs=len(logs))

@@ -1,0 +1,117 @@
+"""Racing against a fake measurement with seeded noise and a fake clock (no server needed).
+
+The fake: each configuration has a true value, every measurement is that value times a
+slow drift shared by all (the host) times its own log-normal noise; each measurement
+takes one second of a fake clock, so budgets are exact and the tests instant.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from autotune.measure import MeasurementError
+from autotune.racing import Finalist, look_alpha, race, rotated
+from autotune.verdict import decide
+
+
+class FakeHost:
+    """Latencies (ms) of configurations keyed by their `x` param, with seeded noise."""
+
+    def __init__(self, true_ms: dict[int, float], noise: float = 0.03, seed: int = 0,
+                 fail: set[int] = frozenset(), interrupt_at: int | None = None) -> None:
+        self.true_ms = true_ms
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+        self.fail = fail
+        self.interrupt_at = interrupt_at
+        self.now = 0.0
+        self.calls = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def measure(self, params: dict[str, object]) -> float:
+        self.calls += 1
+        self.now += 1.0
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if params["x"] in self.fail:
+            raise MeasurementError("server did not start")
+        drift = math.exp(0.2 * math.sin(self.calls / 50))  # +-20%, slow: the host
+        return self.true_ms[params["x"]] * drift * math.exp(self.rng.normal(0, self.noise))
+
+
+def _finalists(xs, baselines=None) -> list[Finalist]:
+    baselines = baselines or {}
+    return [Finalist(trial=i, params={"x": x}, feasible=True, baselines=baselines.get(x, []))
+            for i, x in enumerate(xs)]
+
+
+def _race(host: FakeHost, xs, budget_s: float = 1000.0, precision: float = 0.02, **kwargs):
+    return race(_finalists(xs, **kwargs), host.measure, direction="minimize", budget_s=budget_s,
+                precision=precision, clock=host.clock)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_clearly_worse_configuration_is_dropped_within_five_rounds(seed):
+    host = FakeHost({0: 1.0, 1: 1.01, 2: 1.3}, seed=seed)
+    record = _race(host, [0, 1, 2], budget_s=60)
+    worse = record.finalists[2]
+    assert worse.dropped_round is not None and worse.dropped_round <= 5
+    assert "slower than" in worse.dropped_reason
+    assert [f.dropped_round for f in record.finalists[:2]] == [None, None]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_configurations_are_kept_and_reported_tied(seed):
+    host = FakeHost({0: 1.0, 1: 1.0, 2: 1.0}, noise=0.05, seed=seed)
+    record = _race(host, [0, 1, 2], budget_s=60)
+    assert record.stopped == "budget" and record.rounds == 20
+    assert all(f.alive for f in record.finalists)
+    assert len(decide(record).tied) == 3
+
+
+def test_the_budget_is_honoured_and_no_round_is_started_that_cannot_end():
+    host = FakeHost({0: 1.0, 1: 1.0, 2: 1.0}, noise=0.05)
+    record = _race(host, [0, 1, 2], budget_s=10)
+    assert record.stopped == "budget" and record.rounds == 3 and host.now == 9.0
+    assert record.seconds <= 10
+    assert race(_finalists([0, 1]), host.measure, direction="minimize", budget_s=0, precision=0.02,
+                clock=host.clock).rounds == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_it_stops_early_when_one_is_clearly_best(seed):
+    host = FakeHost({0: 1.0, 1: 1.4, 2: 1.5, 3: 1.6}, seed=seed)
+    record = _race(host, [0, 1, 2, 3], budget_s=1000)
+    assert record.stopped == "one left" and record.rounds <= 5
+    assert [f.alive for f in record.finalists] == [True, False, False, False]
+    assert host.now < 30
+
+
+def test_it_stops_when_the_survivors_are_tied_within_the_precision():
+    host = FakeHost({0: 1.0, 1: 1.0}, noise=0.002)
+    record = _race(host, [0, 1], budget_s=1000)
+    assert record.stopped == "tied within 2%" and record.rounds <= 4
+
+
+def test_ctrl_c_keeps_what_was_measured():
+    host = FakeHost({0: 1.0, 1: 1.0}, interrupt_at=6)
+    record = _race(host, [0, 1])
+    assert record.stopped == "interrupted" and record.rounds == 3
+    assert sum(len(f.measured) for f in record.finalists) == 5
+
+
+def test_a_configuration_that_fails_twice_is_dropped_and_the_race_goes_on():
+    host = FakeHost({0: 1.0, 1: 1.0, 2: 1.2}, fail={1})
+    record = _race(host, [0, 1, 2])
+    failed = record.finalists[1]
+    assert failed.dropped_round == 2 and failed.dropped_reason.startswith("failed 2 times")
+    assert record.stopped == "one left" and record.finalists[0].alive
+
+
+def test_the_look_correction_spends_at_most_alpha_over_any_number_of_looks():
+    assert look_alpha(1, 1) == pytest.approx(0.025) and look_alpha(2, 2) == pytest.approx(0.05 / 12)
+    assert sum(look_alpha(k, 1) for k in range(1, 100_000)) < 0.05
+    assert rotated([1, 2, 3], 1) == [2, 3, 1]
