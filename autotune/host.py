@@ -169,7 +169,7 @@ def numa_layout(cpus: tuple[int, ...] | list[int], root: Path = SYSFS_NODE) -> l
     counts = []
     for node in sorted(root.glob("node[0-9]*"), key=lambda path: int(path.name[4:])):
         try:
-            shared = len(_parse_cpu_list((node / "cpulist").read_text()) & usable)
+            shared = len(parse_cpu_list((node / "cpulist").read_text()) & usable)
         except (OSError, ValueError):
             continue
         if shared:
