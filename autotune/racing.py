@@ -133,12 +133,13 @@ def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
     for trial in filter(is_feasible, ranked):
         if len(chosen) == top:
             break
-        chosen.setdefault(params_key(trial.params), Finalist(trial.number, dict(trial.params), True))
+        chosen.setdefault(params_key(trial.params),
+                          Finalist(trial.number, dict(trial.params), True))
     for trial in ranked:
         name = trial.user_attrs.get("baseline")
         if name and not any(name in finalist.baselines for finalist in chosen.values()):
-            finalist = chosen.setdefault(
-                params_key(trial.params), Finalist(trial.number, dict(trial.params), is_feasible(trial)))
+            finalist = chosen.setdefault(params_key(trial.params), Finalist(
+                trial.number, dict(trial.params), is_feasible(trial)))
             finalist.baselines.append(name)
     return list(chosen.values())
 
@@ -208,8 +209,8 @@ class Race:
         leader = record.leader()
         others = [f for f in record.survivors if f is not leader]
         level = look_alpha(self._look(), len(others), record.alpha)
-        return leader is not None and all(record.ratio(leader, other, level).within(record.precision)
-                                          for other in others)
+        return leader is not None and all(
+            record.ratio(leader, other, level).within(record.precision) for other in others)
 
     def _look(self) -> int:
         return self.record.rounds - self.min_rounds + 1
@@ -264,7 +265,8 @@ class Race:
     def _drop(self, finalist: Finalist, reason: str) -> None:
         finalist.dropped_round = self.record.rounds
         finalist.dropped_reason = reason
-        self.progress.done(f"  dropped after round {self.record.rounds}: {finalist.label}: {reason}")
+        self.progress.done(f"  dropped after round {self.record.rounds}: {finalist.label}: "
+                           f"{reason}")
 
 
 def race(finalists: list[Finalist], measure: Measure, *, direction: str, budget_s: float,

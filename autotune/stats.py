@@ -56,7 +56,8 @@ class PairedRatio:
 
     def within(self, precision: float) -> bool:
         """Whether the whole interval lies within a factor `1 + precision` of 1.0."""
-        return self.ci is not None and 1 / (1 + precision) <= self.ci[0] and self.ci[1] <= 1 + precision
+        return (self.ci is not None
+                and 1 / (1 + precision) <= self.ci[0] and self.ci[1] <= 1 + precision)
 
 
 def paired_ratio(direction: str, values: Sequence[float | None],
@@ -67,7 +68,7 @@ def paired_ratio(direction: str, values: Sequence[float | None],
     measured, or failed) is left out.
     """
     logs = [math.log(speed_ratio(direction, value, reference))
-            for value, reference in zip(values, references)
+            for value, reference in zip(values, references, strict=True)
             if value is not None and reference is not None]
     if not logs:
         return PairedRatio(ratio=math.nan, ci=None, pairs=0)

@@ -67,8 +67,8 @@ def decide(record: RaceRecord, alpha: float = 0.05) -> Verdict | None:
         if not ratio.significant:
             tied.append((finalist, ratio))
     tied.sort(key=lambda pair: pair[0] is not fastest)
-    bounded = [finalist for finalist, ratio in tied
-               if finalist is fastest or (ratio.ci is not None and ratio.ci[1] <= 1 + record.precision)]
+    bounded = [finalist for finalist, ratio in tied if finalist is fastest
+               or (ratio.ci is not None and ratio.ci[1] <= 1 + record.precision)]
     recommended = min(bounded, key=_cheapness)
     speedups = {name: record.ratio(recommended, finalist, alpha)
                 for finalist in record.finalists for name in finalist.baselines}

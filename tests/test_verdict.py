@@ -9,7 +9,7 @@ THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
 
 
 def _finalist(threads, values, baselines=(), cpuset=None) -> Finalist:
-    params = dict(zip(THREADS, threads))
+    params = dict(zip(THREADS, threads, strict=True))
     if cpuset:
         params["cpuset"] = cpuset
     return Finalist(trial=0, params=params, feasible=True, baselines=list(baselines),
@@ -60,6 +60,7 @@ def test_a_significant_speedup_is_stated_as_a_ratio_with_its_interval():
 
 
 def test_cost_counts_threads_then_pinned_cores():
-    assert cost({"omp_num_threads": 2, "intra_op_parallelism": 1, "inter_op_parallelism": 1}) == (4, float("inf"))
-    assert cost({**dict(zip(THREADS, (1, 1, 1))), "cpuset": "0,2-3"}) == (3, 3)
-    assert cost({**dict(zip(THREADS, (1, 1, 1))), "cpuset": "none"}) == (3, float("inf"))
+    single = dict(zip(THREADS, (1, 1, 1), strict=True))
+    assert cost({**single, "omp_num_threads": 2}) == (4, float("inf"))
+    assert cost({**single, "cpuset": "0,2-3"}) == (3, 3)
+    assert cost({**single, "cpuset": "none"}) == (3, float("inf"))
