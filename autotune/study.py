@@ -61,6 +61,7 @@ from autotune.launch.base import Launcher, ModelLocation
 from autotune.lock import HostLock
 from autotune.measure import DEFAULT_REQUEST_TIMEOUT_S, MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
+from autotune.preflight import check_assets, check_run
 from autotune.progress import Progress, make_progress
 from autotune.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.report import format_objective, publish_report
@@ -143,8 +144,9 @@ class TuningOptions:
 def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -> int:
     """Run (or resume) the study for `options` and report it; the exit code.
 
-    `assets` are already prepared data and model (tests, or callers that prepared them);
-    by default they are prepared here from the data options.
+    `assets` are already prepared data and model (tests, or callers that prepared them),
+    checked here; by default they are prepared here from the data options. Every flag,
+    path and URL is checked before the first trial (autotune.preflight).
     """
     check_options(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
@@ -154,8 +156,9 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         if not options.allow_concurrent:
             stack.enter_context(HostLock())
         stack.enter_context(_sigterm_as_interrupt())
+        check_run(options)
         host = detect_host()
-        assets = assets or _prepare(options)
+        assets = check_assets(assets) if assets else _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
         launcher = stack.enter_context(_make_launcher(options, model))
         space = build_space(host, options.max_threads, options.space == "extended")
