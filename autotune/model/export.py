@@ -10,6 +10,8 @@ under a temporary non-numeric name (servers ignore non-numeric folders: none eve
 a half-written version), loaded back to prove it serves, and only then renamed into
 place. The versions it replaces are removed after that, and only those autotune wrote
 (autotune.model.ownership); an export into a folder autotune does not own is refused.
+Each version states the valid user and item id ranges (autotune.serving.ranges), so the
+server refuses an unknown id in words instead of failing inside the graph.
 
 The export is a plain `tf.Module` with one `tf.function` signature (`serving_default`:
 `user_id`, `item_id` int32 [None] -> `rating` float32 [None]); loading it needs no Keras.
@@ -24,10 +26,11 @@ from pathlib import Path
 import tensorflow as tf
 
 from autotune.model.card import write_model_card
-from autotune.model.config import SERVING_SIGNATURE
+from autotune.model.config import ITEM_INPUT, SERVING_SIGNATURE, USER_INPUT
 from autotune.model.neumf import NeuMF
 from autotune.model.ownership import (claim, forget_version, numeric_versions, record_version,
                                       written_versions)
+from autotune.serving.ranges import write_input_ranges
 
 __all__ = ["export_model", "numeric_versions"]
 
@@ -49,6 +52,8 @@ def export_model(model: NeuMF, model_dir: Path, card: dict) -> dict:
     staging = model_dir / f".export-{version}"
     shutil.rmtree(staging, ignore_errors=True)
     tf.saved_model.save(model, str(staging), signatures={SERVING_SIGNATURE: model.serve})
+    write_input_ranges(staging, {USER_INPUT: (0, model.shape.num_users - 1),
+                                 ITEM_INPUT: (0, model.shape.num_items - 1)})
     _check_loads(staging)
     os.replace(staging, model_dir / str(version))
     record_version(model_dir, version)
