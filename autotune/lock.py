@@ -60,7 +60,8 @@ class HostLock:
             handle = _open_shared(self.path)
         except OSError as error:
             raise UsageError(f"cannot open the host lock {self.path}: {error.strerror}; set "
-                             f"${LOCK_FILE_ENV} to a file every tuner on this host can open") from None
+                             f"${LOCK_FILE_ENV} to a file every tuner on this host can "
+                             "open") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

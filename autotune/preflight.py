@@ -3,7 +3,8 @@
 A bad `--report-dir`, storage URL, model folder or eval set must stop the run at once
 with one line and exit 2, not after every trial has run (the report was the last thing
 written) nor with a traceback. Each check does the real thing on a small scale: write a
-file into the report folder, open the storage, load the model, read the eval set.
+file into the report folder, load the model, read the eval set. The storage is opened
+(autotune.storage) right before these, also before any slow work.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import optuna
 
 from autotune.errors import UsageError
 
@@ -33,14 +32,6 @@ def check_report_dir(report_dir: Path) -> None:
     except OSError as error:
         raise UsageError(f"--report-dir {report_dir} is not writable ({error.strerror}); "
                          "name a folder you can write to") from None
-
-
-def open_storage(url: str) -> None:
-    """Open the study storage once, so a bad URL fails now, not after the data is prepared."""
-    from autotune.study import _make_sqlite_folder
-
-    _make_sqlite_folder(url)
-    optuna.storages.get_storage(url)
 
 
 def model_problem(model_dir: Path) -> str | None:
@@ -73,9 +64,9 @@ def check_eval_set(eval_path: Path) -> None:
 
 
 def check_run(options: "TuningOptions") -> None:
-    """What a run needs before anything slow: a writable report folder, an open storage."""
+    """What a run needs before anything slow, beyond its storage (opened first, by
+    autotune.storage): a writable report folder."""
     check_report_dir(Path(options.report_dir))
-    open_storage(options.storage)
 
 
 def check_assets(assets: "PreparedAssets") -> "PreparedAssets":

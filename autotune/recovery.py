@@ -1,9 +1,10 @@
 """What a run cleans up after an earlier one that did not end well.
 
 - A trial records the tuner that runs it (user attr `worker` = `<hostname>:<pid>`,
-  autotune.host.worker_id). A tuner killed mid-trial (SIGKILL, power loss) leaves that trial RUNNING; the next run
-  on the same host marks it FAIL with the reason "tuner died" before it starts, once
-  the recorded process is gone (or its pid was reused by a process started later).
+  autotune.host.worker_id). A tuner killed mid-trial (SIGKILL, power loss) leaves that
+  trial RUNNING; the next run on the same host marks it FAIL with the reason "tuner
+  died" before it starts, once the recorded process is gone (or its pid was reused by a
+  process started later).
   Trials of other hosts' tuners are left alone: only their own host can tell whether
   they live (a heartbeat in the storage covers them, see the fleet storage).
 - A run interrupted (Ctrl-C, SIGTERM) after some trials completed still writes the

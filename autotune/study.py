@@ -149,6 +149,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
     path and URL is checked before the first trial (autotune.preflight).
     """
     check_options(options)
+    check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period,
                            stale_trial_callback=requeue_stale_trial)
@@ -156,7 +157,6 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         if not options.allow_concurrent:
             stack.enter_context(HostLock())
         stack.enter_context(_sigterm_as_interrupt())
-        check_run(options)
         host = detect_host()
         assets = check_assets(assets) if assets else _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)

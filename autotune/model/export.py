@@ -28,8 +28,13 @@ import tensorflow as tf
 from autotune.model.card import write_model_card
 from autotune.model.config import ITEM_INPUT, SERVING_SIGNATURE, USER_INPUT
 from autotune.model.neumf import NeuMF
-from autotune.model.ownership import (claim, forget_version, numeric_versions, record_version,
-                                      written_versions)
+from autotune.model.ownership import (
+    claim,
+    forget_version,
+    numeric_versions,
+    record_version,
+    written_versions,
+)
 from autotune.serving.ranges import write_input_ranges
 
 __all__ = ["export_model", "numeric_versions"]

@@ -75,7 +75,8 @@ def decode_inputs(signature: ServedSignature, inputs: Mapping[str, tensor_pb2.Te
             for name, spec in signature.inputs.items()}
 
 
-def _check_same_length(signature: ServedSignature, inputs: Mapping[str, tensor_pb2.TensorProto]) -> None:
+def _check_same_length(signature: ServedSignature,
+                       inputs: Mapping[str, tensor_pb2.TensorProto]) -> None:
     """Inputs whose first dimension is the batch must all have the same batch size."""
     lengths = {name: tensors.shape_of(inputs[name])[0] for name, spec in signature.inputs.items()
                if spec.shape and spec.shape[0] is None and tensors.shape_of(inputs[name])}

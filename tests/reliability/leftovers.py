@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import docker
 import psutil
 
+import docker
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 
 
@@ -38,6 +38,7 @@ def wait_until(condition, timeout_s: float, interval_s: float = 0.2) -> float:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"still not true after {timeout_s}s: {condition.__doc__ or condition}")
+            what = condition.__doc__ or condition
+            raise AssertionError(f"still not true after {timeout_s}s: {what}")
         time.sleep(interval_s)
     return time.monotonic() - started

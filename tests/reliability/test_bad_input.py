@@ -23,11 +23,15 @@ REFUSAL_S = 90
 TINY = SyntheticShape(users=60, items=200, ratings=3_000)
 
 
-def _tuner(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
+def _tuner(tmp_path: Path, *flags: str,
+           storage: str | None = None) -> subprocess.CompletedProcess:
+    """`autotune --mode online` with its own empty home: a refusal must leave it unmade."""
     command = [sys.executable, "-m", "autotune", "--mode", "online", "--server", "local",
-               "--storage", f"sqlite:///{tmp_path}/studies.db", *flags]
-    return subprocess.run(command, capture_output=True, text=True, timeout=REFUSAL_S,
-                          env=os.environ.copy())
+               "--storage", storage or f"sqlite:///{tmp_path}/studies.db", *flags]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=REFUSAL_S,
+                         env={**os.environ, "AUTOTUNE_HOME": str(tmp_path / "home")})
+    assert not (tmp_path / "home").exists(), "data or model prepared before the refusal"
+    return run
 
 
 def _refused(run: subprocess.CompletedProcess, *words: str) -> str:
@@ -54,6 +58,13 @@ def test_a_report_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path
     blocked.write_text("")
     _refused(_tuner(tmp_path, "--report-dir", str(blocked / "reports")),
              "--report-dir", "not writable")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "postgresql://tuner:s3cret@127.0.0.1:1/studies"])
+def test_a_bad_storage_url_is_refused_before_any_work(tmp_path, url):
+    run = _tuner(tmp_path, "--report-dir", str(tmp_path / "r"), storage=url)
+    _refused(run, "notaurl" if url == "notaurl" else "127.0.0.1")
+    assert "s3cret" not in run.stdout + run.stderr
 
 
 def _prepare(tmp_path: Path):

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -78,7 +77,9 @@ def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path
 
     def one_trial_complete() -> bool:
         """a trial completed"""
-        names = optuna.study.get_all_study_names(storage) if (tmp_path / "studies.db").exists() else []
+        if not (tmp_path / "studies.db").exists():
+            return False
+        names = optuna.study.get_all_study_names(storage)
         return bool(names) and bool(_study(storage).get_trials(states=(TrialState.COMPLETE,)))
     try:
         wait_until(one_trial_complete, FIND_SERVER_S, interval_s=0.5)

@@ -11,7 +11,6 @@ import time
 
 import optuna
 import pytest
-from conftest import SMALL_EPOCHS, SMALL_SHAPE
 from optuna.trial import TrialState
 
 from autotune.errors import UsageError
@@ -21,6 +20,7 @@ from autotune.model.neumf import NeuMF
 from autotune.model.ownership import MARKER_FILE
 from autotune.prepare import prepare_assets
 from autotune.study import run_tuning
+from conftest import SMALL_EPOCHS, SMALL_SHAPE
 
 from .tree import snapshot
 
