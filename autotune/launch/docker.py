@@ -246,7 +246,10 @@ class DockerLauncher(Launcher):
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
             watchdog.stdin.close()
-            watchdog.wait(WATCHDOG_EXIT_S)
+            try:
+                watchdog.wait(WATCHDOG_EXIT_S)
+            except subprocess.TimeoutExpired:  # a slow engine: it ends once it has looked
+                pass
 
     def logs(self, lines: int = 50) -> str:
         if self._container is None:

@@ -6,6 +6,7 @@ shows it: a `0.0.0.0` or `::` listener is reachable from other hosts.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from io import BytesIO
@@ -19,6 +20,7 @@ from autotune.launch._listening import listening_addresses
 from autotune.launch.docker import DockerLauncher
 from autotune.launch.local import LocalLauncher
 from autotune.serving.options import BIND_ADDRESS_ENV, parse_options
+from autotune.study import run_tuning
 
 START_S = 120
 
@@ -71,6 +73,18 @@ def test_a_foreign_image_listening_everywhere_is_named_in_the_log(foreign_image,
     assert launcher.exposure and "reachable from other hosts" in launcher.exposure
     assert foreign_image in launcher.exposure
     assert launcher.exposure in caplog.text
+
+
+@pytest.mark.docker
+def test_a_foreign_image_listening_everywhere_is_named_in_the_report(foreign_image, small_assets,
+                                                                     tuning_options):
+    options = tuning_options("online", server="docker", image=foreign_image, trials=1,
+                             confirm_rounds=0)
+    assert run_tuning(options, assets=small_assets) == 0
+    (report,) = options.report_dir.glob("*.json")
+    exposure = json.loads(report.read_text())["exposure"]
+    assert exposure and foreign_image in exposure and "reachable from other hosts" in exposure
+    assert exposure in report.with_suffix(".md").read_text()
 
 
 def test_run_by_hand_the_server_listens_everywhere_as_tf_serving_does():
