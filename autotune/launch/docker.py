@@ -230,11 +230,13 @@ class DockerLauncher(Launcher):
         if container is None:
             return
         try:
-            try:
-                container.stop(timeout=max(1, round(self.stop_grace_s)))
-            except docker.errors.APIError as error:  # paused, say: removed by force below
-                if isinstance(error, docker.errors.NotFound):
-                    raise
+            container.reload()
+            if container.status != "paused":  # a paused (hung) server is killed at once
+                try:
+                    container.stop(timeout=max(1, round(self.stop_grace_s)))
+                except docker.errors.APIError as error:  # removed by force below
+                    if isinstance(error, docker.errors.NotFound):
+                        raise
             self._kept_logs = container.logs(tail=KEPT_LOG_LINES).decode(errors="replace")
             container.remove(force=True)
         except docker.errors.NotFound:
