@@ -47,6 +47,8 @@ from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK
 OWNER_LABEL = "autotune.owner"
 OWNER = "autotune"
 PID_LABEL = "autotune.pid"
+#: one per launcher: its watchdog removes that launcher's containers only
+LAUNCHER_LABEL = "autotune.launcher"
 MODELS_IN_CONTAINER = "/models"
 #: log lines kept from a container when it is removed, for `logs()` after `stop()`
 KEPT_LOG_LINES = 200
@@ -133,9 +135,9 @@ def has_bridge(client: docker.DockerClient) -> bool:
     return bool(client.networks.list(names=[BRIDGE_NETWORK]))
 
 
-def start_watchdog() -> subprocess.Popen[bytes]:
-    """The watchdog of this tuner's containers (autotune.launch._watchdog)."""
-    return subprocess.Popen([sys.executable, "-m", "autotune.launch._watchdog", str(os.getpid())],
+def start_watchdog(launcher_id: str) -> subprocess.Popen[bytes]:
+    """The watchdog of one launcher's containers (autotune.launch._watchdog)."""
+    return subprocess.Popen([sys.executable, "-m", "autotune.launch._watchdog", launcher_id],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             start_new_session=True)
 
@@ -156,6 +158,7 @@ class DockerLauncher(Launcher):
         self._container: Container | None = None
         self._kept_logs = ""
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     def describe(self) -> str:
         return f"docker ({self.image})"
@@ -169,7 +172,7 @@ class DockerLauncher(Launcher):
         self.stop()
         reap_stale_containers(self._client)
         if self._watchdog is None or self._watchdog.poll() is not None:
-            self._watchdog = start_watchdog()
+            self._watchdog = start_watchdog(self._launcher_id)
         port = free_port()
         name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         environment = {**settings.env(), "MODEL_NAME": self.model.name}
@@ -188,7 +191,8 @@ class DockerLauncher(Launcher):
                                            source=str(os.path.abspath(self.model.base_path)),
                                            type="bind", read_only=True)],
                 cpuset_cpus=settings.cpuset,
-                labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid())},
+                labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid()),
+                        LAUNCHER_LABEL: self._launcher_id},
                 **network,
             )
             self._container.start()

@@ -79,7 +79,10 @@ class WhenMeasuring(threading.Thread):
             busy = times.user + times.system
             baseline = busy if baseline is None else baseline
             if busy - baseline >= BUSY_CPU_S:
-                self._act(server)
+                try:
+                    self._act(server)
+                except docker.errors.APIError:  # the engine's freezer can fail under load
+                    continue  # ("unable to freeze"): try again on the next look
                 self.acted_at = time.time()
                 return
 
