@@ -71,6 +71,8 @@ def _tuning_parser() -> argparse.ArgumentParser:
                      help="serving image for --server docker")
     run.add_argument("--start-timeout", type=float, default=120.0,
                      help="seconds a server may take to report the model AVAILABLE")
+    run.add_argument("--request-timeout", type=float, default=15.0,
+                     help="seconds a request may take before its trial fails as hung (default 15)")
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=_positive_int, default=None,
                         help="new trials to run (default: the whole grid when small, else 30; "

@@ -29,6 +29,10 @@ from autotune.peak import BoundMissedError, ServerLoad
 
 #: distinct eval pairs cycled through by the batch-1 latency run
 ONLINE_PAIRS = 1000
+#: `--request-timeout`: a few seconds above the slowest request of a default run (a
+#: 50,000-pair batch or a 100,000-pair gate request takes 1-3 s on 2 busy cores), so a
+#: paused or hung server fails its trial in seconds, not minutes
+DEFAULT_REQUEST_TIMEOUT_S = 15.0
 
 
 class MeasurementError(Exception):
@@ -95,18 +99,20 @@ class RunningServer:
 
 @contextmanager
 def running_server(launcher: Launcher, settings: ServerSettings, model_name: str,
-                   start_timeout_s: float) -> Iterator[RunningServer]:
+                   start_timeout_s: float,
+                   request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> Iterator[RunningServer]:
     """Start a server with `settings`, yield it with a client, and always stop it.
 
-    A failed start or a gRPC error while it runs becomes `MeasurementError`, carrying
-    the last lines of the server's log.
+    A failed start or a gRPC error while it runs (a request unanswered after
+    `request_timeout_s` included) becomes `MeasurementError`, carrying the last lines of
+    the server's log.
     """
     try:
         begin = time.monotonic()
         address = launcher.start(settings)
         launcher.wait_until_available(start_timeout_s)
         startup_s = time.monotonic() - begin
-        with ServingClient(address, model_name) as client:
+        with ServingClient(address, model_name, timeout_s=request_timeout_s) as client:
             yield RunningServer(client=client, startup_s=startup_s)
     except ServerStartError as error:
         raise MeasurementError(f"server did not start: {error}") from error

@@ -7,7 +7,11 @@ Steps, each skipped when its result is present and current:
 2. Eval set: NCF preprocessing cached under `<data-dir>/<dataset>/` (autotune.data).
 3. Model: NeuMF trained and exported under `<model-dir>/<version>/` with
    `model_card.json` (autotune.model). Current means the card names the same eval set
-   fingerprint and the same training settings, and its version is on disk.
+   fingerprint and the same training settings, and its version is on disk and loads.
+
+A `--model-dir` autotune did not create (autotune.model.ownership) is the user's own
+model: it is checked first (it must load, else exit 2 with the reason), then served as
+it is; nothing in it is written or deleted, and no model is trained.
 
 The card carries the reference HR@10/NDCG@10 measured in-process at export and the
 item-popularity ranker's on the same eval set.
@@ -43,6 +47,7 @@ from autotune.model.config import (
     batch_size_for,
     training_settings,
 )
+from autotune.model.ownership import is_foreign
 from autotune.paths import default_data_dir, default_model_dir
 
 DEFAULT_EPOCHS = {SYNTHETIC: 4, "ml-100k": 10}  # measured on synthetic look-alikes of these sizes
@@ -57,12 +62,18 @@ class PreparedAssets:
     eval_path: Path
     train_path: Path
     model_dir: Path
-    model_card: dict
+    model_card: dict | None
+    #: True for a model folder autotune did not create: served as it is
+    foreign: bool = False
 
     @property
     def version_dir(self) -> Path:
-        """The exported SavedModel the card describes (`<model_dir>/<version>`)."""
-        return self.model_dir / str(self.model_card["version"])
+        """The SavedModel served: the card's version, else the highest numeric version."""
+        if self.model_card and "version" in self.model_card:
+            return self.model_dir / str(self.model_card["version"])
+        from autotune.model.ownership import numeric_versions
+
+        return self.model_dir / str(numeric_versions(self.model_dir)[-1])
 
 
 def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
@@ -80,11 +91,15 @@ def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
 
 
 def _is_current(card: dict | None, eval_set: EvalSet, settings: dict, model_dir: Path) -> bool:
-    """Whether the exported model was trained on this eval set with these settings."""
+    """Whether the exported model was trained on this eval set with these settings, and
+    loads (a damaged export is rebuilt)."""
+    from autotune.preflight import model_problem
+
     return bool(card
                 and card.get("dataset_fingerprint") == eval_set.fingerprint
                 and card.get("training") == settings
-                and (model_dir / str(card.get("version")) / "saved_model.pb").is_file())
+                and (model_dir / str(card.get("version")) / "saved_model.pb").is_file()
+                and model_problem(model_dir) is None)
 
 
 class _EpochBars:
@@ -139,8 +154,17 @@ def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir(dataset)
     console = Console(stderr=True, quiet=quiet)
     source = _ratings_source(dataset, data_dir, seed, download, synthetic_shape)
+    foreign = is_foreign(model_dir)
+    if foreign:
+        from autotune.preflight import check_model
+
+        with console.status(f"loading the model in {model_dir}"):
+            check_model(model_dir)
     with console.status(f"building the {dataset} eval set"):
         eval_set = ensure_eval_set(source, data_dir / dataset, seed, EVAL_NEGATIVES)
+    if foreign:
+        return PreparedAssets(dataset, eval_set.eval_path, eval_set.train_path, model_dir,
+                              read_model_card(model_dir), foreign=True)
     shape = NeuMFShape(eval_set.manifest["num_users"], eval_set.manifest["num_items"])
     config = TrainingConfig(epochs=epochs or DEFAULT_EPOCHS.get(dataset, FALLBACK_EPOCHS),
                             batch_size=batch_size_for(eval_set.manifest["train_positives"]),
@@ -154,6 +178,12 @@ def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
 def print_prepared(assets: PreparedAssets) -> None:
     """Print where the eval set and the model are, and the model's reference accuracy."""
     card = assets.model_card
+    if assets.foreign or not card:
+        print(f"eval set   {assets.eval_path}")
+        print(f"train set  {assets.train_path}")
+        print(f"model      {assets.version_dir} (not created by autotune: served as it is, "
+              "never modified)")
+        return
     k = card["k"]
     print(f"dataset    {assets.dataset}: {card['users']} users, {card['items']} items, "
           f"{card['train_positives']} training positives")

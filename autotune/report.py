@@ -111,6 +111,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         "server": attrs.get("server"),
         "image": attrs.get("image"),
         "model_dir": attrs.get("model_dir"),
+        "exposure": attrs.get("exposure"),
         "floors": {"min_hr": attrs.get("min_hr"), "min_ndcg": attrs.get("min_ndcg")},
         "best": best,
         "baselines": baselines,
@@ -197,6 +198,8 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"{report['objective']['direction']}), server {report['server']}, host "
              f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('physical_cores')} "
              "physical cores).", ""]
+    if report.get("exposure"):
+        lines += [f"**Exposure**: {report['exposure']}.", ""]
     best = report["best"]
     if best is None:
         lines += ["**No feasible trial**: none met the accuracy floors (HR@10 >= "

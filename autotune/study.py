@@ -17,7 +17,9 @@ and its configuration measured again by another worker.
 
 A failed trial (server did not start, died, errored) is FAIL with its reason and the
 study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running trial FAIL
-("interrupted"), stops its server and ends with exit 130; a rerun resumes the study.
+("interrupted"), stops its server, writes the report of the completed trials and ends
+with exit 130; a rerun resumes the study, after marking FAIL the trials a killed tuner
+left RUNNING (autotune.recovery).
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ from autotune.host import HostFacts, detect_host
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.loadgen import RunSettings
 from autotune.lock import HostLock
-from autotune.measure import MeasurementError, Workload, running_server
+from autotune.measure import DEFAULT_REQUEST_TIMEOUT_S, MeasurementError, Workload, running_server
 from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE, MODEL_NAME
 from autotune.peak import PeakPolicy, ServerLoad
+from autotune.preflight import check_assets, check_run
 from autotune.progress import Progress, make_progress
+from autotune.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.report import format_objective, publish_report
 from autotune.server_report import loadgen_log_root
 from autotune.space import (
@@ -107,6 +111,7 @@ class TuningOptions:
     server: str = "auto"
     image: str = "autotune/serving:mkl"
     start_timeout: float = 120.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
     trials: int | None = None
     timeout: float | None = None
     space: str = "default"
@@ -171,10 +176,12 @@ class TuningOptions:
 def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -> int:
     """Run (or resume) the study for `options` and report it; the exit code.
 
-    `assets` are already prepared data and model (tests, or callers that prepared them);
-    by default they are prepared here from the data options.
+    `assets` are already prepared data and model (tests, or callers that prepared them),
+    checked here; by default they are prepared here from the data options. Every flag,
+    path and URL is checked before the first trial (autotune.preflight).
     """
     check_options(options)
+    check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period,
                            stale_trial_callback=requeue_stale_trial)
@@ -183,7 +190,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
             stack.enter_context(HostLock())
         stack.enter_context(_sigterm_as_interrupt())
         host = detect_host()
-        assets = assets or _prepare(options)
+        assets = check_assets(assets) if assets else _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
         launcher = stack.enter_context(_make_launcher(options, model))
         server_mode = options.mode == "server"
@@ -200,11 +207,14 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None) -
         if server_mode:
             workload = dataclasses.replace(workload, server_load=options.server_load(
                 loadgen_log_root(options.report_dir, study.study_name)))
+        fail_orphaned_trials(study)
+        stack.enter_context(report_when_interrupted(study, options.report_dir))
         progress = stack.enter_context(make_progress(options.quiet))
         named = baselines(space, host, options.mode, image_default_env())
         budget = open_budget(study, storage, lambda: plan_trials(
             study, space, named, options.trials or (SERVER_BUDGET if server_mode else None)))
-        objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress)
+        objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
+                                   options.request_timeout)
         run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
                    progress)
         top, rounds = options.confirmation_plan()
@@ -234,6 +244,7 @@ def check_options(options: TuningOptions) -> None:
         (options.heartbeat_interval < 1, "--heartbeat-interval must be at least 1 second"),
         (options.grace_period <= options.heartbeat_interval,
          "--grace-period must be longer than --heartbeat-interval"),
+        (options.request_timeout <= 0, "--request-timeout must be positive"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
@@ -351,12 +362,14 @@ class TrialObjective:
     """Measures one configuration: server restart, objective, accuracy gate, trial record."""
 
     def __init__(self, space: SearchSpace, launcher: Launcher, workload: Workload,
-                 gate: AccuracyGate, start_timeout_s: float, progress: Progress) -> None:
+                 gate: AccuracyGate, start_timeout_s: float, progress: Progress,
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
         self.space = space
         self.launcher = launcher
         self.workload = workload
         self.gate = gate
         self.start_timeout_s = start_timeout_s
+        self.request_timeout_s = request_timeout_s
         self.progress = progress
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -367,8 +380,11 @@ class TrialObjective:
                            + (f" ({baseline})" if baseline else ""))
         self.progress.phase("starting server")
         settings = settings_from_params(params)
-        with running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s) as server:
+        with running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,
+                            self.request_timeout_s) as server:
             trial.set_user_attr("startup_s", round(server.startup_s, 3))
+            if self.launcher.exposure:  # named in the report (autotune.launch.base)
+                trial.study.set_user_attr("exposure", self.launcher.exposure)
             value, attrs = self.workload.measure(server.client, self.progress.phase)
             self.progress.phase("accuracy")
             accuracy = self.gate.check(server.client, settings.batching and
@@ -382,7 +398,7 @@ class TrialObjective:
         """The objective of `params` once more (the confirmation round): no gate, no trial."""
         self.progress.phase("starting server")
         with running_server(self.launcher, settings_from_params(params), MODEL_NAME,
-                            self.start_timeout_s) as server:
+                            self.start_timeout_s, self.request_timeout_s) as server:
             return self.workload.measure(server.client, self.progress.phase)[0]
 
 

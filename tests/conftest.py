@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from autotune.data.synthetic import SyntheticShape
+from autotune.lock import LOCK_FILE_ENV
 
 #: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
 #: PostgreSQL server (postgres.py), for every test folder
@@ -25,15 +26,21 @@ SMALL_EPOCHS = 5
 
 @pytest.fixture(scope="session", autouse=True)
 def autotune_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """$AUTOTUNE_HOME set to a fresh folder for the whole session: never ~/.cache/autotune."""
+    """$AUTOTUNE_HOME set to a fresh folder for the whole session: never ~/.cache/autotune.
+
+    The host lock goes there too ($AUTOTUNE_LOCK_FILE), so test sessions running side by
+    side on one host do not refuse each other's tuners; the host-wide default has its
+    own test (tests/reliability).
+    """
     home = tmp_path_factory.mktemp("autotune-home")
-    previous = os.environ.get("AUTOTUNE_HOME")
-    os.environ["AUTOTUNE_HOME"] = str(home)
+    saved = {name: os.environ.get(name) for name in ("AUTOTUNE_HOME", LOCK_FILE_ENV)}
+    os.environ.update({"AUTOTUNE_HOME": str(home), LOCK_FILE_ENV: str(home / "tuner.lock")})
     yield home
-    if previous is None:
-        os.environ.pop("AUTOTUNE_HOME", None)
-    else:
-        os.environ["AUTOTUNE_HOME"] = previous
+    for name, previous in saved.items():
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 @pytest.fixture(scope="session")

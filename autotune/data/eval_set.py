@@ -10,7 +10,10 @@ The fingerprint hashes everything the files depend on: the source's fingerprint 
 content, or generator shape and seed), the seed, the number of negatives and the
 preprocessing version. The same inputs reuse the files; changed inputs rebuild them.
 Files are written to temporary names and renamed, the manifest last, so an
-interrupted build is never mistaken for a finished one.
+interrupted build is never mistaken for a finished one. The manifest holds each file's
+SHA-256: a file damaged later (truncated, overwritten) no longer matches, and the set
+is rebuilt instead of failing deep inside a run (a manifest from before the checksums
+is trusted only if its files load).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +39,7 @@ from autotune.errors import UsageError
 
 PREPROCESSING_VERSION = 1  # bump when build_ncf_data's output for the same inputs changes
 EVAL_FILE, TRAIN_FILE, MANIFEST_FILE = "eval.npz", "train.npz", "eval.json"
+CHECKSUMS = "sha256"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,36 @@ def _read_manifest(directory: Path) -> dict | None:
         return None
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_problem(path: Path) -> str | None:
+    """Why the `.npz` file at `path` does not read whole (every array), or None."""
+    try:
+        with np.load(path) as arrays:
+            for name in arrays.files:
+                np.asarray(arrays[name])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def files_intact(directory: Path, manifest: dict) -> bool:
+    """Whether the eval and train files are those the manifest was written for."""
+    files = [directory / EVAL_FILE, directory / TRAIN_FILE]
+    if not all(path.is_file() for path in files):
+        return False
+    checksums = manifest.get(CHECKSUMS)
+    if not checksums:
+        return all(load_problem(path) is None for path in files)
+    return all(checksums.get(path.name) == _sha256(path) for path in files)
+
+
 def open_eval_set(directory: Path) -> EvalSet:
     """The eval set already built in `directory`; a `UsageError` when there is none."""
     manifest = _read_manifest(directory)
@@ -94,15 +129,19 @@ def _write_atomically(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
-def _save(directory: Path, data: NcfData, manifest: dict) -> None:
+def _save(directory: Path, data: NcfData, manifest: dict) -> dict:
+    """Write the files, then the manifest with their checksums; the manifest written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST_FILE).unlink(missing_ok=True)
     _write_atomically(directory / EVAL_FILE, lambda stream: np.savez(
         stream, users=data.eval_users, items=data.eval_items))
     _write_atomically(directory / TRAIN_FILE, lambda stream: np.savez(
         stream, users=data.train_users, items=data.train_items))
+    manifest = {**manifest, CHECKSUMS: {name: _sha256(directory / name)
+                                         for name in (EVAL_FILE, TRAIN_FILE)}}
     _write_atomically(directory / MANIFEST_FILE,
                       lambda stream: stream.write(json.dumps(manifest, indent=2).encode()))
+    return manifest
 
 
 def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
@@ -111,7 +150,7 @@ def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
     fingerprint = eval_set_fingerprint(source.fingerprint(), seed, negatives)
     manifest = _read_manifest(directory)
     if (manifest and manifest.get("fingerprint") == fingerprint
-            and (directory / EVAL_FILE).is_file() and (directory / TRAIN_FILE).is_file()):
+            and files_intact(directory, manifest)):
         return EvalSet(directory, manifest)
     data = build_ncf_data(source.load(), seed, negatives)
     manifest = {
@@ -125,5 +164,4 @@ def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
         "eval_users": int(len(data.eval_users)),
         "protocol": EVAL_PROTOCOL,
     }
-    _save(directory, data, manifest)
-    return EvalSet(directory, manifest)
+    return EvalSet(directory, _save(directory, data, manifest))

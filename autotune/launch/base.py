@@ -7,11 +7,17 @@ only this interface; it never knows whether a trial ran in a container or a proc
 Waiting is the same for every launcher (poll `GetModelStatus`, give up early when the
 server has exited, stop it on any failure or interrupt), so it lives here; a launcher
 supplies only how to start, stop, read logs and tell whether its server has exited.
+
+Every launcher asks its server to listen on loopback only. Once the model is AVAILABLE
+the socket table is read: a server that listens on every interface anyway (a foreign
+image in host networking, which does not know the request) is named in the log and in
+`exposure`, which the study stores for the report.
 """
 
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -23,6 +29,7 @@ from autotune.serving.batching_config import BatchingParameters
 DEFAULT_IMAGE = "autotune/serving:mkl"
 #: log lines quoted in a `ServerStartError`
 ERROR_LOG_LINES = 25
+LOG = logging.getLogger("autotune.launch")
 
 
 class LauncherUnavailableError(UsageError):
@@ -85,6 +92,8 @@ class Launcher(abc.ABC):
     def __init__(self, model: ModelLocation) -> None:
         self.model = model
         self._address: str | None = None
+        #: set when a started server listened on every interface (module docstring)
+        self.exposure: str | None = None
 
     @property
     def address(self) -> str | None:
@@ -129,6 +138,19 @@ class Launcher(abc.ABC):
         except BaseException:
             self.stop()
             raise
+        self._check_listening()
+
+    def _check_listening(self) -> None:
+        """Record (and log, once) a server that listens beyond this host."""
+        from autotune.launch._listening import exposed_addresses
+
+        port = int(self._address.rsplit(":", 1)[1])
+        exposed = exposed_addresses(port)
+        if exposed and self.exposure is None:
+            self.exposure = (f"{self.describe()} listens on {', '.join(exposed)} port {port}, "
+                             "reachable from other hosts while it runs (the "
+                             "image does not honour the loopback request)")
+            LOG.warning("warning: %s", self.exposure)
 
     def describe(self) -> str:
         """One line for reports: the launcher and what it runs."""

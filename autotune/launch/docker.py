@@ -3,20 +3,30 @@
 Any image that follows TF Serving's contract works: `autotune/serving:mkl` (the
 default, see `autotune image build`), `tensorflow/serving`, an MKL build of it. The
 settings go in as environment and as the two parallelism arguments appended to the
-image's entrypoint, with `--port=<free port>` (host networking: no NAT between client
-and server) and `--rest_api_port=0`. The model folder is mounted read-only at
-`/models/<name>`; with batching on, the batching parameters file is mounted read-only
-at `/config/batching_parameters.txt` and named by TF Serving's batching flags.
+image's entrypoint, with `--port=<free port>` and `--rest_api_port=0`. The model folder
+is mounted read-only at `/models/<name>`; with batching on, the batching parameters
+file is mounted read-only at `/config/batching_parameters.txt` and named by TF
+Serving's batching flags.
+
+Reachable from this host only: where the engine has a `bridge` network the container
+runs on it and its port is published on 127.0.0.1 alone; where it has none (an engine
+started with `--bridge=none`) the container shares the host's network, with no NAT
+between client and server, and is asked to listen on 127.0.0.1
+(`$AUTOTUNE_SERVING_BIND_ADDRESS`): the project's image does, a foreign image may not,
+and the launcher's listening check (autotune.launch.base) names it then.
 
 Every container carries the labels `autotune.owner=autotune` and `autotune.pid=<tuner
 pid>`. A container is removed by `stop()`, on a failed or interrupted start, and, if
-the tuner was killed before it could, by the next start on this host: it removes the
-labelled containers whose tuner process is gone.
+the tuner is killed before it can, by the tuner's watchdog process within a second or
+two (autotune.launch._watchdog); the next start on this host also removes labelled
+containers whose tuner process is gone.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -42,15 +52,19 @@ from autotune.launch.batching_file import (
     batching_args,
     write_batching_file,
 )
+from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK
 
 OWNER_LABEL = "autotune.owner"
 OWNER = "autotune"
 PID_LABEL = "autotune.pid"
+#: one per launcher: its watchdog removes that launcher's containers only
+LAUNCHER_LABEL = "autotune.launcher"
 MODELS_IN_CONTAINER = "/models"
 #: log lines kept from a container when it is removed, for `logs()` after `stop()`
 KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
-
+BRIDGE_NETWORK = "bridge"
+WATCHDOG_EXIT_S = 10
 
 
 def _missing_image(image: str) -> LauncherUnavailableError:
@@ -99,21 +113,47 @@ def _tuner_gone(container: Container) -> bool:
     return not (pid.isdigit() and psutil.pid_exists(int(pid)))
 
 
+def _labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[Container]:
+    return client.containers.list(
+        all=True, filters={"label": [f"{key}={value}" for key, value in labels.items()]})
+
+
+def _remove(containers: list[Container]) -> list[str]:
+    removed = []
+    for container in containers:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            continue
+        removed.append(container.name)
+    return removed
+
+
+def remove_labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[str]:
+    """Remove every container carrying all of `labels`; return their names."""
+    return _remove(_labelled(client, labels))
+
+
 def reap_stale_containers(client: docker.DockerClient) -> list[str]:
     """Remove the labelled containers whose tuner process is gone; return their names."""
-    reaped = []
-    for container in client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={OWNER}"}):
-        if _tuner_gone(container):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                continue
-            reaped.append(container.name)
-    return reaped
+    return _remove([container for container in _labelled(client, {OWNER_LABEL: OWNER})
+                    if _tuner_gone(container)])
+
+
+def has_bridge(client: docker.DockerClient) -> bool:
+    """Whether the engine has a bridge network to publish ports from."""
+    return bool(client.networks.list(names=[BRIDGE_NETWORK]))
+
+
+def start_watchdog(launcher_id: str) -> subprocess.Popen[bytes]:
+    """The watchdog of one launcher's containers (autotune.launch._watchdog)."""
+    return subprocess.Popen([sys.executable, "-m", "autotune.launch._watchdog", launcher_id],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 class DockerLauncher(Launcher):
-    """A server container per start, on a free host port (host networking)."""
+    """A server container per start, on a free host port of 127.0.0.1 (module docstring)."""
 
     kind = "docker"
 
@@ -124,9 +164,12 @@ class DockerLauncher(Launcher):
         self.stop_grace_s = stop_grace_s
         self._client = client or connect()
         require_image(self._client, image)
+        self.host_network = not has_bridge(self._client)
         self._container: Container | None = None
         self._kept_logs = ""
         self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     def describe(self) -> str:
         return f"docker ({self.image})"
@@ -139,6 +182,8 @@ class DockerLauncher(Launcher):
     def start(self, settings: ServerSettings) -> str:
         self.stop()
         reap_stale_containers(self._client)
+        if self._watchdog is None or self._watchdog.poll() is not None:
+            self._watchdog = start_watchdog(self._launcher_id)
         port = free_port()
         name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         command = [*settings.server_args(), f"--port={port}", "--rest_api_port=0"]
@@ -150,16 +195,23 @@ class DockerLauncher(Launcher):
             command += batching_args(CONTAINER_PATH)
             mounts.append(docker.types.Mount(target=CONTAINER_FOLDER, source=self._config_dir.name,
                                              type="bind", read_only=True))
+        environment = {**settings.env(), "MODEL_NAME": self.model.name}
+        if self.host_network:
+            network: dict[str, object] = {"network_mode": "host"}
+            environment[BIND_ADDRESS_ENV] = LOOPBACK
+        else:
+            network = {"ports": {f"{port}/tcp": (LOOPBACK, port)}}
         try:
             self._container = self._client.containers.create(
                 self.image,
                 command=command,
                 name=name,
-                environment={**settings.env(), "MODEL_NAME": self.model.name},
+                environment=environment,
                 mounts=mounts,
-                network_mode="host",
                 cpuset_cpus=settings.cpuset,
-                labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid())},
+                labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid()),
+                        LAUNCHER_LABEL: self._launcher_id},
+                **network,
             )
             self._container.start()
         except docker.errors.ImageNotFound:
@@ -173,7 +225,7 @@ class DockerLauncher(Launcher):
             # An interrupt between create and start must not leave the container behind.
             self._remove_named(name)
             raise
-        self._address = f"127.0.0.1:{port}"
+        self._address = f"{LOOPBACK}:{port}"
         return self._address
 
     def _remove_named(self, name: str) -> None:
@@ -200,11 +252,28 @@ class DockerLauncher(Launcher):
         if container is None:
             return
         try:
-            container.stop(timeout=max(1, round(self.stop_grace_s)))
+            container.reload()
+            if container.status != "paused":  # a paused (hung) server is killed at once
+                try:
+                    container.stop(timeout=max(1, round(self.stop_grace_s)))
+                except docker.errors.APIError as error:  # removed by force below
+                    if isinstance(error, docker.errors.NotFound):
+                        raise
             self._kept_logs = container.logs(tail=KEPT_LOG_LINES).decode(errors="replace")
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop the server, then let the watchdog go (it finds nothing left to remove)."""
+        self.stop()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stdin.close()
+            try:
+                watchdog.wait(WATCHDOG_EXIT_S)
+            except subprocess.TimeoutExpired:  # a slow engine: it ends once it has looked
+                pass
 
     def logs(self, lines: int = 50) -> str:
         if self._container is None:

@@ -9,7 +9,8 @@ reads `OMP_NUM_THREADS` and `KMP_*` at start.
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
 period. Its output goes to a log file that `logs()` reads. The embedded server is also
-told the tuner's pid, and stops by itself if the tuner dies without stopping it.
+told the tuner's pid, and stops by itself if the tuner dies without stopping it, and
+to listen on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Sequence
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
 from autotune.launch.batching_file import batching_args, write_batching_file
-from autotune.serving.options import PARENT_PID_ENV
+from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK, PARENT_PID_ENV
 
 TF_SERVING_BINARY = "tensorflow_model_server"
 EMBEDDED_SERVER = (sys.executable, "-m", "autotune.serving")
@@ -94,9 +95,9 @@ class LocalLauncher(Launcher):
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name,
-                     PARENT_PID_ENV: str(os.getpid())},
+                     PARENT_PID_ENV: str(os.getpid()), BIND_ADDRESS_ENV: LOOPBACK},
                 start_new_session=True)
-        self._address = f"127.0.0.1:{port}"
+        self._address = f"{LOOPBACK}:{port}"
         return self._address
 
     @property
@@ -116,6 +117,7 @@ class LocalLauncher(Launcher):
         if process is None:
             return
         self._signal_group(process.pid, signal.SIGTERM)
+        self._signal_group(process.pid, signal.SIGCONT)  # a paused server handles it too
         try:
             process.wait(self.stop_grace_s)
         except subprocess.TimeoutExpired:

@@ -2,12 +2,16 @@
 
     <model-dir>/<version>/saved_model.pb ...   numeric versions, highest is served
     <model-dir>/model_card.json                what the served version was built from
+    <model-dir>/.autotune-model-dir.json       the versions autotune wrote (ownership)
 
 Versioning: a (re-)export always gets the next version number, so a server watching
-the base path (TF Serving polls it) swaps to the new model, and then the older
-versions are removed, so the base path holds exactly the model the card describes.
-The version is written under a temporary non-numeric name and renamed, because
-servers ignore non-numeric folders: no server ever sees a half-written version.
+the base path (TF Serving polls it) swaps to the new model. The version is written
+under a temporary non-numeric name (servers ignore non-numeric folders: none ever sees
+a half-written version), loaded back to prove it serves, and only then renamed into
+place. The versions it replaces are removed after that, and only those autotune wrote
+(autotune.model.ownership); an export into a folder autotune does not own is refused.
+Each version states the valid user and item id ranges (autotune.serving.ranges), so the
+server refuses an unknown id in words instead of failing inside the graph.
 
 The export is a plain `tf.Module` with one `tf.function` signature (`serving_default`:
 `user_id`, `item_id` int32 [None] -> `rating` float32 [None]); loading it needs no Keras.
@@ -22,32 +26,47 @@ from pathlib import Path
 import tensorflow as tf
 
 from autotune.model.card import write_model_card
-from autotune.model.config import SERVING_SIGNATURE
+from autotune.model.config import ITEM_INPUT, SERVING_SIGNATURE, USER_INPUT
 from autotune.model.neumf import NeuMF
+from autotune.model.ownership import (
+    claim,
+    forget_version,
+    numeric_versions,
+    record_version,
+    written_versions,
+)
+from autotune.serving.ranges import write_input_ranges
+
+__all__ = ["export_model", "numeric_versions"]
 
 
-def numeric_versions(model_dir: Path) -> list[int]:
-    """The version numbers present under a model base path, ascending."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(entry.name) for entry in model_dir.iterdir()
-                  if entry.is_dir() and entry.name.isdigit())
+def _check_loads(path: Path) -> None:
+    """Load the SavedModel at `path` back; raises unless it has the serving signature."""
+    if SERVING_SIGNATURE not in tf.saved_model.load(str(path)).signatures:
+        raise RuntimeError(f"the export at {path} lost its {SERVING_SIGNATURE} signature")
 
 
 def export_model(model: NeuMF, model_dir: Path, card: dict) -> dict:
     """Save `model` as the next version under `model_dir` with `card`; the card as written.
 
-    The written card gets a `version` field; older versions are removed (module docstring).
+    The written card gets a `version` field; see the module docstring for what is kept.
     """
-    model_dir.mkdir(parents=True, exist_ok=True)
+    claim(model_dir)
     older = numeric_versions(model_dir)
     version = (older[-1] if older else 0) + 1
     staging = model_dir / f".export-{version}"
     shutil.rmtree(staging, ignore_errors=True)
     tf.saved_model.save(model, str(staging), signatures={SERVING_SIGNATURE: model.serve})
+    write_input_ranges(staging, {USER_INPUT: (0, model.shape.num_users - 1),
+                                 ITEM_INPUT: (0, model.shape.num_items - 1)})
+    _check_loads(staging)
     os.replace(staging, model_dir / str(version))
+    record_version(model_dir, version)
     card = {**card, "version": version}
     write_model_card(model_dir, card)
+    ours = set(written_versions(model_dir))
     for number in older:
-        shutil.rmtree(model_dir / str(number), ignore_errors=True)
+        if number in ours:
+            shutil.rmtree(model_dir / str(number), ignore_errors=True)
+            forget_version(model_dir, number)
     return card

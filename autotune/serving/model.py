@@ -1,8 +1,9 @@
 """The served model: the highest numeric version of a SavedModel, loaded once.
 
 Everything a request needs is prepared at load time: the concrete function of every
-signature, the input specs requests are checked against, and the SignatureDef map that
-`GetModelMetadata` returns (read from `saved_model.pb`, as TF Serving does).
+signature, the input specs requests are checked against (with the id ranges the model
+states, autotune.serving.ranges), and the SignatureDef map that `GetModelMetadata`
+returns (read from `saved_model.pb`, as TF Serving does).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from autotune.serving import tensors
+from autotune.serving.ranges import read_input_ranges
 
 
 class ModelLoadError(RuntimeError):
@@ -30,6 +32,8 @@ class InputSpec:
     name: str
     dtype: np.dtype
     shape: tuple[int | None, ...] | None  # None: any rank
+    #: inclusive range of valid ids, when the model states one
+    valid_range: tuple[int, int] | None = None
 
     def describe(self) -> str:
         """`user_id int32 [-1]`, in TF Serving's shape notation (-1 = any size)."""
@@ -41,13 +45,16 @@ class InputSpec:
 class ServedSignature:
     """A signature's concrete function with its input specs, callable on numpy arrays."""
 
-    def __init__(self, key: str, function: Callable[..., Mapping[str, tf.Tensor]]) -> None:
+    def __init__(self, key: str, function: Callable[..., Mapping[str, tf.Tensor]],
+                 ranges: Mapping[str, tuple[int, int]] | None = None) -> None:
         self.key = key
         self._function = function
         specs = function.structured_input_signature[1]
+        ranges = ranges or {}
         self.inputs: dict[str, InputSpec] = {
             name: InputSpec(name, np.dtype(spec.dtype.as_numpy_dtype),
-                            None if spec.shape.rank is None else tuple(spec.shape.as_list()))
+                            None if spec.shape.rank is None else tuple(spec.shape.as_list()),
+                            ranges.get(name))
             for name, spec in sorted(specs.items())
         }
         self.output_names: tuple[str, ...] = tuple(sorted(function.structured_outputs))
@@ -84,8 +91,10 @@ class ServedModel:
             self._loaded = tf.saved_model.load(str(self.path))
         except (OSError, ValueError, tf.errors.OpError) as error:
             raise ModelLoadError(f"cannot load SavedModel {self.path}: {error}") from error
+        ranges = read_input_ranges(self.path)
         self.signatures: dict[str, ServedSignature] = {
-            key: ServedSignature(key, function) for key, function in self._loaded.signatures.items()
+            key: ServedSignature(key, function, ranges)
+            for key, function in self._loaded.signatures.items()
         }
         if not self.signatures:
             raise ModelLoadError(f"SavedModel {self.path} has no signatures to serve")

@@ -11,6 +11,13 @@ file, see `batching_config`; without a file, TF Serving's defaults).
 Other TF Serving flags (`--rest_api_port`, ...) are accepted and ignored, so a command
 line written for TF Serving runs here unchanged.
 
+Listening: `--bind_address` (else `$AUTOTUNE_SERVING_BIND_ADDRESS`, else `0.0.0.0`). Run
+by hand (`docker run -p 8500:8500 ...`) the server listens on every interface, as TF
+Serving does; the launchers set the variable to `127.0.0.1`, so a trial server is
+reachable from this host only. An environment variable rather than a flag, so the
+launchers can set it for any server: TF Serving's own binary ignores it (and refuses
+unknown flags).
+
 `$AUTOTUNE_SERVING_PARENT_PID` (set by the local launcher) makes the server stop when
 that process is gone, so a killed tuner leaves no server behind.
 """
@@ -34,6 +41,10 @@ DEFAULT_MAX_BATCH_SIZE = 1_000_000
 #: OpenMP knobs reported in the settings line (left to the runtime, never applied here)
 RUNTIME_ENV = ("OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY", "KMP_SETTINGS")
 PARENT_PID_ENV = "AUTOTUNE_SERVING_PARENT_PID"
+BIND_ADDRESS_ENV = "AUTOTUNE_SERVING_BIND_ADDRESS"
+#: TF Serving's: every interface (what a server run by hand in the image needs)
+DEFAULT_BIND_ADDRESS = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
 
 
 class OptionsError(ValueError):
@@ -55,6 +66,13 @@ class ServingOptions:
     parent_pid: int | None = None
     #: None: no batching (`--enable_batching` not given)
     batching: BatchingParameters | None = None
+    bind_address: str = DEFAULT_BIND_ADDRESS
+
+    @property
+    def listen_target(self) -> str:
+        """`host:port` for gRPC's `add_insecure_port` (an IPv6 host in brackets)."""
+        host = f"[{self.bind_address}]" if ":" in self.bind_address else self.bind_address
+        return f"{host}:{self.port}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=None,
                         help="inter-op threads "
                              "(default $TENSORFLOW_INTER_OP_PARALLELISM, else 0: auto)")
+    parser.add_argument("--bind_address", default=None,
+                        help=f"address to listen on (default ${BIND_ADDRESS_ENV}, else "
+                             f"{DEFAULT_BIND_ADDRESS}: every interface)")
     parser.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
                         help="largest batch a request may carry "
                              f"(default {DEFAULT_MAX_BATCH_SIZE:,})")
@@ -147,4 +168,6 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         ignored_flags=tuple(unknown),
         parent_pid=_parent_pid(environ),
         batching=_batching(args),
+        bind_address=(args.bind_address or environ.get(BIND_ADDRESS_ENV, "").strip()
+                      or DEFAULT_BIND_ADDRESS),
     )

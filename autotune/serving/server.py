@@ -45,6 +45,7 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
         "model": options.model_name,
         "version": version,
         "port": options.port,
+        "bind_address": options.bind_address,
         "pid": os.getpid(),
         "batching": options.batching.describe() if options.batching else "off",
     }
@@ -105,11 +106,11 @@ def _serve(options: ServingOptions) -> int:
     run = BatchScheduler(options.batching).run if options.batching else unbatched
     add_servicers(server, model, options.max_batch_size, run)
     try:
-        bound = server.add_insecure_port(f"0.0.0.0:{options.port}")
+        bound = server.add_insecure_port(options.listen_target)
     except RuntimeError:
         bound = 0
     if not bound:
-        log(f"error: cannot listen on port {options.port} (in use?)")
+        log(f"error: cannot listen on {options.listen_target} (port in use, or no such address?)")
         return 1
 
     received_signals = _handle_stop_signals()

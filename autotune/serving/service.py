@@ -31,6 +31,15 @@ from autotune.serving.validation import (
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
+def graph_refusal(message: str) -> str:
+    """TensorFlow's refusal without its graph text, for a model that states no input
+    ranges (autotune.serving.ranges): the reason line (`indices[1] = 500 is not in [0,
+    200)`), not the node, the op and the stack around it."""
+    before_graph = message.split("[[", 1)[0].strip().splitlines()
+    reason = before_graph[-1].strip() if before_graph else "no reason given"
+    return f"the model refused the inputs: {reason}"
+
+
 def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel,
                      signature_name: str = "") -> None:
     spec.name = model.name
@@ -54,7 +63,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         except RequestError as error:
             context.abort(error.code, error.message)
         except tf.errors.InvalidArgumentError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, graph_refusal(error.message))
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         signature = resolve_signature(self._model, request.model_spec)

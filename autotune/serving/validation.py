@@ -3,7 +3,9 @@
 Every way a request can be wrong becomes a `RequestError` with the gRPC status TF
 Serving uses (NOT_FOUND for another model or version, INVALID_ARGUMENT for the rest)
 and a message saying what was expected. Checks run on the declared shapes before any
-value is decoded, so an oversize request costs nothing.
+value is decoded, so an oversize request costs nothing; then, before the graph runs,
+inputs of one batch must have the same length, and ids must lie in the range the model
+states (autotune.serving.ranges), so no request reaches the graph to fail there.
 """
 
 from __future__ import annotations
@@ -68,8 +70,20 @@ def decode_inputs(signature: ServedSignature, inputs: Mapping[str, tensor_pb2.Te
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"inputs {sorted(inputs)} do not match the signature "
                            f"'{signature.key}', which expects: {_expected(signature)}")
+    _check_same_length(signature, inputs)
     return {name: _decode_input(spec, inputs[name], max_batch_size)
             for name, spec in signature.inputs.items()}
+
+
+def _check_same_length(signature: ServedSignature,
+                       inputs: Mapping[str, tensor_pb2.TensorProto]) -> None:
+    """Inputs whose first dimension is the batch must all have the same batch size."""
+    lengths = {name: tensors.shape_of(inputs[name])[0] for name, spec in signature.inputs.items()
+               if spec.shape and spec.shape[0] is None and tensors.shape_of(inputs[name])}
+    if len(set(lengths.values())) > 1:
+        sizes = ", ".join(f"'{name}' has {length:,}" for name, length in sorted(lengths.items()))
+        raise _invalid(f"inputs of one request must have the same length, but {sizes}: "
+                       "send one value of each input per example")
 
 
 def _invalid(message: str) -> RequestError:
@@ -90,7 +104,23 @@ def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
         array = tensors.decode(proto, shape)
     except tensors.TensorDecodeError as error:
         raise _invalid(f"input '{spec.name}': {error}; expected {spec.describe()}") from None
+    _check_range(spec, array)
     return _as_dtype(spec, array)
+
+
+def _check_range(spec: InputSpec, array: np.ndarray) -> None:
+    """INVALID_ARGUMENT for the first id outside the range the model states."""
+    if spec.valid_range is None or not array.size:
+        return
+    low, high = spec.valid_range
+    if low <= array.min() and array.max() <= high:
+        return
+    outside = np.flatnonzero((array < low) | (array > high))
+    if outside.size:
+        index = int(outside[0])
+        raise _invalid(f"input '{spec.name}' has id {array.flat[index]} at position {index}, "
+                       f"outside the model's range [{low}, {high}]"
+                       + (f" ({outside.size:,} ids outside)" if outside.size > 1 else ""))
 
 
 def _as_dtype(spec: InputSpec, array: np.ndarray) -> np.ndarray:

@@ -63,4 +63,5 @@ def test_a_re_export_is_the_next_version_and_replaces_the_old(tiny_model, tmp_pa
     assert (first["version"], second["version"]) == (1, 2)
     assert numeric_versions(tmp_path) == [2]
     assert read_model_card(tmp_path) == {"note": "second", "version": 2}
-    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["2", "model_card.json"]
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [
+        ".autotune-model-dir.json", "2", "model_card.json"]

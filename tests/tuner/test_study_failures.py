@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 import psutil
@@ -45,14 +44,10 @@ def test_a_floor_no_model_reaches_makes_every_trial_infeasible(tuning_options, s
     assert '"best": null' in report and '"infeasible": 2' in report
 
 
-def test_a_server_that_cannot_start_fails_trials_and_ends_the_study(tuning_options, small_assets,
-                                                                    tmp_path):
-    no_version = tmp_path / "models" / "ncf"
-    no_version.mkdir(parents=True)
-    assets = SimpleNamespace(eval_path=small_assets.eval_path, model_dir=no_version)
-    options = tuning_options("batch", trials=5, start_timeout=60)
+def test_a_server_that_cannot_start_fails_trials_and_ends_the_study(tuning_options, small_assets):
+    options = tuning_options("batch", trials=5, start_timeout=0.001)  # never AVAILABLE in time
     with pytest.raises(StudyAbortedError) as raised:
-        run_tuning(options, assets=assets)
+        run_tuning(options, assets=small_assets)
     assert raised.value.exit_code != 0 and "3 trials in a row failed" in str(raised.value)
     trials = _only_study(options.storage).trials
     assert [t.state for t in trials[:3]] == [TrialState.FAIL] * 3

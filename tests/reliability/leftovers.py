@@ -1,0 +1,44 @@
+"""What a test may leave behind: nothing. The model servers and containers of a tuner, found."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+import docker
+from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
+
+
+def serving_processes_of(pid: int) -> list[psutil.Process]:
+    """Live model server processes started by process `pid` (itself dead or alive)."""
+    alive = []
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [])
+            parent = (process.info["environ"] or {}).get("AUTOTUNE_SERVING_PARENT_PID")
+        except psutil.Error:
+            continue
+        if "autotune.serving" in command and parent == str(pid) and process.is_running() \
+                and process.status() != psutil.STATUS_ZOMBIE:
+            alive.append(process)
+    return alive
+
+
+def containers_of(pid: int) -> list[str]:
+    """Names of the containers (running or not) a tuner of pid `pid` started."""
+    client = docker.from_env()
+    found = client.containers.list(all=True, filters={
+        "label": [f"{OWNER_LABEL}={OWNER}", f"{PID_LABEL}={pid}"]})
+    return [container.name for container in found]
+
+
+def wait_until(condition, timeout_s: float, interval_s: float = 0.2) -> float:
+    """Seconds until `condition()` held; AssertionError after `timeout_s`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            what = condition.__doc__ or condition
+            raise AssertionError(f"still not true after {timeout_s}s: {what}")
+        time.sleep(interval_s)
+    return time.monotonic() - started

@@ -1,0 +1,100 @@
+"""Bad flags, paths and cache files stop a run before its first trial: one line, exit 2,
+within seconds; or, for a damaged cache file, `autotune prepare` rebuilds it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autotune.data.synthetic import SyntheticShape
+from autotune.errors import UsageError
+from autotune.model.export import numeric_versions
+from autotune.prepare import prepare_assets
+from autotune.study import run_tuning
+
+#: TensorFlow's import on a busy host, and nothing else
+REFUSAL_S = 90
+TINY = SyntheticShape(users=60, items=200, ratings=3_000)
+
+
+def _tuner(tmp_path: Path, *flags: str,
+           storage: str | None = None) -> subprocess.CompletedProcess:
+    """`autotune --mode online` with its own empty home: a refusal must leave it unmade."""
+    command = [sys.executable, "-m", "autotune", "--mode", "online", "--server", "local",
+               "--storage", storage or f"sqlite:///{tmp_path}/studies.db", *flags]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=REFUSAL_S,
+                         env={**os.environ, "AUTOTUNE_HOME": str(tmp_path / "home")})
+    assert not (tmp_path / "home").exists(), "data or model prepared before the refusal"
+    return run
+
+
+def _refused(run: subprocess.CompletedProcess, *words: str) -> str:
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("autotune: error: "), run.stderr[-2000:]
+    for word in words:
+        assert word in lines[0]
+    return lines[0]
+
+
+def test_a_report_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
+    a_file = tmp_path / "reports"
+    a_file.write_text("not a folder\n")
+    started = time.monotonic()
+    _refused(_tuner(tmp_path, "--report-dir", str(a_file)), "--report-dir", "is a file")
+    assert time.monotonic() - started < REFUSAL_S
+    assert not (tmp_path / "studies.db").exists()  # refused before the storage was opened
+    assert a_file.read_text() == "not a folder\n"
+
+
+def test_a_report_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    _refused(_tuner(tmp_path, "--report-dir", str(blocked / "reports")),
+             "--report-dir", "not writable")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "postgresql://tuner:s3cret@127.0.0.1:1/studies"])
+def test_a_bad_storage_url_is_refused_before_any_work(tmp_path, url):
+    run = _tuner(tmp_path, "--report-dir", str(tmp_path / "r"), storage=url)
+    _refused(run, "notaurl" if url == "notaurl" else "127.0.0.1")
+    assert "s3cret" not in run.stdout + run.stderr
+
+
+def _prepare(tmp_path: Path):
+    return prepare_assets(data_dir=tmp_path / "data", model_dir=tmp_path / "model", epochs=1,
+                          quiet=True, synthetic_shape=TINY)
+
+
+def test_a_damaged_eval_set_in_the_cache_is_rebuilt_by_prepare(tmp_path):
+    first = _prepare(tmp_path)
+    size = first.eval_path.stat().st_size
+    with first.eval_path.open("r+b") as stream:
+        stream.truncate(size // 2)
+    again = _prepare(tmp_path)
+    assert again.eval_path.stat().st_size == size
+    with np.load(again.eval_path) as arrays:
+        assert arrays["items"].shape[1] == 1000
+    assert again.model_card["version"] == first.model_card["version"]  # the model was fine
+
+
+def test_a_damaged_eval_set_given_to_the_tuner_says_to_rerun_prepare(tmp_path, tuning_options):
+    assets = _prepare(tmp_path)
+    assets.eval_path.write_bytes(assets.eval_path.read_bytes()[:1000])
+    with pytest.raises(UsageError, match="rerun `autotune prepare`") as raised:
+        run_tuning(tuning_options("online", trials=1), assets=assets)
+    assert str(assets.eval_path) in str(raised.value)
+
+
+def test_a_damaged_model_in_the_cache_is_rebuilt_by_prepare(tmp_path):
+    first = _prepare(tmp_path)
+    (first.version_dir / "saved_model.pb").write_bytes(b"\0" * 64)
+    again = _prepare(tmp_path)
+    assert again.model_card["version"] == first.model_card["version"] + 1
+    assert numeric_versions(tmp_path / "model") == [again.model_card["version"]]

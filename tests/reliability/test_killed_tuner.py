@@ -1,0 +1,95 @@
+"""A tuner killed (SIGKILL) mid-trial leaves no server, process or container behind for
+more than a few seconds, and the next run marks its trial FAIL ("tuner died") before it
+starts; Ctrl-C after completed trials writes their report and says where."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autotune.recovery import TUNER_DIED, WORKER_ATTR
+from autotune.study import run_tuning
+
+from .faults import WhenMeasuring, container, local_server
+from .leftovers import containers_of, serving_processes_of, wait_until
+
+DRIVER = Path(__file__).parents[1] / "tuner" / "tuner_driver.py"
+#: how long a dead tuner's server or container may outlive it
+CLEANUP_S = 10.0
+FIND_SERVER_S = 240
+
+
+def _study(storage: str) -> optuna.Study:
+    (name,) = optuna.study.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _tuner(storage: str, assets, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(DRIVER), storage, str(assets.eval_path),
+                             str(assets.model_dir), *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("server", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
+        server, request, tmp_path, small_assets, tuning_options):
+    image = request.getfixturevalue("serving_image") if server == "docker" else "unused"
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    tuner = _tuner(storage, small_assets, "--server", server, "--image", image)
+    find = local_server if server == "local" else container
+    fault = WhenMeasuring(lambda: find(tuner.pid), lambda _server: tuner.kill())
+    fault.start()
+    try:
+        fault.wait_acted(FIND_SERVER_S)
+    finally:
+        fault.cancel()
+        tuner.kill()
+    assert tuner.wait(30) == -signal.SIGKILL
+
+    def nothing_left() -> bool:
+        """no server process or container of the killed tuner"""
+        return not serving_processes_of(tuner.pid) and (
+            server == "local" or not containers_of(tuner.pid))
+    wait_until(nothing_left, CLEANUP_S)
+
+    (running,) = _study(storage).get_trials(states=(TrialState.RUNNING,))
+    assert running.user_attrs[WORKER_ATTR] == f"{socket.gethostname()}:{tuner.pid}"
+    resumed = tuning_options("online", storage=storage, server=server, image=image, trials=1,
+                             confirm_rounds=0)
+    assert run_tuning(resumed, assets=small_assets) == 0
+    study = _study(storage)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    died = study.trials[running.number]
+    assert died.state == TrialState.FAIL and died.user_attrs["failure"] == TUNER_DIED
+    assert "running" not in (tmp_path / "reports" / f"{study.study_name}.md").read_text().lower()
+
+
+def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path, small_assets):
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    tuner = _tuner(storage, small_assets, "--measure-seconds", "1", "--trials", "20")
+
+    def one_trial_complete() -> bool:
+        """a trial completed"""
+        if not (tmp_path / "studies.db").exists():
+            return False
+        names = optuna.study.get_all_study_names(storage)
+        return bool(names) and bool(_study(storage).get_trials(states=(TrialState.COMPLETE,)))
+    try:
+        wait_until(one_trial_complete, FIND_SERVER_S, interval_s=0.5)
+    finally:
+        tuner.send_signal(signal.SIGINT)
+    stdout, stderr = tuner.communicate(timeout=60)
+    assert tuner.returncode == 130, stderr[-2000:]
+    study = _study(storage)
+    report = tmp_path / "reports" / f"{study.study_name}.json"
+    assert "writing the report of the" in stderr
+    assert str(report) in stdout.replace("\n", "")
+    assert report.is_file() and '"COMPLETE"' in report.read_text()
+    assert not serving_processes_of(tuner.pid)
