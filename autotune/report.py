@@ -281,15 +281,3 @@ def print_stored_report(storage: str, study_name: str | None, report_dir: Path) 
     if report["best"] is None:
         raise NoFeasibleTrialError(f"study {study_name!r} has no feasible trial")
     return 0
-
-
-def run_dashboard(storage: str, port: int) -> int:
-    """`autotune dashboard`: optuna-dashboard on the storage, on 127.0.0.1 only."""
-    from optuna_dashboard import run_server
-
-    from autotune.storage import open_storage
-
-    opened = open_storage(storage)
-    print(f"optuna-dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    run_server(opened, host="127.0.0.1", port=port)
-    return 0
