@@ -25,6 +25,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from autotune.errors import NoFeasibleTrialError, UsageError
+from autotune.importance import param_importances
 from autotune.paths import MODEL_NAME
 from autotune.space import PARAM_LABELS, settings_from_params
 
@@ -105,6 +106,7 @@ def build_report(study: optuna.Study) -> dict[str, Any]:
         "trials": {**counts, "total": len(trials),
                    "infeasible": sum(not is_feasible(t) for t in complete)},
         "confirmation_rounds": attrs.get(CONFIRMATION_ATTR, {}).get("rounds", 0),
+        "importances": param_importances(study),
     }
     if best is not None:
         for name, baseline in baselines.items():
@@ -197,6 +199,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | {format_objective(metric, baseline['value'])} | "
                          f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
         lines.append("")
+    if report.get("importances"):
+        lines += ["## Which knob matters", "", "| setting | importance |", "|---|---|",
+                  *[f"| {name} | {value:.2f} |" for name, value in report["importances"].items()],
+                  "", "PED-ANOVA importances (sum 1): how much the best trials agree on each.", ""]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
     lines += [f"Trials: {counts}.", ""]
     return "\n".join(lines)
@@ -248,11 +254,14 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
 
 
 def publish_report(study: optuna.Study, report_dir: Path, quiet: bool = False) -> dict[str, Any]:
-    """Build the report, write its files, save it as the dashboard note, print it."""
+    """Build the report, write its files (and the HTML), save it as the dashboard note, print it."""
     from optuna_dashboard import save_note
+
+    from autotune.html_report import write_html_report
 
     report = build_report(study)
     paths = write_report_files(report, report_dir)
+    paths.append(write_html_report(study, report, report_dir))
     save_note(study, render_markdown(report))
     console = Console()
     if not quiet:
