@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from typing import Iterator
 
+import optuna
 import pytest
 
+from autotune.cli import main
 from autotune.errors import NoFeasibleTrialError
 from autotune.study import run_tuning
 from tuner.quick import quick_options
@@ -90,3 +93,17 @@ def test_dashboard_shows_study_trials_metric_and_report(dashboard, short_online_
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0 and "dashboard stopped" in output
+
+
+def test_bad_storage_or_port_is_one_line_and_exit_2(tmp_path, capsys):
+    missing = f"sqlite:///{tmp_path}/none.db"
+    assert main(["dashboard", "--storage", missing]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    optuna.create_study(storage=storage, study_name="empty")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--storage", storage, "--port", str(port)]) == 2
+    assert "pick another with --port" in capsys.readouterr().err
