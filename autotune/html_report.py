@@ -37,6 +37,8 @@ from autotune.space import PARAM_LABELS
 INFEASIBLE_COLOR = "#cccccc"
 TUTORIAL = "tutorial"
 SLICE_HEIGHT = 320
+#: the importance plot grows by one bar's height per parameter
+BAR_HEIGHT_BASE, BAR_HEIGHT = 120, 50
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -109,7 +111,8 @@ def _importances(study: optuna.Study, metric: str) -> Plot:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         figure = optuna.visualization.plot_param_importances(
-            study, evaluator=importance_evaluator(), target_name=metric)
+            study, evaluator=importance_evaluator(len(_complete(study))), target_name=metric)
+    figure.update_layout(height=BAR_HEIGHT_BASE + BAR_HEIGHT * len(figure.data[0].y))
     return "Parameter importances", caption, figure
 
 

@@ -2,7 +2,7 @@
 
 Optuna's PED-ANOVA evaluator (`optuna.importance.PedAnovaImportanceEvaluator`) says
 how much each parameter's distribution among the best trials (the top 10%, at least
-two) differs from its distribution over all measured trials: a knob that the fast
+three) differs from its distribution over all measured trials: a knob that the fast
 trials agree on matters, one they set anyhow does not. It needs no extra library
 (fANOVA would need scikit-learn) and is fast on any study size. The importances sum
 to 1; a study with too few measured trials, or whose parameters never varied, has
@@ -19,11 +19,19 @@ from optuna.trial import TrialState
 
 #: fewer measured trials than this give no meaningful importances
 MIN_TRIALS = 3
+#: the best trials compared with all of them: at least this many
+TOP_TRIALS = 3
 
 
-def importance_evaluator() -> PedAnovaImportanceEvaluator:
-    """The evaluator behind every importance autotune shows (table and plot alike)."""
-    return PedAnovaImportanceEvaluator()
+def importance_evaluator(measured: int) -> PedAnovaImportanceEvaluator:
+    """The evaluator behind every importance autotune shows (table and plot alike).
+
+    Optuna's default top quantile (10%) holds a single trial of a small study, which
+    agrees with itself on every knob; the top is widened to at least `TOP_TRIALS` of
+    the `measured` trials (at most half of them).
+    """
+    quantile = min(0.5, max(0.1, TOP_TRIALS / max(measured, 1)))
+    return PedAnovaImportanceEvaluator(target_quantile=quantile)
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:
@@ -36,5 +44,5 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
     with warnings.catch_warnings():  # experimental warnings, and "few trials" advice
         warnings.simplefilter("ignore")
         importances = optuna.importance.get_param_importances(
-            study, evaluator=importance_evaluator(), params=sorted(varied))
+            study, evaluator=importance_evaluator(len(complete)), params=sorted(varied))
     return {name: float(value) for name, value in importances.items()}
