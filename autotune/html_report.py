@@ -64,7 +64,9 @@ def render_html(study: optuna.Study, report: dict[str, Any]) -> str:
         _history(study, report, metric), _importances(study, metric),
         *_slices(study, metric), _finalists(study, metric), _distribution(study, report))
         if figure is not None]
-    summary = MarkdownIt("commonmark").enable("table").render(render_markdown(report))
+    # no raw HTML: study and host names are text, whatever they contain
+    summary = MarkdownIt("commonmark", {"html": False}).enable("table").render(
+        render_markdown(report))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>autotune: {html.escape(report['study'])}</title>"
             f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head>\n"
