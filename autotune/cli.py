@@ -5,7 +5,7 @@
     autotune serve [server flags]            the embedded model server (autotune.serving)
     autotune image build [--offline]         the serving image (autotune.image)
     autotune report [options]                report of a stored study (autotune.report)
-    autotune dashboard [options]             optuna-dashboard on the storage (autotune.report)
+    autotune dashboard [options]             optuna-dashboard on the storage (autotune.dashboard)
 
 Heavy modules are imported inside the handlers, so `autotune --help` stays instant.
 An `AutotuneError` becomes its one-line message and exit code; see autotune.errors.
@@ -148,8 +148,10 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     report.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
 
     dashboard = commands.add_parser("dashboard", help="open optuna-dashboard on the storage")
-    dashboard.add_argument("--storage", default=DEFAULT_STORAGE)
-    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--storage", default=DEFAULT_STORAGE,
+                           help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    dashboard.add_argument("--port", type=int, default=8080,
+                           help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
     return parser
 
 
@@ -189,9 +191,9 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from autotune.report import run_dashboard
+    from autotune.dashboard import serve_dashboard
 
-    return run_dashboard(storage=args.storage, port=args.port)
+    return serve_dashboard(storage=args.storage, port=args.port)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -10,7 +10,10 @@ built once from numpy (`tensor_content`), never inside a timed loop.
   the objective (or a request/time cap is hit); the statistics are those of the agreeing
   windows, the steady state.
 - Batch (`measure_throughput`): the same large request sent `iterations` times, as in
-  the tutorial; samples per second over the whole run.
+  the tutorial; samples per second over the whole run, and of each request.
+
+The online distribution (101 percentiles) and the per-request batch throughputs are
+stored as trial attrs, so the HTML report can draw them for any stored study.
 """
 
 from __future__ import annotations
@@ -173,6 +176,8 @@ class LatencyResult:
     p99_ms: float
     requests: int
     converged: bool
+    #: the 0th..100th percentiles of the same requests: the distribution, compactly
+    percentiles_ms: tuple[float, ...] = ()
 
     def statistic(self, objective: str) -> float:
         """The value of `--objective` (`mean`, `p50`, `p95` or `p99`)."""
@@ -182,7 +187,8 @@ class LatencyResult:
         """Trial user attrs, named as DESIGN.md fixes them."""
         return {"latency_ms_mean": self.mean_ms, "latency_ms_p50": self.p50_ms,
                 "latency_ms_p95": self.p95_ms, "latency_ms_p99": self.p99_ms,
-                "measured_requests": self.requests, "converged": self.converged}
+                "measured_requests": self.requests, "converged": self.converged,
+                "latency_ms_percentiles": [round(value, 4) for value in self.percentiles_ms]}
 
 
 def latency_statistics(latencies_ms: np.ndarray) -> dict[str, float]:
@@ -227,9 +233,11 @@ def measure_latency(client: ServingClient, users: np.ndarray, items: np.ndarray,
         capped = sent >= policy.max_requests or time.monotonic() - started >= policy.max_seconds
         if converged or capped:
             break
-    stats = latency_statistics(np.concatenate(windows[-policy.windows_to_agree:]))
+    steady = np.concatenate(windows[-policy.windows_to_agree:])
+    stats = latency_statistics(steady)
     return LatencyResult(mean_ms=stats["mean"], p50_ms=stats["p50"], p95_ms=stats["p95"],
-                         p99_ms=stats["p99"], requests=sent, converged=converged)
+                         p99_ms=stats["p99"], requests=sent, converged=converged,
+                         percentiles_ms=tuple(np.percentile(steady, np.arange(101)).tolist()))
 
 
 @dataclass(frozen=True)
@@ -240,9 +248,12 @@ class ThroughputResult:
     batch_size: int
     iterations: int
     seconds: float
+    #: samples per second of each request, in order
+    request_sps: tuple[float, ...] = ()
 
-    def attrs(self) -> dict[str, float | int]:
-        return {"throughput_sps": self.samples_per_s, "measured_requests": self.iterations}
+    def attrs(self) -> dict[str, float | int | list[float]]:
+        return {"throughput_sps": self.samples_per_s, "measured_requests": self.iterations,
+                "request_sps": [round(value, 1) for value in self.request_sps]}
 
 
 def measure_throughput(client: ServingClient, users: np.ndarray, items: np.ndarray,
@@ -254,12 +265,15 @@ def measure_throughput(client: ServingClient, users: np.ndarray, items: np.ndarr
     for _ in range(warmup_requests):
         client.send(request)
     _notify(on_phase, "measuring")
-    begin = time.perf_counter_ns()
-    for _ in range(iterations):
+    seconds = np.empty(iterations, dtype=np.float64)
+    for index in range(iterations):
+        begin = time.perf_counter_ns()
         client.send(request)
-    seconds = (time.perf_counter_ns() - begin) / 1e9
-    return ThroughputResult(samples_per_s=len(users) * iterations / seconds,
-                            batch_size=len(users), iterations=iterations, seconds=seconds)
+        seconds[index] = (time.perf_counter_ns() - begin) / 1e9
+    total = float(seconds.sum())
+    return ThroughputResult(samples_per_s=len(users) * iterations / total,
+                            batch_size=len(users), iterations=iterations, seconds=total,
+                            request_sps=tuple((len(users) / seconds).tolist()))
 
 
 def _notify(on_phase: PhaseCallback | None, phase: str) -> None:

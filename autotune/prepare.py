@@ -25,11 +25,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 from autotune.data.download import download_movielens
@@ -77,7 +80,7 @@ class PreparedAssets:
 
 
 def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
-                    synthetic_shape: SyntheticShape | None) -> RatingsSource:
+                    synthetic_shape: SyntheticShape | None, console: Console) -> RatingsSource:
     if dataset == SYNTHETIC:
         if download:
             raise UsageError("--download fetches MovieLens; "
@@ -86,8 +89,18 @@ def _ratings_source(dataset: str, data_dir: Path, seed: int, download: bool,
     if synthetic_shape is not None:
         raise UsageError(f"a synthetic shape was given for the MovieLens dataset {dataset}")
     if download and not ratings_path(dataset, data_dir).is_file():
-        download_movielens(dataset, data_dir)
+        download_with_bar(dataset, data_dir, console)
     return MovieLensSource(dataset, data_dir)
+
+
+def download_with_bar(dataset: str, data_dir: Path, console: Console) -> None:
+    """`download_movielens` with a bar of the bytes received, their speed and the time left."""
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"downloading {dataset}.zip", total=None)
+        download_movielens(dataset, data_dir, on_progress=lambda received, total: progress.update(
+            task, completed=received, total=total))
 
 
 def _is_current(card: dict | None, eval_set: EvalSet, settings: dict, model_dir: Path) -> bool:
@@ -153,7 +166,7 @@ def prepare_assets(dataset: str = SYNTHETIC, data_dir: Path | None = None,
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir(dataset)
     console = Console(stderr=True, quiet=quiet)
-    source = _ratings_source(dataset, data_dir, seed, download, synthetic_shape)
+    source = _ratings_source(dataset, data_dir, seed, download, synthetic_shape, console)
     foreign = is_foreign(model_dir)
     if foreign:
         from autotune.preflight import check_model

@@ -26,6 +26,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from autotune.errors import NoFeasibleTrialError, UsageError
+from autotune.importance import param_importances
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
 from autotune.server_report import (
     batching_file,
@@ -119,6 +120,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         "trials": {**counts, "total": len(trials),
                    "infeasible": sum(not is_feasible(t) for t in complete)},
         "confirmation_rounds": attrs.get(CONFIRMATION_ATTR, {}).get("rounds", 0),
+        "importances": param_importances(study),
     }
     if "p99_ms" in attrs:
         report["p99_ms"] = attrs["p99_ms"]
@@ -229,6 +231,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Latency vs rate", ""]
         for name, entry in rated:
             lines += rate_table(name, entry["rates_tried"], report.get("p99_ms"))
+    if report.get("importances"):
+        lines += ["## Which knob matters", "", "| setting | importance |", "|---|---|",
+                  *[f"| {name} | {value:.2f} |" for name, value in report["importances"].items()],
+                  "", "PED-ANOVA importances (sum 1): how much the best trials agree on each.", ""]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
     lines += [f"Trials: {counts}.", ""]
     return "\n".join(lines)
@@ -283,11 +289,14 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
 
 
 def publish_report(study: optuna.Study, report_dir: Path, quiet: bool = False) -> dict[str, Any]:
-    """Build the report, write its files, save it as the dashboard note, print it."""
+    """Build the report, write its files (and the HTML), save it as the dashboard note, print it."""
     from optuna_dashboard import save_note
+
+    from autotune.html_report import write_html_report
 
     report = build_report(study, report_dir)
     paths = write_report_files(report, report_dir)
+    paths.append(write_html_report(study, report, report_dir))
     if report["mode"] == "server":
         keep_best_logs(loadgen_log_root(report_dir, study.study_name),
                        (report["best"] or {}).get("loadgen_logs"))
@@ -318,16 +327,4 @@ def print_stored_report(storage: str, study_name: str | None, report_dir: Path) 
     report = publish_report(study, report_dir)
     if report["best"] is None:
         raise NoFeasibleTrialError(f"study {study_name!r} has no feasible trial")
-    return 0
-
-
-def run_dashboard(storage: str, port: int) -> int:
-    """`autotune dashboard`: optuna-dashboard on the storage, on 127.0.0.1 only."""
-    from optuna_dashboard import run_server
-
-    from autotune.storage import open_storage
-
-    opened = open_storage(storage)
-    print(f"optuna-dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    run_server(opened, host="127.0.0.1", port=port)
     return 0

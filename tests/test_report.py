@@ -7,12 +7,14 @@ import pytest
 
 from autotune.accuracy import AccuracyResult
 from autotune.errors import NoFeasibleTrialError, UsageError
+from autotune.html_report import render_html
 from autotune.report import (
     CONFIRMATION_ATTR,
     build_report,
     docker_run_command,
     print_stored_report,
     publish_report,
+    render_markdown,
 )
 from autotune.study import record_accuracy
 
@@ -123,9 +125,41 @@ def test_files_note_and_stored_report(tmp_path):
     assert note_keys  # the Markdown summary is the study's dashboard note
 
     assert print_stored_report(storage, None, tmp_path / "again") == 0
+    page = (tmp_path / "again" / "online-h-synthetic.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
     infeasible = _study("minimize", storage, name="other")
     _measured(infeasible, (1, 1, 1), 2.0, hr=0.0)
     with pytest.raises(UsageError):
         print_stored_report(storage, None, tmp_path / "again")  # two studies: which one?
     with pytest.raises(NoFeasibleTrialError):
         print_stored_report(storage, "other", tmp_path / "again")
+
+
+def test_importances_are_a_short_table():
+    report = build_report(_online_study())
+    assert set(report["importances"]) == set(THREADS)
+    assert sum(report["importances"].values()) == pytest.approx(1.0)
+    markdown = render_markdown(report)
+    assert "## Which knob matters" in markdown
+    assert all(f"| {name} | " in markdown for name in THREADS)
+
+
+def test_importances_need_a_few_varied_trials():
+    study = _study("minimize")
+    _measured(study, (1, 1, 1), 2.0)
+    _measured(study, (2, 2, 2), 1.0)
+    report = build_report(study)
+    assert report["importances"] == {} and "Which knob matters" not in render_markdown(report)
+
+
+def test_html_shows_infeasible_trials_and_baselines():
+    study = _online_study()
+    page = render_html(study, build_report(study))
+    assert page.startswith("<!DOCTYPE html>") and "<script src=" not in page  # self-contained
+    slices = [f"Slice: {name}" for name in THREADS]
+    for title in ("Optimisation history", "Parameter importances", *slices):
+        assert f"<h2>{title}</h2>" in page
+    # trial 2 missed the HR floor: grey in Optuna's history and in every slice
+    assert page.count('"name":"Infeasible Trial"') == 1 + len(THREADS)
+    assert "tutorial (trial 0)" in page and "image-defaults (trial 1)" in page  # reference lines
+    assert "<h2>Confirmation</h2>" not in page  # nothing re-measured: no empty plot

@@ -23,6 +23,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from autotune.data.movielens import ratings_format
 from autotune.errors import AutotuneError
@@ -30,6 +31,9 @@ from autotune.errors import AutotuneError
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 URL_VARIABLE = "AUTOTUNE_MOVIELENS_URL"
 TIMEOUT_SECONDS = 30.0
+CHUNK_BYTES = 1 << 16
+#: called with the bytes received so far and the total (None when the server sends none)
+ProgressCallback = Callable[[int, "int | None"], None]
 
 
 class DownloadError(AutotuneError):
@@ -42,11 +46,18 @@ def movielens_url(dataset: str, base_url: str | None = None) -> str:
     return f"{base.rstrip('/')}/{dataset}.zip"
 
 
-def _fetch(url: str, target: Path) -> None:
+def _fetch(url: str, target: Path, on_progress: ProgressCallback | None = None) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, \
                 target.open("wb") as stream:
-            shutil.copyfileobj(response, stream)
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            received = 0
+            while chunk := response.read(CHUNK_BYTES):
+                stream.write(chunk)
+                received += len(chunk)
+                if on_progress is not None:
+                    on_progress(received, total)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"could not download {url}: HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
@@ -74,13 +85,17 @@ def _verify(archive: zipfile.ZipFile, dataset: str, url: str) -> None:
                             f"{fmt.min_rows}; the download is incomplete")
 
 
-def download_movielens(dataset: str, data_dir: Path, base_url: str | None = None) -> Path:
-    """Fetch, verify and unpack `dataset` into `<data_dir>/<dataset>/`; that folder."""
+def download_movielens(dataset: str, data_dir: Path, base_url: str | None = None,
+                       on_progress: ProgressCallback | None = None) -> Path:
+    """Fetch, verify and unpack `dataset` into `<data_dir>/<dataset>/`; that folder.
+
+    `on_progress` hears of every chunk received (the caller draws a download bar).
+    """
     url = movielens_url(dataset, base_url)
     data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=f".{dataset}-download-") as scratch:
         zip_path = Path(scratch) / f"{dataset}.zip"
-        _fetch(url, zip_path)
+        _fetch(url, zip_path, on_progress)
         try:
             with zipfile.ZipFile(zip_path) as archive:
                 _verify(archive, dataset, url)

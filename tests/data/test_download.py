@@ -2,16 +2,20 @@
 
 import functools
 import http.server
+import io
+import re
 import socket
 import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from autotune.cli import main
 from autotune.data.download import URL_VARIABLE, DownloadError, download_movielens
 from autotune.data.movielens import load_movielens
+from autotune.prepare import download_with_bar
 
 ROWS = 100_000  # ml-100k's documented size: the plausibility floor
 
@@ -50,7 +54,13 @@ def test_a_good_zip_is_verified_unpacked_and_readable(served, tmp_path, monkeypa
               {"ml-100k/u.data": ml100k_lines(), "ml-100k/README": "MovieLens 100K"})
     monkeypatch.setenv(URL_VARIABLE, base_url)
     data_dir = tmp_path / "data"
-    assert download_movielens("ml-100k", data_dir) == data_dir / "ml-100k"
+    heard: list[tuple[int, int | None]] = []
+    target = download_movielens("ml-100k", data_dir,
+                                on_progress=lambda *bytes_: heard.append(bytes_))
+    assert target == data_dir / "ml-100k"
+    size = (folder / "movielens" / "ml-100k.zip").stat().st_size
+    received = [got for got, _ in heard]
+    assert heard[-1] == (size, size) and received == sorted(set(received))
     assert (data_dir / "ml-100k" / "README").read_text() == "MovieLens 100K"
     assert len(load_movielens("ml-100k", data_dir)) == ROWS
     assert [entry.name for entry in data_dir.iterdir()] == ["ml-100k"]  # no scratch left
@@ -102,3 +112,15 @@ def test_no_network_is_one_line_through_the_cli(tmp_path, capsys, monkeypatch):
     error = capsys.readouterr().err
     assert code == 1 and error.count("\n") == 1
     assert f"could not download http://127.0.0.1:{port}/ml-1m.zip" in error
+
+
+def test_prepare_draws_a_download_bar_with_size_and_speed(served, tmp_path, monkeypatch):
+    folder, base_url = served
+    (folder / "movielens").mkdir()
+    build_zip(folder / "movielens" / "ml-100k.zip", {"ml-100k/u.data": ml100k_lines()})
+    monkeypatch.setenv(URL_VARIABLE, base_url)
+    screen = io.StringIO()
+    download_with_bar("ml-100k", tmp_path / "data", Console(file=screen, width=120))
+    bar = screen.getvalue()
+    assert "downloading ml-100k.zip" in bar and re.search(r"\d+(\.\d+)?/\d+(\.\d+)? [kM]B", bar)
+    assert re.search(r"[kM]B/s", bar)  # the speed

@@ -12,22 +12,17 @@ from typing import Callable, Iterator
 
 import pytest
 
-from autotune.client import LatencyPolicy
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.study import TuningOptions
 
-QUICK_LATENCY = LatencyPolicy(warmup_requests=20, window=50, max_requests=1000, max_seconds=3.0)
+from .quick import quick_options
 
 
 @pytest.fixture
 def tuning_options(tmp_path: Path) -> Callable[..., TuningOptions]:
     """Options for a short study with the local launcher, storage and reports in tmp_path."""
     def make(mode: str = "online", **overrides: object) -> TuningOptions:
-        quick = dict(mode=mode, server="local", storage=f"sqlite:///{tmp_path}/studies.db",
-                     report_dir=tmp_path / "reports", batch_size=2000, iterations=5,
-                     accuracy_users=100, confirm_top=1, confirm_rounds=1, quiet=True,
-                     latency_policy=QUICK_LATENCY)
-        return TuningOptions(**{**quick, **overrides})
+        return quick_options(tmp_path, mode, **overrides)
     return make
 
 

@@ -50,7 +50,10 @@ def test_latency_statistics_are_ordered(server_address, eval_rows):
     assert result.statistic("p95") == result.p95_ms
     assert result.requests % policy.window == 0 and result.requests >= 3 * policy.window
     assert set(result.attrs()) >= {"latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
-                                   "latency_ms_p99"}
+                                   "latency_ms_p99", "latency_ms_percentiles"}
+    percentiles = result.attrs()["latency_ms_percentiles"]  # the distribution, for the HTML
+    assert len(percentiles) == 101 and percentiles == sorted(percentiles)
+    assert percentiles[50] == pytest.approx(result.p50_ms, abs=1e-4)
 
 
 def test_windows_stop_when_they_agree_or_at_the_cap(server_address, eval_rows):
@@ -80,6 +83,8 @@ def test_throughput_counts_samples_per_second(server_address, eval_rows):
         result = measure_throughput(client, users, items, iterations=3)
     assert result.batch_size == 5000 and result.iterations == 3
     assert result.samples_per_s == pytest.approx(15000 / result.seconds)
+    per_request = result.attrs()["request_sps"]  # each request's own, for the HTML report
+    assert len(per_request) == 3 and min(per_request) <= result.samples_per_s <= max(per_request)
 
 
 def test_a_model_with_uint16_item_ids_works(tmp_path):

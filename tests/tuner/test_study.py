@@ -43,6 +43,8 @@ def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
     env = (options.report_dir / f"{study.study_name}.env").read_text()
     assert "OMP_NUM_THREADS=" in env and "TENSORFLOW_INTRA_OP_PARALLELISM=" in env
     assert "docker run -d -p 8500:8500" in report["best"]["docker_run"]
+    page = (options.report_dir / f"{study.study_name}.html").read_text()
+    assert "Optimisation history" in page and "Confirmation" in page
     return study, report
 
 
@@ -55,6 +57,7 @@ def test_online_study(tuning_options, small_assets):
     assert study.trials[0].params == {"omp_num_threads": 1, "intra_op_parallelism": 1,
                                       "inter_op_parallelism": 1}
     assert study.trials[1].value == study.trials[1].user_attrs["latency_ms_p95"]
+    assert "Latency distribution" in (options.report_dir / f"{study.study_name}.html").read_text()
     assert not serving_processes()
 
 
@@ -65,4 +68,6 @@ def test_batch_study(tuning_options, small_assets):
     assert study.metric_names == ["throughput_sps"] and study.direction.name == "MAXIMIZE"
     assert study.user_attrs["batch_size"] == options.batch_size
     assert report["best"]["value"] > 0
+    assert all(len(t.user_attrs["request_sps"]) == options.iterations for t in study.trials)
+    assert "Throughput per request" in (options.report_dir / f"{study.study_name}.html").read_text()
     assert not serving_processes()
