@@ -3,7 +3,8 @@
 - A trial records the tuner that runs it (user attr `worker` = `<hostname>:<pid>`,
   autotune.host.worker_id). A tuner killed mid-trial (SIGKILL, power loss) leaves that
   trial RUNNING; the next run on the same host marks it FAIL with the reason "tuner
-  died" before it starts, once the recorded process is gone (or its pid was reused by a
+  died" and queues its configuration again (as the fleet's heartbeat does) before it
+  starts, once the recorded process is gone (or its pid was reused by a
   process started later).
   Trials of other hosts' tuners are left alone: only their own host can tell whether
   they live (a heartbeat in the storage covers them, see the fleet storage).
@@ -52,12 +53,16 @@ def orphaned(trial: optuna.trial.FrozenTrial, hostname: str) -> bool:
 
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     """Mark FAIL ("tuner died") the trials this host's dead tuners left RUNNING; their numbers."""
+    from autotune.fleet import requeue_stale_trial
+
     hostname = socket.gethostname()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if orphaned(trial, hostname):
             study._storage.set_trial_user_attr(trial._trial_id, "failure", TUNER_DIED)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            # measured again, as a trial failed by the fleet's heartbeat is
+            requeue_stale_trial(study, study._storage.get_trial(trial._trial_id))
             failed.append(trial.number)
     return failed
 
