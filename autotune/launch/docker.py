@@ -114,8 +114,11 @@ def _tuner_gone(container: Container) -> bool:
 
 
 def _labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[Container]:
+    # ignore_removed: a container another tuner (or a watchdog) removes while this one
+    # lists them is simply gone, not an error
     return client.containers.list(
-        all=True, filters={"label": [f"{key}={value}" for key, value in labels.items()]})
+        all=True, filters={"label": [f"{key}={value}" for key, value in labels.items()]},
+        ignore_removed=True)
 
 
 def _remove(containers: list[Container]) -> list[str]:
@@ -125,6 +128,10 @@ def _remove(containers: list[Container]) -> list[str]:
             container.remove(force=True)
         except docker.errors.NotFound:
             continue
+        except docker.errors.APIError as error:
+            if error.status_code == 409:  # "removal already in progress": someone else's
+                continue
+            raise
         removed.append(container.name)
     return removed
 
