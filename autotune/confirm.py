@@ -29,6 +29,8 @@ _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
 
 
 T = TypeVar("T")
+#: what `pick_candidates` builds: a `Candidate` or a `racing.Finalist`
+C = TypeVar("C")
 
 @dataclass
 class Candidate:
@@ -58,23 +60,27 @@ def mean_and_ci95(values: list[float]) -> tuple[float, tuple[float, float]]:
     return mean, (mean - half, mean + half)
 
 
-def pick_candidates(study: optuna.Study, top: int) -> list[Candidate]:
-    """The `top` best feasible distinct configurations, then each baseline's configuration."""
+def pick_candidates(study: optuna.Study, top: int,
+                    make: Callable[[int, dict[str, object], bool], C] = Candidate) -> list[C]:
+    """The `top` best feasible distinct configurations, then each baseline's configuration.
+
+    `make(trial number, params, feasible)` builds each pick: a `Candidate` here, a
+    `racing.Finalist` for the race; it must have a `baselines` list.
+    """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     ranked = sorted(complete, key=lambda trial: trial.value, reverse=reverse)
-    chosen: dict[tuple, Candidate] = {}
+    chosen: dict[tuple, C] = {}
     for trial in filter(is_feasible, ranked):
         if len(chosen) == top:
             break
-        chosen.setdefault(params_key(trial.params),
-                          Candidate(trial.number, dict(trial.params), True))
+        chosen.setdefault(params_key(trial.params), make(trial.number, dict(trial.params), True))
     for trial in ranked:
         name = trial.user_attrs.get("baseline")
         if name and not any(name in candidate.baselines for candidate in chosen.values()):
             candidate = chosen.setdefault(
                 params_key(trial.params),
-                Candidate(trial.number, dict(trial.params), is_feasible(trial)))
+                make(trial.number, dict(trial.params), is_feasible(trial)))
             candidate.baselines.append(name)
     return list(chosen.values())
 

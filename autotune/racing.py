@@ -34,14 +34,14 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable
 
 import optuna
-from optuna.trial import TrialState
 
+from autotune.confirm import pick_candidates, rotated
 from autotune.measure import MeasurementError
 from autotune.progress import Progress
-from autotune.report import format_objective, is_feasible, params_key
+from autotune.report import format_objective
 from autotune.space import describe_params
 from autotune.stats import PairedRatio, paired_ratio
 
@@ -51,7 +51,6 @@ ALPHA = 0.05
 MIN_ROUNDS = 3
 MAX_FAILURES = 2
 
-T = TypeVar("T")
 Measure = Callable[[dict[str, object]], float]
 Clock = Callable[[], float]
 
@@ -125,29 +124,9 @@ class RaceRecord:
 
 
 def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
-    """The `top` best feasible distinct configurations, then each baseline's configuration."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(complete, key=lambda trial: trial.value, reverse=reverse)
-    chosen: dict[tuple, Finalist] = {}
-    for trial in filter(is_feasible, ranked):
-        if len(chosen) == top:
-            break
-        chosen.setdefault(params_key(trial.params),
-                          Finalist(trial.number, dict(trial.params), True))
-    for trial in ranked:
-        name = trial.user_attrs.get("baseline")
-        if name and not any(name in finalist.baselines for finalist in chosen.values()):
-            finalist = chosen.setdefault(params_key(trial.params), Finalist(
-                trial.number, dict(trial.params), is_feasible(trial)))
-            finalist.baselines.append(name)
-    return list(chosen.values())
-
-
-def rotated(items: Sequence[T], round_index: int) -> list[T]:
-    """`items` starting at position `round_index` (mod length): each round a new order."""
-    shift = round_index % len(items) if items else 0
-    return [*items[shift:], *items[:shift]]
+    """The `top` best feasible distinct configurations, then each baseline's configuration
+    (the confirmation round's choice, `confirm.pick_candidates`)."""
+    return pick_candidates(study, top, Finalist)
 
 
 def look_alpha(look: int, comparisons: int, alpha: float = ALPHA) -> float:
