@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from autotune.client import ServingClient
 from autotune.eval_rows import EvalRows
-from autotune.metrics import hit_rate_and_ndcg
-
-TOP_K = 10
+from autotune.metrics import HR_LABEL, NDCG_LABEL, TOP_K, hit_rate_and_ndcg
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,8 @@ class AccuracyResult:
     def shortfall(self) -> str:
         """Why the trial is infeasible, or "" when it is not."""
         misses = [f"{name} {value:.4f} < floor {floor}"
-                  for name, value, floor in (("HR@10", self.hr, self.min_hr),
-                                             ("NDCG@10", self.ndcg, self.min_ndcg))
+                  for name, value, floor in ((HR_LABEL, self.hr, self.min_hr),
+                                             (NDCG_LABEL, self.ndcg, self.min_ndcg))
                   if value < floor]
         return "; ".join(misses)
 

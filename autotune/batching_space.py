@@ -1,12 +1,14 @@
-"""The server-side batching knobs `--mode server` searches, and the settings they stand for.
+"""The choices of the server-side batching knobs `--mode server` searches.
 
 `enable_batching` is TF Serving's flag; when it is on, the trial also picks the batching
 parameters TF Serving reads from `--batching_parameters_file`: `max_batch_size`,
 `batch_timeout_micros` (bounded by what a p99 of a few milliseconds leaves room for) and
 `num_batch_threads` (up to the physical cores). `max_enqueued_batches` is fixed
-generously, so an overloaded run shows as latency over the bound rather than as
-refusals; `allowed_batch_sizes` (padding, which pays off on accelerators) is not
-searched. When batching is off, the batching params are absent from the trial.
+generously (autotune.launch.base.MAX_ENQUEUED_BATCHES), so an overloaded run shows as
+latency over the bound rather than as refusals; `allowed_batch_sizes` (padding, which
+pays off on accelerators) is not searched. When batching is off, the batching params
+are absent from the trial. The knobs themselves (names, labels, how they reach the
+server) are rows of `autotune.launch.base.KNOBS`; this module holds their choices.
 """
 
 from __future__ import annotations
@@ -14,20 +16,17 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import optuna
 
-from autotune.serving.batching_config import BatchingParameters
+from autotune.launch.base import BATCHING_PARAMS, BATCHING_SWITCH
 
-ENABLE = "enable_batching"
+ENABLE = BATCHING_SWITCH
 #: a batch closes on its timeout long before it is full at these rates, so the cap
 #: matters little for latency; it also caps the accuracy gate's requests
 MAX_BATCH_SIZE_CHOICES = (32, 128, 512)
 BATCH_TIMEOUT_MICROS_CHOICES = (0, 200, 1000, 3000)
-MAX_ENQUEUED_BATCHES = 100
-LABELS = {ENABLE: "batching", "max_batch_size": "max_batch", "batch_timeout_micros": "timeout_us",
-          "num_batch_threads": "batch_threads"}
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,7 @@ class BatchingChoices:
 
     def knobs(self) -> dict[str, tuple[int, ...]]:
         """The batching params (besides `enable_batching`) and their values."""
-        return {"max_batch_size": self.max_batch_size,
-                "batch_timeout_micros": self.batch_timeout_micros,
-                "num_batch_threads": self.num_batch_threads}
+        return {name: getattr(self, name) for name in BATCHING_PARAMS}
 
     @property
     def size(self) -> int:
@@ -67,13 +64,3 @@ class BatchingChoices:
             for name, values in self.knobs().items():
                 params[name] = trial.suggest_categorical(name, list(values))
         return params
-
-
-def batching_from_params(params: Mapping[str, object]) -> BatchingParameters | None:
-    """The batching parameters a trial's params stand for; None when batching is off."""
-    if not params.get(ENABLE):
-        return None
-    return BatchingParameters(max_batch_size=int(params["max_batch_size"]),
-                              batch_timeout_micros=int(params["batch_timeout_micros"]),
-                              num_batch_threads=int(params["num_batch_threads"]),
-                              max_enqueued_batches=MAX_ENQUEUED_BATCHES)

@@ -4,8 +4,8 @@
     autotune prepare [options]               eval set and NCF SavedModel (autotune.prepare)
     autotune serve [server flags]            the embedded model server (autotune.serving)
     autotune image build [--offline]         the serving image (autotune.image)
-    autotune report [options]                report of a stored study (autotune.report)
-    autotune dashboard [options]             optuna-dashboard on the storage (autotune.dashboard)
+    autotune report [options]                report of a stored study (autotune.report.commands)
+    autotune dashboard [options]             optuna-dashboard (autotune.report.dashboard)
 
 Heavy modules are imported inside the handlers, so `autotune --help` stays instant.
 An `AutotuneError` becomes its one-line message and exit code; see autotune.errors.
@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from autotune.errors import AutotuneError
-from autotune.paths import DEFAULT_REPORT_DIR, DEFAULT_STORAGE
+from autotune.launch import LAUNCHER_KINDS
+from autotune.modes import MODES, ONLINE
+from autotune.options import DEFAULT_BUDGET, LATENCY_STATISTICS, SPACES, default
+from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
 
 DATASETS = ("synthetic", "ml-1m", "ml-100k", "ml-20m", "ml-latest")
 SUBCOMMANDS = ("prepare", "serve", "image", "report", "dashboard")
@@ -35,7 +38,7 @@ def _positive_int(text: str) -> int:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and model")
-    group.add_argument("--dataset", choices=DATASETS, default="synthetic",
+    group.add_argument("--dataset", choices=DATASETS, default=default("dataset"),
                        help="MovieLens size, or the offline synthetic ml-1m look-alike (default)")
     group.add_argument("--data-dir", type=Path, default=None,
                        help="folder with <dataset>/<ratings file> (default $AUTOTUNE_HOME/data)")
@@ -43,7 +46,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="model base path with numeric versions (default under $AUTOTUNE_HOME)")
     group.add_argument("--epochs", type=_positive_int, default=None,
                        help="training epochs (default: the dataset's tuned value)")
-    group.add_argument("--seed", type=int, default=0, help="seed for data, sampling and training")
+    group.add_argument("--seed", type=int, default=default("seed"),
+                       help="seed for data, sampling and training")
     group.add_argument("--download", action="store_true",
                        help="fetch the MovieLens files from GroupLens if they are missing")
 
@@ -55,53 +59,69 @@ def _add_storage_options(parser: argparse.ArgumentParser) -> None:
                         help="study name (default: built from mode and host)")
 
 
+def _by_mode(field: str) -> str:
+    """`; server mode 14`: the modes whose `field` is set, for a flag's help."""
+    return "".join(f"; {mode.name} mode {getattr(mode, field)}" for mode in MODES.values()
+                   if getattr(mode, field) is not None)
+
+
+def _confirmation(index: int) -> str:
+    """`3; server mode 2`: the modes' confirmation default (0: configurations, 1: rounds)."""
+    general = ONLINE.confirmation[index]
+    return str(general) + "".join(f"; {mode.name} mode {mode.confirmation[index]}"
+                                  for mode in MODES.values()
+                                  if mode.confirmation[index] != general)
+
+
 def _tuning_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotune",
         description="Find the fastest TensorFlow Serving thread settings for this host. "
                     f"Subcommands: {', '.join(SUBCOMMANDS)} (autotune SUBCOMMAND --help).",
     )
-    parser.add_argument("--mode", choices=("online", "batch", "server"), required=True,
-                        help="online: batch-1 latency; batch: batch throughput; server: the "
-                             "most requests/s with p99 latency under --p99-ms (MLPerf LoadGen)")
+    parser.add_argument("--mode", choices=tuple(MODES), required=True,
+                        help="; ".join(f"{mode.name}: {mode.summary}" for mode in MODES.values()))
     run = parser.add_argument_group("server")
-    run.add_argument("--server", choices=("auto", "docker", "local"), default="auto",
+    run.add_argument("--server", choices=LAUNCHER_KINDS, default=default("server"),
                      help="auto: docker when an engine and the image are there, else local")
-    run.add_argument("--image", default="autotune/serving:mkl",
-                     help="serving image for --server docker")
-    run.add_argument("--start-timeout", type=float, default=120.0,
+    run.add_argument("--image", default=default("image"),
+                     help="serving image for --server docker (default %(default)s)")
+    run.add_argument("--start-timeout", type=float, default=default("start_timeout"),
                      help="seconds a server may take to report the model AVAILABLE")
-    run.add_argument("--request-timeout", type=float, default=15.0,
-                     help="seconds a request may take before its trial fails as hung (default 15)")
+    run.add_argument("--request-timeout", type=float, default=default("request_timeout"),
+                     help="seconds a request may take before its trial fails as hung "
+                          "(default %(default)s)")
     search = parser.add_argument_group("search")
-    search.add_argument("--trials", type=_positive_int, default=None,
-                        help="new trials to run (default: the whole grid when small, else 30; "
-                             "server mode 14)")
-    search.add_argument("--timeout", type=float, default=None,
+    search.add_argument("--trials", type=_positive_int, default=default("trials"),
+                        help="new trials to run (default: the whole grid when small, "
+                             f"else {DEFAULT_BUDGET}{_by_mode('default_trials')})")
+    search.add_argument("--timeout", type=float, default=default("timeout"),
                         help="stop starting trials after S seconds")
-    search.add_argument("--space", choices=("default", "extended"), default="default",
+    search.add_argument("--space", choices=SPACES, default=default("space"),
                         help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
-    search.add_argument("--max-threads", type=_positive_int, default=None,
+    search.add_argument("--max-threads", type=_positive_int, default=default("max_threads"),
                         help="upper bound of every thread setting (default: physical cores)")
     measure = parser.add_argument_group("measurement")
-    measure.add_argument("--objective", choices=("mean", "p50", "p95", "p99"), default="mean",
-                         help="online latency statistic to minimise (default mean)")
-    measure.add_argument("--batch-size", type=_positive_int, default=50000,
-                         help="samples per request in batch mode (default 50000)")
-    measure.add_argument("--iterations", type=_positive_int, default=40,
-                         help="requests measured per batch trial (default 40)")
-    measure.add_argument("--p99-ms", type=float, default=10.0,
-                         help="server mode: the p99 latency bound in ms (default 10)")
-    measure.add_argument("--confirm-top", type=_positive_int, default=None,
+    measure.add_argument("--objective", choices=LATENCY_STATISTICS, default=default("objective"),
+                         help="online latency statistic to minimise (default %(default)s)")
+    measure.add_argument("--batch-size", type=_positive_int, default=default("batch_size"),
+                         help="samples per request in batch mode (default %(default)s)")
+    measure.add_argument("--iterations", type=_positive_int, default=default("iterations"),
+                         help="requests measured per batch trial (default %(default)s)")
+    measure.add_argument("--p99-ms", type=float, default=default("p99_ms"),
+                         help="server mode: the p99 latency bound in ms (default %(default)s)")
+    measure.add_argument("--confirm-top", type=_positive_int, default=default("confirm_top"),
                          help="best configurations re-measured after the search "
-                              "(default 3; server mode 2)")
-    measure.add_argument("--confirm-rounds", type=int, default=None,
+                              f"(default {_confirmation(0)})")
+    measure.add_argument("--confirm-rounds", type=int, default=default("confirm_rounds"),
                          help="rounds of the confirmation re-measurement, 0 to skip "
-                              "(default 3; server mode 2)")
+                              f"(default {_confirmation(1)})")
     gate = parser.add_argument_group("accuracy gate")
-    gate.add_argument("--min-hr", type=float, default=0.22, help="HR@10 floor (default 0.22)")
-    gate.add_argument("--min-ndcg", type=float, default=0.11, help="NDCG@10 floor (default 0.11)")
-    gate.add_argument("--accuracy-users", type=_positive_int, default=None,
+    gate.add_argument("--min-hr", type=float, default=default("min_hr"),
+                      help="HR@10 floor (default %(default)s)")
+    gate.add_argument("--min-ndcg", type=float, default=default("min_ndcg"),
+                      help="NDCG@10 floor (default %(default)s)")
+    gate.add_argument("--accuracy-users", type=_positive_int, default=default("accuracy_users"),
                       help="score a seeded sample of N users (default all)")
     _add_data_options(parser)
     study = parser.add_argument_group("study and report")
@@ -111,13 +131,14 @@ def _tuning_parser() -> argparse.ArgumentParser:
     study.add_argument("--allow-concurrent", action="store_true",
                        help="run even if another tuner holds this host's lock")
     fleet = parser.add_argument_group("fleet (several hosts on one storage; see README)")
-    fleet.add_argument("--host-class", default=None, metavar="NAME",
+    fleet.add_argument("--host-class", default=default("host_class"), metavar="NAME",
                        help="group this host by NAME instead of by its hardware")
-    fleet.add_argument("--heartbeat-interval", type=_positive_int, default=10, metavar="S",
-                       help="seconds between a running trial's heartbeats (default 10)")
-    fleet.add_argument("--grace-period", type=_positive_int, default=60, metavar="S",
-                       help="a trial silent this long is failed and its configuration "
-                            "measured again (default 60)")
+    fleet.add_argument("--heartbeat-interval", type=_positive_int,
+                       default=default("heartbeat_interval"), metavar="S",
+                       help="seconds between a running trial's heartbeats (default %(default)s)")
+    fleet.add_argument("--grace-period", type=_positive_int, default=default("grace_period"),
+                       metavar="S", help="a trial silent this long is failed and its "
+                                         "configuration measured again (default %(default)s)")
     study.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -136,10 +157,10 @@ def _subcommand_parser() -> argparse.ArgumentParser:
 
     image = commands.add_parser("image", help="the serving image")
     image_commands = image.add_subparsers(dest="image_command", required=True)
-    build = image_commands.add_parser("build", help="build autotune/serving:mkl")
+    build = image_commands.add_parser("build", help=f"build {DEFAULT_IMAGE}")
     build.add_argument("--offline", action="store_true",
                        help="make the base image with debootstrap instead of pulling it")
-    build.add_argument("--tag", default="autotune/serving:mkl", help="image tag")
+    build.add_argument("--tag", default=DEFAULT_IMAGE, help="image tag (default %(default)s)")
 
     report = commands.add_parser("report", help="print the report of a stored study")
     _add_storage_options(report)
@@ -156,7 +177,8 @@ def _subcommand_parser() -> argparse.ArgumentParser:
 
 
 def _run_tuning(args: argparse.Namespace) -> int:
-    from autotune.study import TuningOptions, run_tuning
+    from autotune.options import TuningOptions
+    from autotune.study import run_tuning
 
     return run_tuning(TuningOptions.from_namespace(args))
 
@@ -179,7 +201,7 @@ def _run_image(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from autotune.report import print_stored_report
+    from autotune.report.commands import print_stored_report
 
     if args.fleet:
         from autotune.fleet.summary import print_fleet_report
@@ -191,7 +213,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from autotune.dashboard import serve_dashboard
+    from autotune.report.dashboard import serve_dashboard
 
     return serve_dashboard(storage=args.storage, port=args.port)
 

@@ -33,6 +33,7 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from autotune.errors import UsageError
+from autotune.options import LatencyPolicy
 from autotune.serving.tensors import decode, numpy_dtype
 
 #: no message size limit: a large --batch-size or gate request can pass gRPC's 4 MiB default
@@ -155,18 +156,6 @@ def _tensor_proto(values: np.ndarray, spec: InputSpec) -> tensor_pb2.TensorProto
 
 
 @dataclass(frozen=True)
-class LatencyPolicy:
-    """How long an online measurement runs: windows until they agree, within caps."""
-
-    warmup_requests: int = 50
-    window: int = 200
-    windows_to_agree: int = 3
-    tolerance: float = 0.10
-    max_requests: int = 20_000
-    max_seconds: float = 10.0
-
-
-@dataclass(frozen=True)
 class LatencyResult:
     """Batch-1 latency statistics in milliseconds over the agreeing windows."""
 
@@ -184,7 +173,7 @@ class LatencyResult:
         return float(getattr(self, f"{objective}_ms"))
 
     def attrs(self) -> dict[str, float | int | bool]:
-        """Trial user attrs, named as DESIGN.md fixes them."""
+        """Trial user attrs, named as docs/DESIGN.md fixes them."""
         return {"latency_ms_mean": self.mean_ms, "latency_ms_p50": self.p50_ms,
                 "latency_ms_p95": self.p95_ms, "latency_ms_p99": self.p99_ms,
                 "measured_requests": self.requests, "converged": self.converged,

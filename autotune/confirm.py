@@ -17,11 +17,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence, TypeVar
 
 import optuna
-from optuna.trial import TrialState
 
-from autotune.measure import MeasurementError
+from autotune.errors import MeasurementError
 from autotune.progress import Progress
-from autotune.report import CONFIRMATION_ATTR, format_objective, is_feasible, params_key
+from autotune.schema import (
+    StudyAttr,
+    TrialAttr,
+    complete_trials,
+    is_feasible,
+    params_key,
+    ranked,
+    study_mode,
+)
 
 #: two-sided 95% Student's t quantiles by degrees of freedom; 1.96 beyond the table
 _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -31,6 +38,7 @@ _T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
 T = TypeVar("T")
 #: what `pick_candidates` builds: a `Candidate` or a `racing.Finalist`
 C = TypeVar("C")
+
 
 @dataclass
 class Candidate:
@@ -67,16 +75,14 @@ def pick_candidates(study: optuna.Study, top: int,
     `make(trial number, params, feasible)` builds each pick: a `Candidate` here, a
     `racing.Finalist` for the race; it must have a `baselines` list.
     """
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(complete, key=lambda trial: trial.value, reverse=reverse)
+    best_first = ranked(study, complete_trials(study))
     chosen: dict[tuple, C] = {}
-    for trial in filter(is_feasible, ranked):
+    for trial in filter(is_feasible, best_first):
         if len(chosen) == top:
             break
         chosen.setdefault(params_key(trial.params), make(trial.number, dict(trial.params), True))
-    for trial in ranked:
-        name = trial.user_attrs.get("baseline")
+    for trial in best_first:
+        name = trial.user_attrs.get(TrialAttr.BASELINE)
         if name and not any(name in candidate.baselines for candidate in chosen.values()):
             candidate = chosen.setdefault(
                 params_key(trial.params),
@@ -96,19 +102,19 @@ def run_confirmation(study: optuna.Study, candidates: list[Candidate], rounds: i
     """Measure every candidate `rounds` times, rotating the order; store and return the result."""
     progress.begin(f"confirmation: {len(candidates)} configurations x {rounds} rounds",
                    len(candidates) * rounds)
-    metric = (study.metric_names or ["value"])[0]
+    mode = study_mode(study)
     for round_index in range(rounds):
         for candidate in rotated(candidates, round_index):
             progress.step(f"round {round_index + 1}/{rounds} {candidate.label}")
             try:
                 candidate.values.append(measure(candidate.params))
                 progress.done(f"  round {round_index + 1} {candidate.label}: "
-                              f"{format_objective(metric, candidate.values[-1])}")
+                              f"{mode.format(candidate.values[-1])}")
             except MeasurementError as error:
                 candidate.failures.append(str(error))
                 progress.done(f"  round {round_index + 1} {candidate.label}: failed: {error}")
     result = {"rounds": rounds, "configs": [_summary(candidate) for candidate in candidates]}
-    study.set_user_attr(CONFIRMATION_ATTR, result)
+    study.set_user_attr(StudyAttr.CONFIRMATION, result)
     return result
 
 

@@ -27,3 +27,9 @@ class ServerStartError(AutotuneError):
     """A model server did not become AVAILABLE; the message carries its last log lines."""
 
     exit_code = 1
+
+
+class MeasurementError(Exception):
+    """One measurement failed (the server did not start, or stopped answering): the trial
+    fails with this message as its reason and the study goes on. Not an `AutotuneError`:
+    it never reaches the user as the run's outcome."""

@@ -1,7 +1,7 @@
 """The eval set as the tuner uses it: real (user, item) pairs for load, user rows for the gate.
 
 `eval.npz` holds `users` (int32, [n]) and `items` (int32, [n, 1000]) with column 0 the
-held-out positive (see DESIGN.md). Measurements send pairs drawn from it, so the server
+held-out positive (see docs/DESIGN.md). Measurements send pairs drawn from it, so the server
 works on the ids and embeddings real traffic touches; the accuracy gate scores whole
 rows, all users or a seeded sample of them.
 """

@@ -1,4 +1,4 @@
-"""`autotune image build`: build the serving image `autotune/serving:mkl`.
+"""`autotune image build`: build the serving image (`DEFAULT_IMAGE`, autotune/serving:mkl).
 
 The recipe is `docker/` of the source tree (Dockerfile, entrypoint, requirements); the
 build context gets it, the embedded server's sources (`autotune/__init__.py` and
@@ -10,11 +10,16 @@ cached for as long as the wheels stay the same.
 `python:3.11-slim-bookworm`, it makes an equivalent base (Debian bookworm with Python
 3.11) with `debootstrap` from the Debian mirror and `docker import`s it, once; later
 builds reuse it.
+
+The image's ENV defaults are the `image-defaults` baseline: `image_env` reads them from
+a built image through the engine, `image_default_env` from the recipe's Dockerfile (or
+TF Serving's Dockerfile.mkl values, for an installed package without the recipe).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,13 +28,13 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import docker
 import docker.errors
 
 import autotune
-import docker
 from autotune.errors import UsageError
+from autotune.paths import DEFAULT_IMAGE
 
-DEFAULT_TAG = "autotune/serving:mkl"
 ONLINE_BASE = "python:3.11-slim-bookworm"
 OFFLINE_BASE = "autotune/base:bookworm-python3.11"
 DEBIAN_SUITE = "bookworm"
@@ -44,6 +49,16 @@ WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2
 RECIPE_FILES = ("Dockerfile", "entrypoint.sh", "requirements.txt", "requirements-nodeps.txt")
 PACKAGE_DIR = Path(autotune.__file__).resolve().parent
 RECIPE_DIR = PACKAGE_DIR.parent / "docker"
+#: the env of the project's image, where the source tree has it
+IMAGE_DOCKERFILE = RECIPE_DIR / "Dockerfile"
+#: TF Serving's tensorflow_serving/tools/docker/Dockerfile.mkl, for an installed package
+UPSTREAM_MKL_ENV = {
+    "OMP_NUM_THREADS": "2",
+    "KMP_BLOCKTIME": "1",
+    "KMP_AFFINITY": "granularity=fine,verbose,compact,1,0",
+    "TENSORFLOW_INTRA_OP_PARALLELISM": "0",
+    "TENSORFLOW_INTER_OP_PARALLELISM": "0",
+}
 
 
 class ImageBuildError(UsageError):
@@ -159,7 +174,7 @@ def _docker_build(client: docker.DockerClient, context: Path, tag: str, base: st
             raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}{hint}")
 
 
-def build_image(tag: str = DEFAULT_TAG, offline: bool = False) -> None:
+def build_image(tag: str = DEFAULT_IMAGE, offline: bool = False) -> None:
     """Build the serving image as `tag`, printing progress; `ImageBuildError` on failure."""
     started = time.monotonic()
     client = _connect()
@@ -168,3 +183,32 @@ def build_image(tag: str = DEFAULT_TAG, offline: bool = False) -> None:
         prepare_context(Path(context))
         _docker_build(client, Path(context), tag, base)
     _say(f"built {tag} in {time.monotonic() - started:.0f}s")
+
+
+def image_default_env(dockerfile: Path = IMAGE_DOCKERFILE) -> dict[str, str]:
+    """The serving image's ENV defaults: from `dockerfile` when present, else TF Serving's."""
+    if not dockerfile.is_file():
+        return dict(UPSTREAM_MKL_ENV)
+    parsed = _dockerfile_env(dockerfile.read_text())
+    return {name: parsed.get(name, value) for name, value in UPSTREAM_MKL_ENV.items()}
+
+
+def _dockerfile_env(text: str) -> dict[str, str]:
+    """Every `ENV` of a Dockerfile (both `ENV K=V K2=V2` and `ENV K V`), later ones winning."""
+    env: dict[str, str] = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        words = line.strip().split(None, 1)
+        if len(words) != 2 or words[0].upper() != "ENV":
+            continue
+        tokens = shlex.split(words[1], comments=True)
+        if tokens and "=" not in tokens[0]:
+            env[tokens[0]] = " ".join(tokens[1:])
+            continue
+        env.update(token.split("=", 1) for token in tokens if "=" in token)
+    return env
+
+
+def image_env(client: docker.DockerClient, image: str) -> dict[str, str]:
+    """The ENV an image's containers start with (its `Config.Env`), read from the engine."""
+    entries = client.images.get(image).attrs["Config"].get("Env") or []
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)

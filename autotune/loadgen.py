@@ -30,29 +30,12 @@ import grpc
 import mlperf_loadgen as lg
 
 from autotune.client import CHANNEL_OPTIONS
+from autotune.options import RunSettings
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 DETAIL_LOG = "mlperf_log_detail.txt"
 SUMMARY_LOG = "mlperf_log_summary.txt"
 MLLOG_PREFIX = ":::MLLOG "
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How long one LoadGen run lasts and how it is judged."""
-
-    #: the p99 latency bound, in milliseconds
-    bound_ms: float = 10.0
-    #: each run lasts at least this long...
-    min_duration_s: float = 2.0
-    #: ...and issues at least this many queries (early stopping needs several hundred)
-    min_queries: int = 1024
-    #: an overloaded run stops issuing after this long (its backlog still drains); at a
-    #: low rate, long enough for twice the minimum query count
-    max_duration_s: float = 10.0
-    #: deadline of each Predict; a late answer counts as an error
-    request_timeout_s: float = 10.0
-    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the ranking cut-off of HR@k and NDCG@k: the NCF tutorial's HR@10 and NDCG@10
+TOP_K = 10
+HR_LABEL = f"HR@{TOP_K}"
+NDCG_LABEL = f"NDCG@{TOP_K}"
 TIE_RULE = "pessimistic: a negative scoring equal to the positive (or NaN) ranks ahead of it"
 
 
@@ -27,7 +31,7 @@ def positive_ranks(scores: np.ndarray) -> np.ndarray:
     return ahead.sum(axis=1)
 
 
-def hit_rate_and_ndcg(scores: np.ndarray, k: int = 10) -> tuple[float, float]:
+def hit_rate_and_ndcg(scores: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
     """HR@k and NDCG@k over a (users, candidates) score matrix whose column 0 is the positive.
 
     HR@k is the share of rows whose positive ranks in the top k; NDCG@k is the mean of

@@ -1,4 +1,4 @@
-"""Where autotune keeps its data, models and studies by default.
+"""Where autotune keeps its data, models and studies by default, and the names it serves.
 
 Data and models live in the cache (`$AUTOTUNE_HOME`, default `~/.cache/autotune`);
 studies and reports live under `studies/` of the working directory, where a user will
@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 MODEL_NAME = "ncf"
+#: the project's serving image (`autotune image build`), tuned by `--server docker`
+DEFAULT_IMAGE = "autotune/serving:mkl"
 DEFAULT_STORAGE = "sqlite:///studies/autotune.db"
 DEFAULT_REPORT_DIR = Path("studies/reports")
 

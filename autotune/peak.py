@@ -25,27 +25,16 @@ from typing import Callable
 import numpy as np
 
 from autotune.client import PhaseCallback, ServingClient
-from autotune.loadgen import PredictSUT, RunResult, RunSettings
+from autotune.loadgen import PredictSUT, RunResult
+from autotune.options import PeakPolicy, RunSettings
+from autotune.schema import TrialAttr
 
-#: the trial attr naming the folder of a measurement's LoadGen logs
-LOGS_ATTR = "loadgen_logs"
 #: requests sent one at a time before the first LoadGen run
 WARMUP_REQUESTS = 50
 
 
 class BoundMissedError(Exception):
     """No rate down to the lowest one tried met the p99 bound without errors."""
-
-
-@dataclass(frozen=True)
-class PeakPolicy:
-    """Where the rate search starts, where it gives up, and how close it brackets the peak."""
-
-    start_qps: float = 200.0
-    min_qps: float = 50.0
-    max_qps: float = 100_000.0
-    precision: float = 0.05
-    max_runs: int = 14
 
 
 @dataclass(frozen=True)
@@ -60,11 +49,11 @@ class PeakResult:
 
     def attrs(self) -> dict[str, object]:
         """Trial user attrs: `qps_at_slo`, its percentiles, and the rates tried."""
-        return {"qps_at_slo": self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
+        return {TrialAttr.QPS_AT_SLO: self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
                 "slo_latency_ms_p50": self.at_peak.p50_ms,
                 "slo_latency_ms_p95": self.at_peak.p95_ms,
                 "slo_latency_ms_p99": self.at_peak.p99_ms,
-                "rates_tried": [run.row() for run in self.runs],
+                TrialAttr.RATES_TRIED: [run.row() for run in self.runs],
                 "measured_requests": sum(run.queries for run in self.runs)}
 
 
@@ -139,7 +128,7 @@ class ServerLoad:
                 return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
 
             peak = find_peak(run, self.policy, self.settings.bound_ms)
-        return peak.qps_at_slo, {**peak.attrs(), LOGS_ATTR: str(log_dir)}
+        return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir)}
 
     def _new_log_dir(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

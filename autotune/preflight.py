@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from autotune.errors import UsageError
 
 if TYPE_CHECKING:
+    from autotune.options import TuningOptions
     from autotune.prepare import PreparedAssets
-    from autotune.study import TuningOptions
 
 
 def check_report_dir(report_dir: Path) -> None:

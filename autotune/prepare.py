@@ -42,9 +42,9 @@ from autotune.data.ncf import EVAL_NEGATIVES
 from autotune.data.sources import SYNTHETIC, MovieLensSource, RatingsSource, SyntheticSource
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
+from autotune.metrics import TOP_K
 from autotune.model.card import read_model_card
 from autotune.model.config import (
-    TOP_K,
     NeuMFShape,
     TrainingConfig,
     batch_size_for,

@@ -39,14 +39,12 @@ from typing import Any, Callable
 import optuna
 
 from autotune.confirm import pick_candidates, rotated
-from autotune.measure import MeasurementError
+from autotune.errors import MeasurementError
+from autotune.modes import format_metric
 from autotune.progress import Progress
-from autotune.report import format_objective
 from autotune.space import describe_params
 from autotune.stats import PairedRatio, paired_ratio
 
-#: the study user attr where the race is stored, for `autotune report` and the dashboard
-RACING_ATTR = "racing"
 ALPHA = 0.05
 MIN_ROUNDS = 3
 MAX_FAILURES = 2
@@ -90,7 +88,7 @@ class Finalist:
 
 @dataclass
 class RaceRecord:
-    """Everything the race measured and decided; stored in the study as RACING_ATTR."""
+    """Everything the race measured and decided; stored in the study as `StudyAttr.RACING`."""
 
     direction: str
     precision: float
@@ -223,7 +221,7 @@ class Race:
             self._measure_seconds.append(self.clock() - began)
         finalist.values[index] = value
         self.progress.done(f"  round {index + 1} {finalist.label}: "
-                           f"{format_objective(self.metric, value)}")
+                           f"{format_metric(self.metric, value)}")
 
     def _drop_slower(self) -> None:
         record = self.record

@@ -25,8 +25,8 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
-#: trial user attr naming the tuner process that runs the trial
-WORKER_ATTR = "worker"
+from autotune.schema import TrialAttr
+
 #: the `failure` reason of a trial whose tuner died
 TUNER_DIED = "tuner died"
 #: a process started this long after the trial cannot be the trial's tuner (pid reuse)
@@ -46,7 +46,7 @@ def _alive(pid: int, trial_started: datetime | None) -> bool:
 
 def orphaned(trial: optuna.trial.FrozenTrial, hostname: str) -> bool:
     """Whether `trial` is RUNNING for a tuner of `hostname` that is gone."""
-    host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+    host, _, pid = str(trial.user_attrs.get(TrialAttr.WORKER, "")).rpartition(":")
     return (trial.state == TrialState.RUNNING and host == hostname and pid.isdigit()
             and not _alive(int(pid), trial.datetime_start))
 
@@ -59,7 +59,7 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if orphaned(trial, hostname):
-            study._storage.set_trial_user_attr(trial._trial_id, "failure", TUNER_DIED)
+            study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, TUNER_DIED)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             # measured again, as a trial failed by the fleet's heartbeat is
             requeue_stale_trial(study, study._storage.get_trial(trial._trial_id))

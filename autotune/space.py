@@ -4,35 +4,35 @@ Thread settings (`omp_num_threads`, `intra_op_parallelism`, `inter_op_parallelis
 range over [1, physical cores]; `--max-threads` moves that bound, so oversubscription
 is measured rather than assumed bad. The extended space adds the OpenMP knobs
 `KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
-`--cpuset-cpus`, the local one with `taskset`). Server mode adds TF Serving's batching
-knobs (autotune.batching_space); its baselines run without batching.
-Params are named by their lower-case env or flag name, as the dashboard shows them.
+`--cpuset-cpus`, the local one with `taskset`). A mode that searches batching (server
+mode) adds TF Serving's batching knobs (their choices: autotune.batching_space); its
+baselines run without batching. Params are the knobs of `autotune.launch.base.KNOBS`;
+a new knob is a row there plus its choices here.
 
 Baselines are the settings a user would try without a tuner: the NCF tutorial's
 recommendation for the mode (`tutorial`) and the serving image's own ENV defaults
-(`image-defaults`, read from docker/Dockerfile when the source tree has it, else TF
-Serving's Dockerfile.mkl values). A default of 0 means "TensorFlow/OpenMP decide",
-which they resolve to every schedulable logical CPU, so 0 maps to the usable logical
-CPUs, clipped into the space. Knobs a baseline does not set take the image's values.
+(`image-defaults`: `Launcher.image_env()`, the ENV of the image the Docker launcher
+runs, else of the project's image, see autotune.image). A default of 0 means
+"TensorFlow/OpenMP decide", which they resolve to every schedulable logical CPU, so 0
+maps to the usable logical CPUs, clipped into the space. Knobs a baseline does not set
+take the image's values.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Mapping
 
 import optuna
 
-from autotune.batching_space import LABELS as BATCHING_LABELS
-from autotune.batching_space import BatchingChoices, batching_from_params
+from autotune.batching_space import BatchingChoices
 from autotune.host import HostFacts
-from autotune.launch.base import ServerSettings
+from autotune.launch.base import KNOBS, KNOBS_BY_PARAM, NO_CPUSET, ServerSettings, env_params
+from autotune.modes import Mode, get_mode
 
-THREAD_PARAMS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
+THREAD_PARAMS = tuple(knob.param for knob in KNOBS if knob.kind == "threads")
 KMP_BLOCKTIME_CHOICES = (0, 1, 10, 200)
 #: KMP_AFFINITY by its short name; the values are the full strings the server gets
 KMP_AFFINITY_CHOICES = {
@@ -40,22 +40,8 @@ KMP_AFFINITY_CHOICES = {
     "scatter": "granularity=fine,scatter",
     "none": "none",
 }
-NO_CPUSET = "none"
 #: short column labels for tables and progress lines
-PARAM_LABELS = {"omp_num_threads": "omp", "intra_op_parallelism": "intra",
-                "inter_op_parallelism": "inter", "kmp_blocktime": "blocktime",
-                "kmp_affinity": "affinity", "cpuset": "cpuset", **BATCHING_LABELS}
-
-#: the env of the project's image, where the source tree has it
-IMAGE_DOCKERFILE = Path(__file__).resolve().parents[1] / "docker" / "Dockerfile"
-#: TF Serving's tensorflow_serving/tools/docker/Dockerfile.mkl, for an installed package
-UPSTREAM_MKL_ENV = {
-    "OMP_NUM_THREADS": "2",
-    "KMP_BLOCKTIME": "1",
-    "KMP_AFFINITY": "granularity=fine,verbose,compact,1,0",
-    "TENSORFLOW_INTRA_OP_PARALLELISM": "0",
-    "TENSORFLOW_INTER_OP_PARALLELISM": "0",
-}
+PARAM_LABELS = {knob.param: knob.label for knob in KNOBS}
 
 
 @dataclass(frozen=True)
@@ -94,7 +80,7 @@ class SearchSpace:
         """Ask the trial for one value per param (enqueued trials get their fixed values)."""
         params: dict[str, object] = {}
         for name, values in self.choices().items():
-            if name in THREAD_PARAMS:
+            if KNOBS_BY_PARAM[name].kind == "threads":
                 params[name] = trial.suggest_int(name, 1, self.max_threads)
             else:
                 params[name] = trial.suggest_categorical(name, list(values))
@@ -116,7 +102,7 @@ def build_space(host: HostFacts, max_threads: int | None = None,
     """The space for `host`: threads up to `max_threads` (default: physical cores).
 
     `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
-    of CPUs worth pinning to; `batching` (server mode) the batching knobs.
+    of CPUs worth pinning to; `batching` (`Mode.searches_batching`) the batching knobs.
     """
     limit = max_threads or host.physical_cores
     knobs = BatchingChoices.for_cores(host.physical_cores) if batching else None
@@ -159,52 +145,15 @@ def describe_params(params: Mapping[str, object]) -> str:
 
 
 def settings_from_params(params: Mapping[str, object]) -> ServerSettings:
-    """The server settings a trial's params stand for."""
-    extra_env = {name.upper(): str(params[name]) for name in ("kmp_blocktime", "kmp_affinity")
-                 if name in params}
-    cpuset = params.get("cpuset")
-    return ServerSettings(
-        omp_num_threads=int(params["omp_num_threads"]),
-        intra_op_parallelism=int(params["intra_op_parallelism"]),
-        inter_op_parallelism=int(params["inter_op_parallelism"]),
-        extra_env=extra_env,
-        cpuset=None if cpuset in (None, NO_CPUSET) else str(cpuset),
-        batching=batching_from_params(params),
-    )
+    """The server settings a trial's params stand for (`ServerSettings.from_params`)."""
+    return ServerSettings.from_params(params)
 
 
-def image_default_env(dockerfile: Path = IMAGE_DOCKERFILE) -> dict[str, str]:
-    """The serving image's ENV defaults: from `dockerfile` when present, else TF Serving's."""
-    if not dockerfile.is_file():
-        return dict(UPSTREAM_MKL_ENV)
-    parsed = _dockerfile_env(dockerfile.read_text())
-    return {name: parsed.get(name, value) for name, value in UPSTREAM_MKL_ENV.items()}
-
-
-def _dockerfile_env(text: str) -> dict[str, str]:
-    """Every `ENV` of a Dockerfile (both `ENV K=V K2=V2` and `ENV K V`), later ones winning."""
-    env: dict[str, str] = {}
-    for line in text.replace("\\\n", " ").splitlines():
-        words = line.strip().split(None, 1)
-        if len(words) != 2 or words[0].upper() != "ENV":
-            continue
-        tokens = shlex.split(words[1], comments=True)
-        if tokens and "=" not in tokens[0]:
-            env[tokens[0]] = " ".join(tokens[1:])
-            continue
-        env.update(token.split("=", 1) for token in tokens if "=" in token)
-    return env
-
-
-def baselines(space: SearchSpace, host: HostFacts, mode: str,
+def baselines(space: SearchSpace, host: HostFacts, mode: Mode | str,
               image_env: Mapping[str, str]) -> list[Baseline]:
-    """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`.
-
-    Server mode takes the tutorial's online settings (it answers one pair per request).
-    """
+    """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`."""
     image = _params_from_env(space, host, image_env)
-    cores = host.physical_cores
-    tutorial_threads = (1, 1, 1) if mode in ("online", "server") else (cores, cores, 1)
+    tutorial_threads = get_mode(mode).tutorial_threads(host.physical_cores)
     clipped = (_clip(v, space) for v in tutorial_threads)
     tutorial = {**image, **dict(zip(THREAD_PARAMS, clipped, strict=True))}
     return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
@@ -213,19 +162,17 @@ def baselines(space: SearchSpace, host: HostFacts, mode: str,
 def _params_from_env(space: SearchSpace, host: HostFacts,
                      env: Mapping[str, str]) -> dict[str, object]:
     """Params for an image env; 0 or unset threads mean every usable logical CPU."""
-    env_names = {"omp_num_threads": "OMP_NUM_THREADS",
-                 "intra_op_parallelism": "TENSORFLOW_INTRA_OP_PARALLELISM",
-                 "inter_op_parallelism": "TENSORFLOW_INTER_OP_PARALLELISM"}
+    given = env_params(env)
     params: dict[str, object] = {}
-    for name, env_name in env_names.items():
-        value = int(env.get(env_name) or 0)
+    for name in THREAD_PARAMS:
+        value = int(given.get(name, 0))
         params[name] = _clip(value if value > 0 else host.logical_cpus, space)
     if space.kmp_blocktime:
-        blocktime = int(env.get("KMP_BLOCKTIME", "200"))  # 200 ms is OpenMP's own default
+        blocktime = int(given.get("kmp_blocktime", 200))  # 200 ms is OpenMP's own default
         params["kmp_blocktime"] = min(space.kmp_blocktime,
                                       key=lambda choice: abs(choice - blocktime))
     if space.kmp_affinity:
-        params["kmp_affinity"] = _affinity_choice(env.get("KMP_AFFINITY", "none"))
+        params["kmp_affinity"] = _affinity_choice(str(given.get("kmp_affinity", "none")))
     if space.cpuset:
         params["cpuset"] = NO_CPUSET
     if space.batching:

@@ -40,6 +40,8 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
+from autotune.modes import MODES, ONLINE
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -147,7 +149,7 @@ def main() -> int:
                         help="PostgreSQL URL (default: a throwaway cluster)")
     parser.add_argument("--tiny", action="store_true",
                         help="batch mode, small requests, 3-trial budget: a check that it runs")
-    parser.add_argument("--mode", default="online", choices=("online", "batch"))
+    parser.add_argument("--mode", default=ONLINE.name, choices=tuple(MODES))
     parser.add_argument("--kill-only", action="store_true", help="only the killed-worker run")
     args = parser.parse_args()
     flags = TINY if args.tiny else ["--mode", args.mode]

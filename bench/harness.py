@@ -2,11 +2,11 @@
 
 A benchmark trial does what a tuner trial does (restart the server with the settings,
 wait for AVAILABLE, warm up, measure, optionally run the accuracy gate, stop), through
-the tuner's own launcher, workload and gate, and times each phase on the way. Every
+the tuner's own `running_server`, workload and gate, and times each phase on the way. Every
 comparison is measured in interleaved rounds: each round visits all configurations in
 a rotated order with a fresh server each time, so a drift of the host hits all alike.
 
-All ratios are speed ratios as the report states them (`autotune.report.speedup`):
+All ratios are speed ratios as the report states them (`autotune.modes.speedup`):
 > 1 means the first is faster (lower latency, or higher throughput).
 """
 
@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
-from autotune.client import ServingClient
 from autotune.confirm import mean_and_ci95, rotated
 from autotune.eval_rows import EvalRows
 from autotune.host import HostFacts, detect_host
 from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
+from autotune.launch.running import running_server
 from autotune.measure import Workload
+from autotune.modes import BATCH, ONLINE, get_mode
+from autotune.options import default
 from autotune.paths import MODEL_NAME
 from autotune.prepare import PreparedAssets, prepare_assets
-from autotune.report import format_objective
 from autotune.space import settings_from_params
 
 Params = Mapping[str, object]
@@ -53,11 +54,11 @@ class BenchSizes:
 
 
 FULL = BenchSizes(repeats=3, restarts=5, iterations=40, replay_seeds=50,
-                  extended_modes=("online", "batch"), reduced_extended_space=False,
+                  extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
                   confirm_rounds=3, server_trials=None)
 QUICK = BenchSizes(repeats=2, restarts=5, iterations=40, replay_seeds=20,
-                   extended_modes=("online",), reduced_extended_space=True, confirm_rounds=1,
-                   server_trials=8)
+                   extended_modes=(ONLINE.name,), reduced_extended_space=True,
+                   confirm_rounds=1, server_trials=8)
 
 
 @dataclass
@@ -69,8 +70,8 @@ class BenchContext:
     host: HostFacts
     launchers: tuple[str, ...]
     sizes: BenchSizes
-    batch_size: int = 50_000
-    image: str = "autotune/serving:mkl"
+    batch_size: int = default("batch_size")
+    image: str = default("image")
 
     @classmethod
     def create(cls, quick: bool, launchers: Sequence[str]) -> "BenchContext":
@@ -92,7 +93,7 @@ class BenchContext:
                               self.eval_set, seed=0)
 
     def gate(self) -> AccuracyGate:
-        return AccuracyGate(self.eval_set, min_hr=0.22, min_ndcg=0.11)
+        return AccuracyGate(self.eval_set, min_hr=default("min_hr"), min_ndcg=default("min_ndcg"))
 
     def machine(self) -> str:
         host = self.host
@@ -131,22 +132,18 @@ class TrialTiming:
 
 def timed_trial(launcher: Launcher, params: Params, workload: Workload,
                 gate: AccuracyGate | None = None, start_timeout_s: float = 120.0) -> TrialTiming:
-    """Measure `params` as a tuner trial does, with a fresh server; time every phase."""
+    """Measure `params` as a tuner trial does, with a fresh server; time every phase.
+
+    The server's life is the tuner's own (`running_server`), whose phase hook is the clock.
+    """
     clock = PhaseClock()
-    try:
-        clock("server start")
-        address = launcher.start(settings_from_params(params))
-        clock("model AVAILABLE")
-        launcher.wait_until_available(start_timeout_s)
-        with ServingClient(address, MODEL_NAME) as client:
-            value, attrs = workload.measure(client, on_phase=clock)
-            accuracy = None
-            if gate is not None:
-                clock("accuracy gate")
-                accuracy = gate.check(client)
-        clock("stop")
-    finally:
-        launcher.stop()
+    with running_server(launcher, settings_from_params(params), MODEL_NAME, start_timeout_s,
+                        on_phase=clock) as server:
+        value, attrs = workload.measure(server.client, on_phase=clock)
+        accuracy = None
+        if gate is not None:
+            clock("accuracy gate")
+            accuracy = gate.check(server.client)
     clock("end")
     return TrialTiming(value=value, attrs=attrs, phases=clock.durations(), accuracy=accuracy)
 
@@ -188,21 +185,20 @@ def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Wor
             value = float(timing.attrs[value_of]) if value_of else timing.value
             samples[label].values.append(value)
             samples[label].timings.append(timing)
-            log(f"  round {round_index + 1}/{repeats} {launcher.kind} {workload.mode} "
-                f"{label}: {format_value(workload.mode, value)}")
+            log(f"  round {round_index + 1}/{repeats} {launcher.kind} {workload.mode.name} "
+                f"{label}: {workload.mode.format(value)}")
     return samples
 
 
 def best_label(samples: Mapping[str, Samples], mode: str) -> str:
     """The configuration with the best mean."""
-    pick = min if mode == "online" else max
+    pick = min if get_mode(mode).direction == "minimize" else max
     return pick(samples, key=lambda label: samples[label].mean)
 
 
 def format_value(mode: str, value: float) -> str:
     """The objective of `mode` with its unit, as the report writes it."""
-    metric = {"online": "latency_ms", "server": "qps_at_slo"}.get(mode, "throughput_sps")
-    return format_objective(metric, value)
+    return get_mode(mode).format(value)
 
 
 def format_interval(mode: str, samples: Samples) -> str:

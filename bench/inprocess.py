@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from autotune.eval_rows import EvalRows
 from autotune.measure import ONLINE_PAIRS
+from autotune.modes import BATCH, ONLINE, get_mode
 from autotune.serving.model import ServedModel
 
 ONLINE_CALLS = 3000
@@ -57,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--eval", type=Path, required=True)
-    parser.add_argument("--mode", choices=("online", "batch"), required=True)
+    parser.add_argument("--mode", choices=(ONLINE.name, BATCH.name), required=True)
     parser.add_argument("--intra", type=int, required=True)
     parser.add_argument("--inter", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=50_000)
@@ -67,13 +68,13 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(args.inter)
     model = ServedModel("ncf", args.model_dir)
     eval_set = EvalRows.load(args.eval)
-    if args.mode == "online":
-        users, items = eval_set.random_pairs(ONLINE_PAIRS, seed=0)
-        result = {"p50_ms": online_p50_ms(model, users, items)}
-    else:
+    if get_mode(args.mode).batched:
         users, items = eval_set.random_pairs(args.batch_size, seed=0)
-        result = {"throughput_sps": batch_throughput(model, users, items, args.iterations)}
-    print(json.dumps(result))
+        value = batch_throughput(model, users, items, args.iterations)
+    else:
+        users, items = eval_set.random_pairs(ONLINE_PAIRS, seed=0)
+        value = online_p50_ms(model, users, items)
+    print(json.dumps({"value": value}))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ from tensorflow_serving.apis import (
 )
 
 from autotune.client import CHANNEL_OPTIONS
-from autotune.measure import running_server
+from autotune.launch.running import running_server
+from autotune.modes import get_mode
 from autotune.paths import MODEL_NAME
 from autotune.serving.tensors import decode
 from autotune.space import settings_from_params
@@ -59,8 +60,7 @@ def inprocess(ctx: BenchContext, mode: str, params: dict[str, object]) -> float:
                "--batch-size", str(ctx.batch_size), "--iterations", str(ctx.sizes.iterations)]
     env = {**os.environ, **settings.env()}
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    result = json.loads(output.strip().splitlines()[-1])
-    return result["p50_ms"] if mode == "online" else result["throughput_sps"]
+    return json.loads(output.strip().splitlines()[-1])["value"]
 
 
 def _median_us(action: Callable[[], object], calls: int = TIMED_CALLS) -> float:
@@ -142,7 +142,7 @@ def measure_overhead(ctx: BenchContext,
             for kind in ctx.launchers:
                 with ctx.launcher(kind) as launcher:
                     timing = timed_trial(launcher, params, workload)
-                value = timing.attrs["latency_ms_p50"] if mode == "online" else timing.value
+                value = timing.attrs[get_mode(mode).robust_attr]
                 samples[kind].values.append(float(value))
             log(f"  overhead round {round_index + 1} {mode}: " + ", ".join(
                 f"{name} {format_value(mode, s.values[-1])}" for name, s in samples.items()))
@@ -158,8 +158,9 @@ def print_overhead(results: list[Overhead], costs: list[ClientCost]) -> None:
                  *(f"{kind} vs in-process" for kind in launchers)],
                 [(r.mode, format_interval(r.mode, r.samples[IN_PROCESS]),
                   *(format_interval(r.mode, r.samples[k]) for k in launchers),
-                  *((f"+{r.server_overhead_ms(k):.3f} ms" if r.mode == "online"
-                     else f"{r.efficiency(k):.1%}") for k in launchers)) for r in results])
+                  *((f"{r.efficiency(k):.1%}" if get_mode(r.mode).batched
+                     else f"+{r.server_overhead_ms(k):.3f} ms") for k in launchers))
+                 for r in results])
     print_table("The client's own cost per request (microseconds, median)",
                 ["batch", "encode request", "decode response", "bare gRPC round trip"],
                 [(c.batch, f"{c.encode_us:.1f}", f"{c.decode_us:.1f}", f"{c.rpc_floor_us:.1f}")

@@ -28,9 +28,12 @@ from harness import (
     ratio,
 )
 
-from autotune.report import build_report, speedup
-from autotune.space import baselines, build_space, image_default_env
-from autotune.study import TuningOptions, describe_params, run_tuning
+from autotune.image import image_default_env
+from autotune.modes import speedup
+from autotune.options import TuningOptions
+from autotune.report import build_report
+from autotune.space import baselines, build_space, describe_params
+from autotune.study import run_tuning
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from harness import BenchContext, Samples, format_value, interleaved, print_table
 
-from autotune.space import baselines, build_space, image_default_env
+from autotune.image import image_default_env
+from autotune.modes import get_mode
+from autotune.space import baselines, build_space
 
 PHASES = ("server start", "model AVAILABLE", "warm-up", "measuring", "accuracy gate", "stop")
 
@@ -47,7 +49,7 @@ def tutorial_params(ctx: BenchContext, mode: str) -> dict[str, object]:
 def measure_restarts(ctx: BenchContext, kind: str, mode: str) -> RestartRuns:
     """`ctx.sizes.restarts` full trials of the tutorial configuration, gate included."""
     params = tutorial_params(ctx, mode)
-    value_of = "latency_ms_p50" if mode == "online" else "throughput_sps"
+    value_of = get_mode(mode).robust_attr
     with ctx.launcher(kind) as launcher:
         samples = interleaved(launcher, {"tutorial": params}, ctx.workload(mode),
                               ctx.sizes.restarts, gate=ctx.gate(), value_of=value_of)

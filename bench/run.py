@@ -37,7 +37,10 @@ from repeatability import measure_restarts, print_cost, print_repeatability  # n
 from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
 
-MODES = ("online", "batch")
+from autotune.modes import BATCH, ONLINE  # noqa: E402
+
+#: the modes every benchmark covers
+MODES = (ONLINE.name, BATCH.name)
 
 
 def main() -> int:
@@ -106,11 +109,11 @@ def main() -> int:
     print("\nsummary: "
           f"tuned/optimum={ratio(min(q.tuned_vs_optimum for q in local_quality))} "
           f"tuned/tutorial={ratio(min(q.tuned_vs_tutorial for q in local_quality))} "
-          f"trial_s={local_runs['batch'].trial_s:.1f} "
-          f"cv_batch={local_runs['batch'].samples.cv:.4f} "
-          f"cv_online={local_runs['online'].samples.cv:.4f} "
-          f"server_overhead_ms={by_mode['online'].server_overhead_ms():.3f} "
-          f"batch_efficiency={by_mode['batch'].efficiency():.3f} {server_keys}")
+          f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
+          f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
+          f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
+          f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
+          f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys}")
     log(f"benchmarks done in {minutes:.1f} min")
     return 0
 

@@ -19,8 +19,10 @@ import numpy as np
 import optuna
 from harness import BenchContext, interleaved, log, print_table
 
-from autotune.report import params_key, speedup
-from autotune.space import SearchSpace, baselines, build_space, image_default_env
+from autotune.image import image_default_env
+from autotune.modes import get_mode, speedup
+from autotune.schema import params_key
+from autotune.space import SearchSpace, baselines, build_space
 
 WITHIN = 0.02
 Key = tuple[tuple[str, object], ...]
@@ -89,7 +91,7 @@ class EfficiencyRow:
 
 def replay(table: dict[Key, float], space: SearchSpace, mode: str, seeds: int,
            first: list[dict[str, object]]) -> list[EfficiencyRow]:
-    direction = "minimize" if mode == "online" else "maximize"
+    direction = get_mode(mode).direction
     target = (min if direction == "minimize" else max)(table.values())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     orders: dict[str, tuple[SamplerFactory, Callable[[int], list[dict[str, object]]]]] = {

@@ -28,12 +28,16 @@ import psutil
 from harness import BenchContext, Samples, interleaved, log, print_table
 from tensorflow_serving.apis import predict_pb2
 
-from autotune.loadgen import PredictSUT, RunResult, RunSettings
+from autotune.image import image_default_env
+from autotune.loadgen import PredictSUT, RunResult
 from autotune.measure import Workload
-from autotune.peak import PeakPolicy, ServerLoad, find_peak
+from autotune.modes import SERVER
+from autotune.options import PeakPolicy, RunSettings, TuningOptions
+from autotune.paths import MODEL_NAME
+from autotune.peak import ServerLoad, find_peak
 from autotune.report import build_report
-from autotune.space import baselines, build_space, describe_params, image_default_env
-from autotune.study import TuningOptions, run_tuning
+from autotune.space import baselines, build_space, describe_params
+from autotune.study import run_tuning
 
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
 #: where the capacity search starts (the adapter is expected to pass thousands)
@@ -72,7 +76,7 @@ def trivial_server() -> "contextlib.Generator[tuple[str, psutil.Process], None, 
 def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> Capacity:
     """The adapter's peak rate under `bound_ms` against the trivial server, and CPU per query."""
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = "ncf"
+    request.model_spec.name = MODEL_NAME
     settings = dataclasses.replace(settings, bound_ms=bound_ms)
     with (trivial_server() as (address, server),
           PredictSUT(address, [request.SerializeToString()]) as sut):
@@ -118,7 +122,7 @@ class SloGain:
 def tuned_server_params(ctx: BenchContext, kind: str, bound_ms: float, trials: int | None,
                         workdir: Path) -> dict[str, object]:
     """The best configuration `autotune --mode server` reports."""
-    options = TuningOptions(mode="server", server=kind, image=ctx.image, p99_ms=bound_ms,
+    options = TuningOptions(mode=SERVER, server=kind, image=ctx.image, p99_ms=bound_ms,
                             trials=trials, storage=f"sqlite:///{workdir / 'bench.db'}",
                             study_name=f"bench-{kind}-server", report_dir=workdir / "reports",
                             allow_concurrent=True, quiet=True)
@@ -134,10 +138,10 @@ def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int 
     """Tuned vs the tutorial's online settings at the bound, in interleaved rounds."""
     with tempfile.TemporaryDirectory(prefix="autotune-bench-server-") as workdir:
         tuned = tuned_server_params(ctx, kind, bound_ms, trials, Path(workdir))
-        space = build_space(ctx.host, batching=True)
-        tutorial = baselines(space, ctx.host, "server", image_default_env())[0].params
+        space = build_space(ctx.host, batching=SERVER.searches_batching)
+        tutorial = baselines(space, ctx.host, SERVER, image_default_env())[0].params
         load = ServerLoad(RunSettings(bound_ms=bound_ms), PeakPolicy(), Path(workdir) / "rounds")
-        workload = Workload.build("server", "mean", ctx.batch_size, 1, ctx.eval_set, seed=0,
+        workload = Workload.build(SERVER, "mean", ctx.batch_size, 1, ctx.eval_set, seed=0,
                                   server_load=load)
         with ctx.launcher(kind) as launcher:
             configs = {"tuned": tuned, "tutorial": tutorial}

@@ -18,8 +18,10 @@ import grpc
 import numpy as np
 import pytest
 
+from autotune.image import UPSTREAM_MKL_ENV, image_default_env
+from autotune.launch import ModelLocation
 from autotune.launch._ports import free_port
-from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
+from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL, DockerLauncher
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings
 from serving.tiny_model import in_process_scores
 
@@ -100,6 +102,20 @@ def test_image_defaults_are_tf_serving_mkl_ones(serving_image: str) -> None:
         "KMP_AFFINITY": "granularity=fine,verbose,compact,1,0", "OMP_NUM_THREADS": "2",
         "TENSORFLOW_INTRA_OP_PARALLELISM": "2", "TENSORFLOW_INTER_OP_PARALLELISM": "2"}
     assert "8500/tcp" in config["ExposedPorts"]
+    launcher = DockerLauncher(ModelLocation(Path("/nonexistent")), image=serving_image)
+    assert launcher.image_env() == env  # the image-defaults baseline of the image run
+
+
+def test_image_env_is_read_from_the_dockerfile(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM x\nENV MODEL_NAME=model \\\n    OMP_NUM_THREADS=4 \\\n"
+                          "    KMP_AFFINITY=granularity=fine,verbose,scatter\n"
+                          "ENV TENSORFLOW_INTRA_OP_PARALLELISM 3\n")
+    env = image_default_env(dockerfile)
+    assert env["OMP_NUM_THREADS"] == "4" and env["TENSORFLOW_INTRA_OP_PARALLELISM"] == "3"
+    assert env["KMP_AFFINITY"] == "granularity=fine,verbose,scatter"
+    assert env["TENSORFLOW_INTER_OP_PARALLELISM"] == "0"  # not set there: TF Serving's default
+    assert image_default_env(tmp_path / "missing") == UPSTREAM_MKL_ENV
 
 
 def test_build_without_an_engine_is_one_clear_line(tmp_path: Path) -> None:

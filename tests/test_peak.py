@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autotune.loadgen import RunResult
-from autotune.peak import BoundMissedError, PeakPolicy, find_peak
+from autotune.options import PeakPolicy
+from autotune.peak import BoundMissedError, find_peak
 
 
 def _runs_against(capacity: float, errors_at: float | None = None):

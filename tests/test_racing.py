@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from autotune.measure import MeasurementError
+from autotune.errors import MeasurementError
 from autotune.racing import Finalist, look_alpha, race, rotated
 from autotune.verdict import decide
 

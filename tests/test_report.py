@@ -7,16 +7,12 @@ import pytest
 
 from autotune.accuracy import AccuracyResult
 from autotune.errors import NoFeasibleTrialError, UsageError
-from autotune.html_report import render_html
-from autotune.report import (
-    CONFIRMATION_ATTR,
-    build_report,
-    docker_run_command,
-    print_stored_report,
-    publish_report,
-    render_markdown,
-)
-from autotune.study import record_accuracy
+from autotune.launch.docker import docker_run_command
+from autotune.report import build_report, print_stored_report, publish_report
+from autotune.report.html import render_html
+from autotune.report.markdown import render_markdown
+from autotune.schema import StudyAttr, record_accuracy
+from autotune.space import settings_from_params
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
@@ -64,7 +60,7 @@ def test_best_is_the_best_feasible_trial_and_speedups_are_ratios():
 
 def test_confirmation_means_decide_when_there_are_some():
     study = _online_study()
-    study.set_user_attr(CONFIRMATION_ATTR, {"rounds": 3, "configs": [
+    study.set_user_attr(StudyAttr.CONFIRMATION, {"rounds": 3, "configs": [
         {"trial": 3, "params": study.trials[3].params, "feasible": True, "baselines": [],
          "mean": 1.8, "ci95": [1.7, 1.9]},
         {"trial": 0, "params": study.trials[0].params, "feasible": True, "baselines": ["tutorial"],
@@ -87,10 +83,11 @@ def test_throughput_speedup_is_best_over_baseline():
 
 
 def test_docker_run_command_carries_every_setting():
-    command = docker_run_command({"omp_num_threads": 2, "intra_op_parallelism": 2,
-                                  "inter_op_parallelism": 1, "kmp_blocktime": 0,
-                                  "kmp_affinity": "granularity=fine,compact,1,0", "cpuset": "0-1"},
-                                 "/data/models/ncf", "autotune/serving:mkl")
+    settings = settings_from_params({"omp_num_threads": 2, "intra_op_parallelism": 2,
+                                     "inter_op_parallelism": 1, "kmp_blocktime": 0,
+                                     "kmp_affinity": "granularity=fine,compact,1,0",
+                                     "cpuset": "0-1"})
+    command = docker_run_command(settings, "/data/models/ncf", "autotune/serving:mkl")
     assert command.startswith("docker run -d -p 8500:8500 -v /data/models/ncf:/models/ncf "
                               "-e MODEL_NAME=ncf -e OMP_NUM_THREADS=2 ")
     assert "-e KMP_BLOCKTIME=0" in command
@@ -99,12 +96,12 @@ def test_docker_run_command_carries_every_setting():
 
 
 def test_docker_run_command_mounts_the_batching_file_and_passes_the_flags(tmp_path):
-    command = docker_run_command({"omp_num_threads": 1, "intra_op_parallelism": 1,
-                                  "inter_op_parallelism": 1, "enable_batching": True,
-                                  "max_batch_size": 128, "batch_timeout_micros": 1000,
-                                  "num_batch_threads": 2},
-                                 "/data/models/ncf", "tensorflow/serving:latest",
-                                 tmp_path / "s.batching_parameters.txt")
+    settings = settings_from_params({"omp_num_threads": 1, "intra_op_parallelism": 1,
+                                     "inter_op_parallelism": 1, "enable_batching": True,
+                                     "max_batch_size": 128, "batch_timeout_micros": 1000,
+                                     "num_batch_threads": 2})
+    command = docker_run_command(settings, "/data/models/ncf", "tensorflow/serving:latest",
+                                 batching_file=tmp_path / "s.batching_parameters.txt")
     assert (f"-v {tmp_path}/s.batching_parameters.txt:/config/batching_parameters.txt:ro"
             in command)
     assert command.endswith("tensorflow/serving:latest --enable_batching=true "

@@ -6,15 +6,14 @@ import optuna
 import pytest
 
 from autotune.host import HostFacts
+from autotune.image import UPSTREAM_MKL_ENV, image_default_env
 from autotune.space import (
     KMP_AFFINITY_CHOICES,
     NO_CPUSET,
     THREAD_PARAMS,
-    UPSTREAM_MKL_ENV,
     baselines,
     build_space,
     format_cpu_list,
-    image_default_env,
     settings_from_params,
 )
 
@@ -94,18 +93,6 @@ def test_image_defaults_map_zero_to_usable_cpus_clipped_into_the_space():
     assert image.params["kmp_blocktime"] == 1 == tutorial.params["kmp_blocktime"]
     assert image.params["kmp_affinity"] == KMP_AFFINITY_CHOICES["compact"]
     assert image.params["cpuset"] == NO_CPUSET
-
-
-def test_image_env_is_read_from_the_dockerfile(tmp_path):
-    dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text("FROM x\nENV MODEL_NAME=model \\\n    OMP_NUM_THREADS=4 \\\n"
-                          "    KMP_AFFINITY=granularity=fine,verbose,scatter\n"
-                          "ENV TENSORFLOW_INTRA_OP_PARALLELISM 3\n")
-    env = image_default_env(dockerfile)
-    assert env["OMP_NUM_THREADS"] == "4" and env["TENSORFLOW_INTRA_OP_PARALLELISM"] == "3"
-    assert env["KMP_AFFINITY"] == "granularity=fine,verbose,scatter"
-    assert env["TENSORFLOW_INTER_OP_PARALLELISM"] == "0"  # not set there: TF Serving's default
-    assert image_default_env(tmp_path / "missing") == UPSTREAM_MKL_ENV
 
 
 def test_every_baseline_lies_in_its_space():

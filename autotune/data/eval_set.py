@@ -1,6 +1,6 @@
 """The on-disk NCF data of one dataset: `eval.npz`, `train.npz` and a manifest, cached.
 
-Layout (DESIGN.md), under `<data-dir>/<dataset>/`:
+Layout (docs/DESIGN.md), under `<data-dir>/<dataset>/`:
 
     eval.npz    users int32 [n], items int32 [n, 1000] (column 0 the held-out positive)
     train.npz   users int32, items int32: the training positives

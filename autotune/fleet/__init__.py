@@ -8,7 +8,6 @@
 """
 
 from autotune.fleet.host_class import (
-                                       HOST_CLASS_ATTR,
                                        HostClass,
                                        check_host_class,
                                        hardware_parts,
@@ -17,9 +16,6 @@ from autotune.fleet.host_class import (
                                        server_build,
 )
 from autotune.fleet.workers import (
-                                       GRACE_PERIOD_S,
-                                       HEARTBEAT_INTERVAL_S,
-                                       WORKER_ATTR,
                                        Coordinator,
                                        Heartbeat,
                                        SharedBudget,
@@ -28,7 +24,6 @@ from autotune.fleet.workers import (
                                        study_lock,
 )
 
-__all__ = ["GRACE_PERIOD_S", "HEARTBEAT_INTERVAL_S", "HOST_CLASS_ATTR", "WORKER_ATTR",
-           "Coordinator", "Heartbeat", "HostClass", "SharedBudget", "check_host_class",
+__all__ = ["Coordinator", "Heartbeat", "HostClass", "SharedBudget", "check_host_class",
            "hardware_parts", "make_host_class", "model_fingerprint", "open_budget",
            "requeue_stale_trial", "server_build", "study_lock"]

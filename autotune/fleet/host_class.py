@@ -29,9 +29,8 @@ import psutil
 
 from autotune.errors import UsageError
 from autotune.host import HostFacts, numa_layout
+from autotune.schema import StudyAttr
 
-#: the study user attr that holds the class
-HOST_CLASS_ATTR = "host_class"
 GIB = 1 << 30
 #: hex digits of the digest in the study name
 DIGEST_CHARS = 10
@@ -115,9 +114,9 @@ def _slug(text: str) -> str:
 
 def check_host_class(study: optuna.Study, host_class: HostClass) -> None:
     """Refuse (`UsageError`) a worker whose class is not the study's; record it on a new study."""
-    stored = study.user_attrs.get(HOST_CLASS_ATTR)
+    stored = study.user_attrs.get(StudyAttr.HOST_CLASS)
     if stored is None:
-        study.set_user_attr(HOST_CLASS_ATTR, host_class.as_attr())
+        study.set_user_attr(StudyAttr.HOST_CLASS, host_class.as_attr())
         return
     if stored["digest"] == host_class.digest:
         return

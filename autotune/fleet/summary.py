@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from autotune.errors import UsageError
-from autotune.fleet.host_class import HOST_CLASS_ATTR
-from autotune.fleet.workers import WORKER_ATTR
-from autotune.report import build_report, format_number, format_objective
+from autotune.modes import mode_of_metric
+from autotune.report import build_report
+from autotune.schema import StudyAttr, TrialAttr
 from autotune.space import describe_params
 from autotune.storage import mask_password, open_storage
 
@@ -27,13 +27,13 @@ def fleet_rows(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        host_class = study.user_attrs.get(HOST_CLASS_ATTR)
+        host_class = study.user_attrs.get(StudyAttr.HOST_CLASS)
         if host_class is None:
             continue
         report = build_report(study)
-        hosts = sorted({trial.user_attrs[WORKER_ATTR].rsplit(":", 1)[0]
+        hosts = sorted({trial.user_attrs[TrialAttr.WORKER].rsplit(":", 1)[0]
                         for trial in study.get_trials(deepcopy=False)
-                        if WORKER_ATTR in trial.user_attrs})
+                        if TrialAttr.WORKER in trial.user_attrs})
         rows.append({"study": study.study_name, "host_class": host_class, "hosts": hosts,
                      "metric": report["objective"]["metric"], "best": report["best"],
                      "speedup_over_tutorial": report["speedup"].get("tutorial"),
@@ -54,10 +54,11 @@ def fleet_table(rows: list[dict[str, Any]]) -> Table:
             settings, value = "no feasible trial", "-"
         else:
             settings = describe_params(best["params"])
-            value = format_objective(metric, best["value"])
+            mode = mode_of_metric(metric)
+            value = mode.format(best["value"])
             if best["ci95"]:
                 low, high = best["ci95"]
-                value += f" ({format_number(metric, low)} to {format_number(metric, high)})"
+                value += f" ({mode.format_number(low)} to {mode.format_number(high)})"
         ratio = row["speedup_over_tutorial"]
         table.add_row(row["study"], f"{len(row['hosts'])}: {', '.join(row['hosts'])}", settings,
                       value, f"{ratio:.2f}x" if ratio else "-", str(row["trials"]),

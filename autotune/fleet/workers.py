@@ -38,14 +38,10 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.host import worker_id
+from autotune.options import HEARTBEAT_INTERVAL_S
+from autotune.schema import RETRY_HISTORY, StudyAttr, TrialAttr
 from autotune.storage import sqlite_path
 
-#: the study attr of the budget being spent, and the trial attr naming it
-BUDGET_ATTR = "budget"
-WORKER_ATTR = "worker"
-#: defaults: a dead worker's trial is failed about a minute after its last beat
-HEARTBEAT_INTERVAL_S = 10
-GRACE_PERIOD_S = 60
 #: how often a configuration is queued again after its workers died measuring it
 MAX_RETRIES = 3
 
@@ -97,7 +93,7 @@ def requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
     """Numbers of trials failed by a heartbeat and queued again (they spend no budget)."""
-    return {number for trial in trials for number in trial.system_attrs.get("retry_history", [])}
+    return {number for trial in trials for number in trial.system_attrs.get(RETRY_HISTORY, [])}
 
 
 @dataclass(frozen=True)
@@ -110,19 +106,19 @@ class SharedBudget:
     @classmethod
     def join_or_open(cls, study: optuna.Study, trials: int) -> "SharedBudget":
         """The unspent budget of the study, else a new one of `trials` (call under the lock)."""
-        stored = study.user_attrs.get(BUDGET_ATTR)
+        stored = study.user_attrs.get(StudyAttr.BUDGET)
         if stored is not None:
             current = cls(**stored)
             if current.spent(study) < current.trials:
                 return current
         budget = cls(number=stored["number"] + 1 if stored else 1, trials=trials)
-        study.set_user_attr(BUDGET_ATTR, {"number": budget.number, "trials": budget.trials})
+        study.set_user_attr(StudyAttr.BUDGET, {"number": budget.number, "trials": budget.trials})
         return budget
 
     def claimed(self, study: optuna.Study) -> list[FrozenTrial]:
         """The trials claimed from this budget, those failed by a heartbeat included."""
         return [trial for trial in study.get_trials(deepcopy=False)
-                if trial.user_attrs.get(BUDGET_ATTR) == self.number
+                if trial.user_attrs.get(TrialAttr.BUDGET) == self.number
                 and trial.state != TrialState.WAITING]
 
     def spent(self, study: optuna.Study) -> int:
@@ -187,8 +183,8 @@ class Coordinator:
             with warnings.catch_warnings():  # ask-and-tell beats with `Heartbeat` below
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                 trial = self.study.ask()
-            trial.set_user_attr(BUDGET_ATTR, self.budget.number)
-            trial.set_user_attr(WORKER_ATTR, self.worker)
+            trial.set_user_attr(TrialAttr.BUDGET, self.budget.number)
+            trial.set_user_attr(TrialAttr.WORKER, self.worker)
             self.suggest(trial)
             return trial
 

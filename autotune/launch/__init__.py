@@ -9,31 +9,41 @@
         ...  # gRPC to `address`
 
 `docker` runs a serving image (autotune.launch.docker), `local` a process on this host
-(autotune.launch.local). `docker_ready(image)` tells whether the docker one can run.
+(autotune.launch.local), `auto` the docker one when `docker_ready(image)`, else the
+local one. `autotune.launch.running.running_server` is one server's life for one
+measurement. A new way of running a server is a `Launcher` subclass and a kind here.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from autotune.launch.base import (
-    DEFAULT_IMAGE,
     Launcher,
     LauncherUnavailableError,
     ModelLocation,
     ServerSettings,
 )
+from autotune.paths import DEFAULT_IMAGE
 
-__all__ = ["DEFAULT_IMAGE", "Launcher", "LauncherUnavailableError", "ModelLocation",
-           "ServerSettings", "docker_ready", "make_launcher"]
+LauncherKind = Literal["auto", "docker", "local"]
+#: the `--server` choices
+LAUNCHER_KINDS: tuple[str, ...] = get_args(LauncherKind)
+
+__all__ = ["LAUNCHER_KINDS", "Launcher", "LauncherKind",
+           "LauncherUnavailableError", "ModelLocation", "ServerSettings", "docker_ready",
+           "make_launcher"]
 
 
-def make_launcher(kind: Literal["docker", "local"], model: ModelLocation,
+def make_launcher(kind: LauncherKind, model: ModelLocation,
                   image: str = DEFAULT_IMAGE) -> Launcher:
-    """The launcher of `kind` for `model`; `image` matters for docker only.
+    """The launcher of `kind` for `model`; `image` matters for docker (and auto) only.
 
-    Raises `LauncherUnavailableError` (exit 2) when docker cannot run here.
+    `auto` is docker when an engine answers and `image` is there, else local. Raises
+    `LauncherUnavailableError` (exit 2) when docker cannot run here.
     """
+    if kind == "auto":
+        kind = "docker" if docker_ready(image) else "local"
     if kind == "docker":
         from autotune.launch.docker import DockerLauncher
 
@@ -42,7 +52,7 @@ def make_launcher(kind: Literal["docker", "local"], model: ModelLocation,
         from autotune.launch.local import LocalLauncher
 
         return LocalLauncher(model)
-    raise ValueError(f"unknown launcher kind {kind!r}: expected 'docker' or 'local'")
+    raise ValueError(f"unknown launcher kind {kind!r}: expected one of {LAUNCHER_KINDS}")
 
 
 def docker_ready(image: str = DEFAULT_IMAGE) -> bool:

@@ -20,27 +20,32 @@ pid>`. A container is removed by `stop()`, on a failed or interrupted start, and
 the tuner is killed before it can, by the tuner's watchdog process within a second or
 two (autotune.launch._watchdog); the next start on this host also removes labelled
 containers whose tuner process is gone.
+
+The same container as a ready `docker run` line (the report's) is `docker_run_command`:
+this module knows the mounts, the environment and the CPU pinning. The `image-defaults`
+baseline is the ENV of the image actually run (`DockerLauncher.image_env`).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+import docker
 import docker.errors
 import docker.types
 import psutil
 from docker.models.containers import Container
 
-import docker
 from autotune.errors import ServerStartError
+from autotune.image import image_env
 from autotune.launch._ports import free_port
 from autotune.launch.base import (
-    DEFAULT_IMAGE,
     Launcher,
     LauncherUnavailableError,
     ModelLocation,
@@ -49,9 +54,11 @@ from autotune.launch.base import (
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
     CONTAINER_PATH,
+    FILE_NAME,
     batching_args,
     write_batching_file,
 )
+from autotune.paths import DEFAULT_IMAGE, MODEL_NAME
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK
 
 OWNER_LABEL = "autotune.owner"
@@ -60,11 +67,42 @@ PID_LABEL = "autotune.pid"
 #: one per launcher: its watchdog removes that launcher's containers only
 LAUNCHER_LABEL = "autotune.launcher"
 MODELS_IN_CONTAINER = "/models"
+#: the gRPC port of TF Serving's images, as the tutorial publishes it
+TUTORIAL_GRPC_PORT = 8500
 #: log lines kept from a container when it is removed, for `logs()` after `stop()`
 KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
 BRIDGE_NETWORK = "bridge"
 WATCHDOG_EXIT_S = 10
+
+
+def container_env(settings: ServerSettings, model_name: str) -> dict[str, str]:
+    """The environment of a serving container: the model's name, then the settings."""
+    return {"MODEL_NAME": model_name, **settings.env()}
+
+
+def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
+                       model_name: str = MODEL_NAME,
+                       batching_file: Path = Path(FILE_NAME)) -> str:
+    """A ready `docker run` of `image` with `settings`, in the NCF tutorial's style.
+
+    The model folder is mounted where TF Serving's images look for it, the settings go
+    in as environment (as `start()` passes them) and the CPU pinning as `--cpuset-cpus`;
+    with batching on, `batching_file` (the parameters, on the host) is mounted read-only
+    where `start()` mounts it and named by TF Serving's batching flags.
+    """
+    words = ["docker", "run", "-d", "-p", f"{TUTORIAL_GRPC_PORT}:{TUTORIAL_GRPC_PORT}",
+             "-v", f"{model_dir}:{MODELS_IN_CONTAINER}/{model_name}"]
+    if settings.batching is not None:
+        words += ["-v", f"{Path(batching_file).resolve()}:{CONTAINER_PATH}:ro"]
+    for name, value in container_env(settings, model_name).items():
+        words += ["-e", f"{name}={value}"]
+    if settings.cpuset:
+        words.append(f"--cpuset-cpus={settings.cpuset}")
+    words.append(image)
+    if settings.batching is not None:
+        words += batching_args(CONTAINER_PATH)
+    return shlex.join(words)
 
 
 def _missing_image(image: str) -> LauncherUnavailableError:
@@ -181,6 +219,10 @@ class DockerLauncher(Launcher):
     def describe(self) -> str:
         return f"docker ({self.image})"
 
+    def image_env(self) -> dict[str, str]:
+        """The ENV of the image this launcher runs (its `Config.Env`), whatever image it is."""
+        return image_env(self._client, self.image)
+
     @property
     def container_name(self) -> str | None:
         """The running container's name, while one was started."""
@@ -202,7 +244,7 @@ class DockerLauncher(Launcher):
             command += batching_args(CONTAINER_PATH)
             mounts.append(docker.types.Mount(target=CONTAINER_FOLDER, source=self._config_dir.name,
                                              type="bind", read_only=True))
-        environment = {**settings.env(), "MODEL_NAME": self.model.name}
+        environment = container_env(settings, self.model.name)
         if self.host_network:
             network: dict[str, object] = {"network_mode": "host"}
             environment[BIND_ADDRESS_ENV] = LOOPBACK

@@ -16,9 +16,8 @@ import tensorflow as tf
 
 from autotune.data.eval_set import EvalSet
 from autotune.data.ncf import EVAL_PROTOCOL
-from autotune.metrics import TIE_RULE
+from autotune.metrics import TIE_RULE, TOP_K
 from autotune.model.config import (
-    TOP_K,
     NeuMFShape,
     TrainingConfig,
     signature_description,

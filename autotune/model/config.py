@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-TOP_K = 10  # HR@10 and NDCG@10, the tutorial's accuracy measure
 SERVING_SIGNATURE = "serving_default"
 USER_INPUT, ITEM_INPUT, SCORE_OUTPUT = "user_id", "item_id", "rating"
 

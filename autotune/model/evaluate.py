@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from autotune.metrics import hit_rate_and_ndcg
+from autotune.metrics import TOP_K, hit_rate_and_ndcg
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -30,13 +30,13 @@ def score_eval_set(score: ScoreFn, users: np.ndarray, items: np.ndarray,
 
 
 def evaluate(score: ScoreFn, users: np.ndarray, items: np.ndarray,
-             k: int = 10) -> tuple[float, float]:
+             k: int = TOP_K) -> tuple[float, float]:
     """HR@k and NDCG@k of a scoring function on an eval set."""
     return hit_rate_and_ndcg(score_eval_set(score, users, items), k)
 
 
 def itempop_hr_ndcg(train_items: np.ndarray, num_items: int, eval_items: np.ndarray,
-                    k: int = 10) -> tuple[float, float]:
+                    k: int = TOP_K) -> tuple[float, float]:
     """HR@k and NDCG@k of ranking each user's candidates by training popularity."""
     popularity = np.bincount(train_items, minlength=num_items).astype(np.float64)
     return hit_rate_and_ndcg(popularity[eval_items], k)

@@ -18,7 +18,8 @@ from typing import Iterator
 import optuna
 import pytest
 
-from autotune.study import TuningOptions, run_tuning
+from autotune.options import TuningOptions
+from autotune.study import run_tuning
 from tuner.quick import quick_options
 
 CHROMIUM = os.environ.get("AUTOTUNE_CHROMIUM", "/usr/bin/chromium")

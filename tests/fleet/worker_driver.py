@@ -13,9 +13,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from autotune.cli import _tuning_parser
-from autotune.client import LatencyPolicy
 from autotune.errors import AutotuneError
-from autotune.study import TuningOptions, run_tuning
+from autotune.options import LatencyPolicy, TuningOptions
+from autotune.study import run_tuning
 
 if __name__ == "__main__":
     eval_path, model_dir, *flags = sys.argv[1:]

@@ -10,10 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import docker
 import psutil
 import pytest
 
-import docker
 from autotune.errors import ServerStartError, UsageError
 from autotune.launch import (
     LauncherUnavailableError,

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import docker
 import psutil
 
-import docker
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 
 from .leftovers import serving_processes_of

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+import docker
 import psutil
 
-import docker
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 
 

@@ -11,10 +11,10 @@ import logging
 import uuid
 from io import BytesIO
 
+import docker
 import psutil
 import pytest
 
-import docker
 from autotune.launch import ServerSettings
 from autotune.launch._listening import listening_addresses
 from autotune.launch.docker import DockerLauncher

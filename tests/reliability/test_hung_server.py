@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotune.client import LatencyPolicy
 from autotune.errors import NoFeasibleTrialError
+from autotune.options import LatencyPolicy
 from autotune.study import run_tuning
 
 from .faults import WhenMeasuring, container, local_server

@@ -14,7 +14,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotune.recovery import TUNER_DIED, WORKER_ATTR
+from autotune.recovery import TUNER_DIED
+from autotune.schema import TrialAttr
 from autotune.study import run_tuning
 
 from .faults import WhenMeasuring, container, local_server
@@ -60,7 +61,7 @@ def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
     wait_until(nothing_left, CLEANUP_S)
 
     (running,) = _study(storage).get_trials(states=(TrialState.RUNNING,))
-    assert running.user_attrs[WORKER_ATTR] == f"{socket.gethostname()}:{tuner.pid}"
+    assert running.user_attrs[TrialAttr.WORKER] == f"{socket.gethostname()}:{tuner.pid}"
     resumed = tuning_options("online", storage=storage, server=server, image=image, trials=1,
                              confirm_rounds=0)
     assert run_tuning(resumed, assets=small_assets) == 0

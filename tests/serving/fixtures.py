@@ -24,7 +24,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from autotune.launch import DEFAULT_IMAGE, ModelLocation, docker_ready
+from autotune.launch import ModelLocation, docker_ready
+from autotune.paths import DEFAULT_IMAGE
 from autotune.serving.server import SETTINGS_MARKER
 from serving.tiny_model import ITEMS, USERS, export_tiny_model
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import pytest
 
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
-from autotune.study import TuningOptions
+from autotune.options import TuningOptions
 
 from .quick import quick_options
 

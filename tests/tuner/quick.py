@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotune.client import LatencyPolicy
-from autotune.study import TuningOptions
+from autotune.options import LatencyPolicy, TuningOptions
 
 QUICK_LATENCY = LatencyPolicy(warmup_requests=20, window=50, max_requests=1000, max_seconds=3.0)
 

@@ -3,26 +3,18 @@
 import optuna
 import pytest
 
-from autotune.accuracy import AccuracyResult
 from autotune.confirm import mean_and_ci95, pick_candidates
-from autotune.study import record_accuracy
 
-
-def _add(study: optuna.Study, x: int, value: float, hr: float = 0.5, baseline: str | None = None):
-    study.enqueue_trial({"x": x}, user_attrs={"baseline": baseline} if baseline else None)
-    trial = study.ask()
-    trial.suggest_int("x", 0, 10)
-    record_accuracy(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
-    study.tell(trial, value)
+from .trials import add_trial
 
 
 def test_top_feasible_configurations_then_every_baseline_once():
     study = optuna.create_study(direction="minimize")
-    _add(study, 1, 5.0, baseline="tutorial")
-    _add(study, 2, 4.0, baseline="image-defaults")
-    _add(study, 3, 1.0, hr=0.0)  # infeasible: never a candidate for best
-    _add(study, 4, 2.0)
-    _add(study, 2, 3.0)  # the image defaults again, measured better by the search
+    add_trial(study, 1, 5.0, baseline="tutorial")
+    add_trial(study, 2, 4.0, baseline="image-defaults")
+    add_trial(study, 3, 1.0, hr=0.0)  # infeasible: never a candidate for best
+    add_trial(study, 4, 2.0)
+    add_trial(study, 2, 3.0)  # the image defaults again, measured better by the search
     candidates = pick_candidates(study, top=2)
     assert [(c.params["x"], c.baselines) for c in candidates] == [
         (4, []), (2, ["image-defaults"]), (1, ["tutorial"])]

@@ -20,7 +20,7 @@ def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
     assert len(names) == 1
     study = optuna.load_study(study_name=names[0], storage=options.storage)
     assert STUDY_ATTRS <= set(study.user_attrs)
-    assert study.user_attrs["mode"] == options.mode and study.user_attrs["server"] == "local"
+    assert study.user_attrs["mode"] == options.mode.name and study.user_attrs["server"] == "local"
     assert study.user_attrs["host"]["physical_cores"] >= 1
 
     trials = study.get_trials(states=(TrialState.COMPLETE,))

@@ -15,9 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError
-from autotune.loadgen import RunSettings
-from autotune.peak import PeakPolicy
-from autotune.server_report import loadgen_log_root
+from autotune.options import PeakPolicy, RunSettings
+from autotune.report.server_files import loadgen_log_root
 from autotune.study import run_tuning
 
 from .processes import serving_processes

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from autotune.client import LatencyPolicy
-from autotune.study import TuningOptions, run_tuning
+from autotune.options import LatencyPolicy, TuningOptions
+from autotune.study import run_tuning
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

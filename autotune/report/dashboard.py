@@ -1,6 +1,6 @@
 """`autotune dashboard`: optuna-dashboard on a study storage, on 127.0.0.1 only.
 
-Before serving, every study in the storage gets its report (autotune.report's Markdown)
+Before serving, every study in the storage gets its report (autotune.report.markdown)
 as its dashboard note, so a study whose run was interrupted shows the same summary as
 a finished one; the metric name (`latency_ms` or `throughput_sps`) and the infeasible
 trials (greyed, from the `constraints` system attr) are already in the storage. The
@@ -25,7 +25,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import UsageError
-from autotune.report import build_report, is_feasible, render_markdown
+from autotune.report.data import build_report
+from autotune.report.markdown import render_markdown
+from autotune.schema import is_feasible
 from autotune.storage import open_storage
 
 HOST = "127.0.0.1"

@@ -12,7 +12,7 @@ One self-contained page (plotly.js is inlined, nothing is fetched to view it) wi
 - the latency distribution (online: the stored percentiles as a cumulative curve) or
   the throughput of each request (batch) of the best trial against the tutorial's.
 
-Built from the study and the report dict (autotune.report.build_report), so the file
+Built from the study and the report dict (autotune.report.data.build_report), so the file
 written at the end of a run and by `autotune report` later are the same.
 """
 
@@ -26,11 +26,12 @@ from typing import Any
 import optuna
 import plotly.graph_objects as go
 from markdown_it import MarkdownIt
-from optuna.trial import FrozenTrial, TrialState
 from plotly.offline import get_plotlyjs
 
 from autotune.importance import importance_evaluator, param_importances
-from autotune.report import CONFIRMATION_ATTR, UNITS, render_markdown
+from autotune.modes import MODES
+from autotune.report.markdown import render_markdown
+from autotune.schema import StudyAttr, complete_trials
 from autotune.space import PARAM_LABELS
 
 #: grey of infeasible trials, the same as Optuna's plots use
@@ -81,18 +82,14 @@ def _section(title: str, caption: str, figure: go.Figure) -> str:
 
 
 def _axis_title(metric: str) -> str:
-    unit = UNITS.get(metric)
+    unit = next((mode.unit for mode in MODES.values() if mode.metric == metric), None)
     return f"{metric} ({unit})" if unit else metric
-
-
-def _complete(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
 def _history(study: optuna.Study, report: dict[str, Any], metric: str) -> Plot:
     caption = ("Every measured trial in order, the best feasible so far as a line; grey "
                "points missed an accuracy floor. Dashed: each baseline's search measurement.")
-    if not _complete(study):
+    if not complete_trials(study):
         return "Optimisation history", caption, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -113,13 +110,13 @@ def _importances(study: optuna.Study, metric: str) -> Plot:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         figure = optuna.visualization.plot_param_importances(
-            study, evaluator=importance_evaluator(len(_complete(study))), target_name=metric)
+            study, evaluator=importance_evaluator(len(complete_trials(study))), target_name=metric)
     figure.update_layout(height=BAR_HEIGHT_BASE + BAR_HEIGHT * len(figure.data[0].y))
     return "Parameter importances", caption, figure
 
 
 def _slices(study: optuna.Study, metric: str) -> list[Plot]:
-    complete = _complete(study)
+    complete = complete_trials(study)
     names = sorted({name for trial in complete for name in trial.params},
                    key=lambda name: (name not in PARAM_LABELS, list(PARAM_LABELS).index(name)
                                      if name in PARAM_LABELS else name))
@@ -137,8 +134,8 @@ def _slices(study: optuna.Study, metric: str) -> list[Plot]:
 
 
 def _finalists(study: optuna.Study, metric: str) -> Plot:
-    configs = [config for config in study.user_attrs.get(CONFIRMATION_ATTR, {}).get("configs", [])
-               if config["values"]]
+    confirmation = study.user_attrs.get(StudyAttr.CONFIRMATION, {})
+    configs = [config for config in confirmation.get("configs", []) if config["values"]]
     caption = ("The finalists re-measured after the search, a fresh server each round: "
                "every round (dots) and the mean with its 95% interval (bar).")
     if not configs:
@@ -170,9 +167,12 @@ def _distribution(study: optuna.Study, report: dict[str, Any]) -> Plot:
     if tutorial and (not best or tutorial["trial"] != best["trial"]):
         trials[f"tutorial (trial {tutorial['trial']})"] = tutorial["trial"]
     attrs = {label: study.trials[number].user_attrs for label, number in trials.items()}
-    if report["mode"] == "online":
-        return _latency_curves({label: a["latency_ms_percentiles"] for label, a in attrs.items()
-                                if a.get("latency_ms_percentiles")})
+    # latency percentiles are stored by batch-1 (online) trials, request throughputs by
+    # batch ones; a server-mode trial has neither
+    percentiles = {label: a["latency_ms_percentiles"] for label, a in attrs.items()
+                   if a.get("latency_ms_percentiles")}
+    if percentiles:
+        return _latency_curves(percentiles)
     return _request_throughputs({label: a["request_sps"] for label, a in attrs.items()
                                  if a.get("request_sps")})
 

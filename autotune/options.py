@@ -1,0 +1,167 @@
+"""The options of one tuning run: every `autotune --mode` flag's value and default, once.
+
+`TuningOptions` is what `autotune.study.run_tuning` takes; the CLI builds its flags'
+defaults from these fields (autotune.cli), so a default is written here only. This
+module imports nothing heavy: `autotune --help` reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from autotune.modes import Mode, get_mode
+from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
+
+#: the latency statistics `--objective` may minimise (online mode)
+LATENCY_STATISTICS = ("mean", "p50", "p95", "p99")
+#: the `--space` choices: the thread settings, or those plus the OpenMP knobs and pinning
+SPACES = ("default", "extended")
+#: trials when the space is larger than the budget and `--trials` is not given (a mode
+#: may have its own, `Mode.default_trials`)
+DEFAULT_BUDGET = 30
+#: `--request-timeout`: a few seconds above the slowest request of a default run (a
+#: 50,000-pair batch or a 100,000-pair gate request takes 1-3 s on 2 busy cores), so a
+#: paused or hung server fails its trial in seconds, not minutes
+DEFAULT_REQUEST_TIMEOUT_S = 15.0
+#: `--p99-ms`: server mode's p99 latency bound
+DEFAULT_P99_MS = 10.0
+#: seconds between a running trial's heartbeats, and the silence after which it is
+#: failed and its configuration queued again (autotune.fleet)
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 60
+
+
+@dataclass(frozen=True)
+class LatencyPolicy:
+    """How long an online measurement runs: windows until they agree, within caps."""
+
+    warmup_requests: int = 50
+    window: int = 200
+    windows_to_agree: int = 3
+    tolerance: float = 0.10
+    max_requests: int = 20_000
+    max_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How long one LoadGen run lasts and how it is judged (server mode, autotune.loadgen)."""
+
+    #: the p99 latency bound, in milliseconds
+    bound_ms: float = DEFAULT_P99_MS
+    #: each run lasts at least this long...
+    min_duration_s: float = 2.0
+    #: ...and issues at least this many queries (early stopping needs several hundred)
+    min_queries: int = 1024
+    #: an overloaded run stops issuing after this long (its backlog still drains); at a
+    #: low rate, long enough for twice the minimum query count
+    max_duration_s: float = 10.0
+    #: deadline of each Predict; a late answer counts as an error
+    request_timeout_s: float = 10.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PeakPolicy:
+    """Where the rate search starts, where it gives up, and how close it brackets the peak
+    (server mode, autotune.peak)."""
+
+    start_qps: float = 200.0
+    min_qps: float = 50.0
+    max_qps: float = 100_000.0
+    precision: float = 0.05
+    max_runs: int = 14
+
+
+@dataclass(frozen=True)
+class TuningOptions:
+    """Everything one tuning run needs; mirrors the `autotune --mode` flags.
+
+    `mode` may be given by name (`"online"`); it is always a `Mode` once constructed.
+    """
+
+    mode: Mode
+    server: str = "auto"
+    image: str = DEFAULT_IMAGE
+    start_timeout: float = 120.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
+    trials: int | None = None
+    timeout: float | None = None
+    space: str = "default"
+    max_threads: int | None = None
+    objective: str = "mean"
+    batch_size: int = 50_000
+    iterations: int = 40
+    min_hr: float = 0.22
+    min_ndcg: float = 0.11
+    accuracy_users: int | None = None
+    #: None: the mode's default (`Mode.confirmation`)
+    confirm_top: int | None = None
+    confirm_rounds: int | None = None
+    #: server mode: the p99 latency bound in milliseconds
+    p99_ms: float = DEFAULT_P99_MS
+    dataset: str = "synthetic"
+    data_dir: Path | None = None
+    model_dir: Path | None = None
+    epochs: int | None = None
+    seed: int = 0
+    download: bool = False
+    storage: str = DEFAULT_STORAGE
+    study_name: str | None = None
+    report_dir: Path = DEFAULT_REPORT_DIR
+    allow_concurrent: bool = False
+    #: group this host by hand instead of by its hardware (autotune.fleet.host_class)
+    host_class: str | None = None
+    #: Optuna heartbeat: a trial whose worker is silent for `grace_period` s is failed
+    #: and its configuration queued again (short values only in tests)
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int = GRACE_PERIOD_S
+    quiet: bool = False
+    #: how long an online measurement runs (no flag: the default suits every host)
+    latency_policy: LatencyPolicy = LatencyPolicy()
+    #: server mode: each LoadGen run's length (its bound is `p99_ms`) and the rate search
+    loadgen_run: RunSettings = RunSettings()
+    peak_policy: PeakPolicy = PeakPolicy()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", get_mode(self.mode))
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "TuningOptions":
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+    @property
+    def stored_objective(self) -> str:
+        """The objective as stored in the study: the latency statistic, throughput, or the
+        rate under the p99 bound."""
+        return self.mode.stored_objective(self.objective, self.p99_ms)
+
+    def confirmation_plan(self) -> tuple[int, int]:
+        """(configurations, rounds) of the confirmation round: as given, else the mode's."""
+        top, rounds = self.mode.confirmation
+        return (top if self.confirm_top is None else self.confirm_top,
+                rounds if self.confirm_rounds is None else self.confirm_rounds)
+
+    @property
+    def budget(self) -> int | None:
+        """`--trials`, else the mode's default budget (None: decided by the space's size)."""
+        return self.trials or self.mode.default_trials
+
+    @property
+    def gate_users(self) -> int | None:
+        """Users the accuracy gate scores: `--accuracy-users`, else the mode's (None: all)."""
+        return self.accuracy_users or self.mode.accuracy_users
+
+    @property
+    def bounded_run(self) -> RunSettings:
+        """The LoadGen run settings with this run's `--p99-ms` as their bound."""
+        return dataclasses.replace(self.loadgen_run, bound_ms=self.p99_ms)
+
+
+def default(name: str) -> Any:
+    """The default of the `TuningOptions` field `name` (the CLI's flag default)."""
+    return next(f.default for f in fields(TuningOptions) if f.name == name)

@@ -1,0 +1,46 @@
+"""The report in the terminal: the best trials as a rich table, then the Markdown summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from autotune.metrics import HR_LABEL, NDCG_LABEL
+from autotune.modes import get_mode
+from autotune.report.markdown import render_markdown
+from autotune.schema import TrialAttr, complete_trials, is_feasible
+from autotune.space import PARAM_LABELS
+
+#: trials shown in the table
+TABLE_ROWS = 10
+
+
+def print_report(study: optuna.Study, report: dict[str, Any], console: Console) -> None:
+    """The best trials as a table (infeasible ones dimmed), then the Markdown summary."""
+    console.print(_trials_table(study, report))
+    console.print(Markdown(render_markdown(report)))
+
+
+def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
+    complete = complete_trials(study)
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(complete, key=lambda t: (not is_feasible(t), -t.value if reverse else t.value))
+    params = list(dict.fromkeys(name for trial in ranked for name in trial.params))
+    mode = get_mode(report["mode"])
+    table = Table(title=f"{report['study']}: best trials")
+    objective_column = f"{mode.metric.split('_')[0]} ({mode.unit})"
+    for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params], objective_column,
+                   HR_LABEL, NDCG_LABEL, "baseline"]:
+        table.add_column(column)
+    for trial in ranked[:TABLE_ROWS]:
+        table.add_row(str(trial.number), *[str(trial.params.get(p, "-")) for p in params],
+                      mode.format_number(trial.value),
+                      f"{trial.user_attrs.get(TrialAttr.HR, float('nan')):.4f}",
+                      f"{trial.user_attrs.get(TrialAttr.NDCG, float('nan')):.4f}",
+                      trial.user_attrs.get(TrialAttr.BASELINE, ""),
+                      style=None if is_feasible(trial) else "dim")
+    return table

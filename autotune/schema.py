@@ -1,0 +1,156 @@
+"""The trial and study schema: every attr autotune keeps in an Optuna storage, and its helpers.
+
+A study is the whole record of a run: what a later `autotune report`, a resumed run or
+optuna-dashboard knows is what these attrs say. Their names live here only (docs/DESIGN.md
+lists them with their meaning); the helpers below write and read them, so the tuner,
+the confirmation round and the report agree on what "feasible", "the same
+configuration" and "better" mean.
+
+Feasibility is Optuna's: a trial is feasible when every constraint is <= 0
+(`trial.set_constraint`), which TPE and `study.best_trial` honour by themselves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.modes import Mode, get_mode
+
+if TYPE_CHECKING:
+    from autotune.accuracy import AccuracyResult
+
+
+class StudyAttr:
+    """Study user attrs, written by `autotune.study.open_study` (and the confirmation round)."""
+
+    MODE = "mode"  #: the `Mode` name
+    OBJECTIVE = "objective"  #: `Mode.stored_objective`: mean/p50/p95/p99 or throughput
+    SERVER = "server"  #: the launcher kind: docker or local
+    SPACE = "space"  #: default or extended
+    BATCH_SIZE = "batch_size"  #: samples per request (1 unless the mode is batched)
+    MIN_HR = "min_hr"  #: the HR@10 floor
+    MIN_NDCG = "min_ndcg"  #: the NDCG@10 floor
+    HOST = "host"  #: `HostFacts.as_dict()`
+    IMAGE = "image"  #: the serving image (docker) as given
+    LAUNCHER = "launcher"  #: `Launcher.describe()`
+    MODEL_DIR = "model_dir"  #: the model base path, absolute
+    P99_MS = "p99_ms"  #: server mode: the p99 latency bound in ms
+    #: a server that listened beyond this host (`Launcher.exposure`), named in the report
+    EXPOSURE = "exposure"
+    HOST_CLASS = "host_class"  #: `HostClass.as_attr()` (autotune.fleet.host_class)
+    #: the shared budget being spent: {"number": n, "trials": t} (autotune.fleet.workers)
+    BUDGET = "budget"
+    RACING = "racing"  #: the race's record (autotune.racing)
+    #: the confirmation round: {"rounds": n, "configs": [{trial, params, feasible,
+    #: baselines, values, failures, mean, ci95}, ...]} (autotune.confirm)
+    CONFIRMATION = "confirmation"
+
+
+#: study attrs that must match for a resumed study's trials to be comparable
+COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER, StudyAttr.SPACE,
+                          StudyAttr.BATCH_SIZE, StudyAttr.MIN_HR, StudyAttr.MIN_NDCG,
+                          StudyAttr.P99_MS)
+
+
+class TrialAttr:
+    """Trial user attrs (the measurement's own, e.g. `latency_ms_p99`, come from
+    `autotune.client`'s `attrs()`)."""
+
+    BASELINE = "baseline"  #: the baseline's name (tutorial, image-defaults) when enqueued as one
+    STARTUP_S = "startup_s"  #: seconds from start to model AVAILABLE
+    HR = "hr"  #: HR@10 through the server
+    NDCG = "ndcg"  #: NDCG@10 through the server
+    ACCURACY_OK = "accuracy_ok"  #: whether both floors were met
+    INFEASIBLE = "infeasible"  #: why not, when a floor was missed
+    FAILURE = "failure"  #: why a FAIL trial failed
+    #: the budget number a trial spends (autotune.fleet.workers)
+    BUDGET = "budget"
+    WORKER = "worker"  #: `host:pid` of the tuner that measured it (autotune.host.worker_id)
+    #: server mode (autotune.peak): the objective, the rates tried (`RunResult.row()`s)
+    #: and the folder of LoadGen's logs
+    QPS_AT_SLO = "qps_at_slo"
+    RATES_TRIED = "rates_tried"
+    LOADGEN_LOGS = "loadgen_logs"
+
+
+#: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
+DASHBOARD_CONSTRAINTS = "constraints"
+#: the trial system attr where Optuna keeps an enqueued trial's params
+FIXED_PARAMS = "fixed_params"
+#: the trial system attr where Optuna's RetryHeartbeatStaleTrialCallback lists the
+#: failed trials a re-queued one retries
+RETRY_HISTORY = "retry_history"
+
+
+def study_mode(study: optuna.Study) -> Mode:
+    """The `Mode` a study was measured in."""
+    return get_mode(study.user_attrs[StudyAttr.MODE])
+
+
+def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
+    """Store HR/NDCG and the floors as constraints, so a trial below a floor is infeasible.
+
+    Optuna 5 reads `trial.set_constraint` (TPE and `best_trial` skip infeasible trials);
+    optuna-dashboard 0.21 greys only trials with the older `constraints` list system attr,
+    so the same values are written there too.
+    """
+    trial.set_user_attr(TrialAttr.HR, accuracy.hr)
+    trial.set_user_attr(TrialAttr.NDCG, accuracy.ndcg)
+    trial.set_user_attr(TrialAttr.ACCURACY_OK, accuracy.ok)
+    if not accuracy.ok:
+        trial.set_user_attr(TrialAttr.INFEASIBLE, accuracy.shortfall())
+    constraints = accuracy.constraints()
+    for name, value in constraints.items():
+        trial.set_constraint(name, value)
+    trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS,
+                                        list(constraints.values()))
+
+
+def record_failure(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    """End `trial` as FAIL with its reason."""
+    trial.set_user_attr(TrialAttr.FAILURE, reason)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether the trial met every accuracy floor (Optuna: all constraints <= 0)."""
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def params_key(params: Mapping[str, Any]) -> tuple:
+    """A hashable key of a configuration, the same whatever the params' order."""
+    return tuple(sorted(params.items()))
+
+
+def planned_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The params a trial measured, or will measure when it is still WAITING (enqueued)."""
+    return trial.system_attrs.get(FIXED_PARAMS, trial.params)
+
+
+def better(study: optuna.Study, a: float, b: float) -> bool:
+    """Whether value `a` is strictly better than `b` in the study's direction."""
+    if study.direction == optuna.study.StudyDirection.MINIMIZE:
+        return a < b
+    return a > b
+
+
+def ranked(study: optuna.Study, trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """`trials` (COMPLETE ones) best first by the study's direction; ties keep their order."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(trials, key=lambda trial: trial.value, reverse=maximize)
+
+
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's COMPLETE trials (measured, feasible or not)."""
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def best_feasible_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial of the search (Optuna's `best_trial`), None when none is."""
+    try:
+        return study.best_trial
+    except ValueError:  # no COMPLETE trial, or none feasible
+        return None
