@@ -53,7 +53,9 @@ def assets(tmp_path: Path) -> SimpleNamespace:
     eval_path = tmp_path / "eval.npz"
     np.savez(eval_path, users=np.array([0, 1], np.int32),
              items=np.arange(8, dtype=np.int32).reshape(2, 4))
-    return SimpleNamespace(eval_path=eval_path, model_dir=tmp_path / "model")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    return SimpleNamespace(eval_path=eval_path, model_dir=model_dir)
 
 
 def _run(options, assets, launcher: NoServerLauncher) -> None:
@@ -94,7 +96,7 @@ def test_baselines_first_then_the_grid_and_three_failures_end_the_study(tuning_o
 
 def test_a_resumed_study_retries_failed_baselines_and_refuses_another_setup(tuning_options,
                                                                             assets):
-    options = tuning_options("online", max_threads=2)
+    options = tuning_options("online", max_threads=2, study_name="mine")
     with pytest.raises(StudyAbortedError):
         _run(options, assets, NoServerLauncher(ModelLocation(assets.model_dir)))
     with pytest.raises(StudyAbortedError):
@@ -105,7 +107,7 @@ def test_a_resumed_study_retries_failed_baselines_and_refuses_another_setup(tuni
     planned = [tuple(sorted(t.system_attrs["fixed_params"].items())) for t in waiting]
     assert len(planned) == len(set(planned))  # nothing enqueued twice
 
-    other = tuning_options("online", max_threads=2, objective="p99")
+    other = tuning_options("online", max_threads=2, objective="p99", study_name="mine")
     with pytest.raises(UsageError, match="objective 'mean' \\(this run: 'p99'\\)"):
         _run(other, assets, NoServerLauncher(ModelLocation(assets.model_dir)))
 
