@@ -18,6 +18,7 @@ from autotune.host import detect_host
 from autotune.launch import Launcher, ModelLocation, ServerSettings
 from autotune.schema import TrialAttr
 from autotune.study import MAX_FAILURES_IN_A_ROW, StudyAbortedError, run_tuning
+from serving.fixtures import tiny_model  # noqa: F401 (fixture)
 
 
 class NoServerLauncher(Launcher):
@@ -48,14 +49,13 @@ class NoServerLauncher(Launcher):
 
 
 @pytest.fixture
-def assets(tmp_path: Path) -> SimpleNamespace:
-    """A minimal eval set (two users, four candidates) and an empty model folder."""
+def assets(tmp_path: Path, tiny_model: ModelLocation) -> SimpleNamespace:  # noqa: F811
+    """A minimal eval set (two users, four candidates) and the tiny model (pre-flight loads
+    it, and the host class fingerprints it), which no server ever serves here."""
     eval_path = tmp_path / "eval.npz"
     np.savez(eval_path, users=np.array([0, 1], np.int32),
              items=np.arange(8, dtype=np.int32).reshape(2, 4))
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    return SimpleNamespace(eval_path=eval_path, model_dir=model_dir)
+    return SimpleNamespace(eval_path=eval_path, model_dir=tiny_model.base_path)
 
 
 def _run(options, assets, launcher: NoServerLauncher) -> None:
