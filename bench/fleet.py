@@ -41,6 +41,7 @@ import psutil
 from optuna.trial import TrialState
 
 from autotune.modes import MODES, ONLINE
+from autotune.schema import TrialAttr, params_key, planned_params
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -89,7 +90,7 @@ def wall_time(storage: str, flags: list[str], workers: int, reports: Path) -> di
     _wait([_worker(storage, study_name, flags, reports) for _ in range(workers)])
     seconds = time.monotonic() - began
     trials = optuna.load_study(study_name=study_name, storage=storage).get_trials()
-    per_worker = collections.Counter(t.user_attrs.get("worker") for t in trials
+    per_worker = collections.Counter(t.user_attrs.get(TrialAttr.WORKER) for t in trials
                                      if t.state == TrialState.COMPLETE)
     return {"workers": workers, "seconds": seconds, "complete": sum(per_worker.values()),
             "per_worker": sorted(per_worker.values(), reverse=True)}
@@ -109,7 +110,7 @@ def killed_worker(storage: str, flags: list[str], reports: Path) -> dict:
     log(f"killed worker pid {doomed.pid} while measuring")
     _wait([doomed, survivor])
     trials = optuna.load_study(study_name=study_name, storage=storage).get_trials()
-    key = lambda trial: tuple(sorted(trial.system_attrs.get("fixed_params", trial.params).items()))  # noqa: E731
+    key = lambda trial: params_key(planned_params(trial))  # noqa: E731
     measured = collections.Counter(key(t) for t in trials if t.state == TrialState.COMPLETE)
     claimed = {key(t) for t in trials if t.state != TrialState.WAITING and key(t)}
     failed = [t for t in trials if t.state == TrialState.FAIL]
