@@ -132,17 +132,28 @@ def get_mode(mode: Mode | str) -> Mode:
         raise UsageError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}") from None
 
 
+def _reporting(metric: str) -> Mode | None:
+    return next((mode for mode in MODES.values() if mode.metric == metric), None)
+
+
 def mode_of_metric(metric: str) -> Mode:
     """The mode whose study reports `metric` (how a stored study's values are printed)."""
-    for mode in MODES.values():
-        if mode.metric == metric:
-            return mode
-    raise ValueError(f"no mode reports the metric {metric!r}")
+    mode = _reporting(metric)
+    if mode is None:
+        raise ValueError(f"no mode reports the metric {metric!r}")
+    return mode
 
 
-def format_metric(metric: str, value: float) -> str:
-    """`value` as the mode reporting `metric` prints it; a bare `1,234` for another metric."""
-    try:
-        return mode_of_metric(metric).format(value)
-    except ValueError:
+def format_metric(metric: str, value: float, unit: bool = True) -> str:
+    """`value` as the mode reporting `metric` prints it (`unit=False`: without its unit);
+    a bare `1,234` for a metric no mode reports (a study autotune did not make)."""
+    mode = _reporting(metric)
+    if mode is None:
         return format(value, ",.0f")
+    return mode.format(value) if unit else mode.format_number(value)
+
+
+def metric_unit(metric: str) -> str:
+    """The unit of `metric` (`ms`, ...); empty for a metric no mode reports."""
+    mode = _reporting(metric)
+    return mode.unit if mode else ""

@@ -29,7 +29,7 @@ from markdown_it import MarkdownIt
 from plotly.offline import get_plotlyjs
 
 from autotune.importance import importance_evaluator, param_importances
-from autotune.modes import MODES
+from autotune.modes import metric_unit
 from autotune.report.markdown import render_markdown
 from autotune.schema import StudyAttr, complete_trials
 from autotune.space import PARAM_LABELS
@@ -82,7 +82,7 @@ def _section(title: str, caption: str, figure: go.Figure) -> str:
 
 
 def _axis_title(metric: str) -> str:
-    unit = next((mode.unit for mode in MODES.values() if mode.metric == metric), None)
+    unit = metric_unit(metric)
     return f"{metric} ({unit})" if unit else metric
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from autotune.metrics import HR_LABEL, NDCG_LABEL
-from autotune.modes import get_mode
+from autotune.modes import format_metric
 from autotune.schema import TrialAttr
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the `.md` file, the dashboard note and the printed summary."""
     metric = report["objective"]["metric"]
-    mode = get_mode(report["mode"])
     host = report["host"] or {}
     lines = [f"# autotune: {report['study']}", "",
              f"Mode **{report['mode']}** ({metric}, {report['objective']['statistic']}, "
@@ -29,10 +28,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}).", ""]
     else:
         ci = best["ci95"]
-        interval = (f" (95% CI {mode.format(ci[0])} to "
-                    f"{mode.format(ci[1])})" if ci else "")
+        interval = (f" (95% CI {format_metric(metric, ci[0])} to "
+                    f"{format_metric(metric, ci[1])})" if ci else "")
         lines += ["## Best settings", "",
-                  f"Trial {best['trial']}: **{mode.format(best['value'])}**"
+                  f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
                   f"{interval}, "
                   f"from the {best['source']}; {HR_LABEL} {best['hr']:.4f}, "
                   f"{NDCG_LABEL} {best['ndcg']:.4f}.",
@@ -44,7 +43,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|"]
         for name, baseline in report["baselines"].items():
             ratio = report["speedup"].get(name)
-            lines.append(f"| {name} | {mode.format(baseline['value'])} | "
+            lines.append(f"| {name} | {format_metric(metric, baseline['value'])} | "
                          f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
         lines.append("")
     rated = [(f"{name} (trial {entry['trial']})", entry)

@@ -10,7 +10,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from autotune.metrics import HR_LABEL, NDCG_LABEL
-from autotune.modes import get_mode
+from autotune.modes import format_metric, metric_unit
 from autotune.report.markdown import render_markdown
 from autotune.schema import TrialAttr, complete_trials, is_feasible
 from autotune.space import PARAM_LABELS
@@ -30,15 +30,15 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     ranked = sorted(complete, key=lambda t: (not is_feasible(t), -t.value if reverse else t.value))
     params = list(dict.fromkeys(name for trial in ranked for name in trial.params))
-    mode = get_mode(report["mode"])
+    metric = report["objective"]["metric"]
     table = Table(title=f"{report['study']}: best trials")
-    objective_column = f"{mode.metric.split('_')[0]} ({mode.unit})"
+    objective_column = f"{metric.split('_')[0]} ({metric_unit(metric)})"
     for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params], objective_column,
                    HR_LABEL, NDCG_LABEL, "baseline"]:
         table.add_column(column)
     for trial in ranked[:TABLE_ROWS]:
         table.add_row(str(trial.number), *[str(trial.params.get(p, "-")) for p in params],
-                      mode.format_number(trial.value),
+                      format_metric(metric, trial.value, unit=False),
                       f"{trial.user_attrs.get(TrialAttr.HR, float('nan')):.4f}",
                       f"{trial.user_attrs.get(TrialAttr.NDCG, float('nan')):.4f}",
                       trial.user_attrs.get(TrialAttr.BASELINE, ""),
