@@ -65,12 +65,10 @@ def _by_mode(field: str) -> str:
                    if getattr(mode, field) is not None)
 
 
-def _confirmation(index: int) -> str:
-    """`3; server mode 2`: the modes' confirmation default (0: configurations, 1: rounds)."""
-    general = ONLINE.confirmation[index]
-    return str(general) + "".join(f"; {mode.name} mode {mode.confirmation[index]}"
-                                  for mode in MODES.values()
-                                  if mode.confirmation[index] != general)
+def _racing_tops() -> str:
+    """`; server mode 2`: the modes whose finalists differ from the general default."""
+    return "".join(f"; {mode.name} mode {mode.racing_top}" for mode in MODES.values()
+                   if mode.racing_top != ONLINE.racing_top)
 
 
 def _tuning_parser() -> argparse.ArgumentParser:
@@ -107,15 +105,21 @@ def _tuning_parser() -> argparse.ArgumentParser:
     measure.add_argument("--batch-size", type=_positive_int, default=default("batch_size"),
                          help="samples per request in batch mode (default %(default)s)")
     measure.add_argument("--iterations", type=_positive_int, default=default("iterations"),
-                         help="requests measured per batch trial (default %(default)s)")
+                         help="most requests measured per batch trial (default %(default)s)")
+    measure.add_argument("--precision", type=float, default=default("precision"),
+                         help="measure a trial until the 95%% interval of its objective is "
+                              "within this share of it, or a cap is hit (default %(default)s)")
     measure.add_argument("--p99-ms", type=float, default=default("p99_ms"),
                          help="server mode: the p99 latency bound in ms (default %(default)s)")
     measure.add_argument("--confirm-top", type=_positive_int, default=default("confirm_top"),
-                         help="best configurations re-measured after the search "
-                              f"(default {_confirmation(0)})")
-    measure.add_argument("--confirm-rounds", type=int, default=default("confirm_rounds"),
-                         help="rounds of the confirmation re-measurement, 0 to skip "
-                              f"(default {_confirmation(1)})")
+                         help="best configurations raced with the baselines after the search "
+                              f"(default {ONLINE.racing_top}{_racing_tops()})")
+    measure.add_argument("--confirm-budget", type=float, default=default("confirm_budget"),
+                         help="seconds the racing of the finalists may take, 0 to skip "
+                              "(default %(default)s)")
+    measure.add_argument("--confirm-precision", type=float, default=default("confirm_precision"),
+                         help="stop racing when the survivors are tied within this share "
+                              "(default %(default)s)")
     gate = parser.add_argument_group("accuracy gate")
     gate.add_argument("--min-hr", type=float, default=default("min_hr"),
                       help="HR@10 floor (default %(default)s)")

@@ -6,18 +6,25 @@ tutorial's way) is driven as correctly as the project's int32 export. Requests a
 built once from numpy (`tensor_content`), never inside a timed loop.
 
 - Online (`measure_latency`): batch-1 requests, one at a time, each timed with the
-  monotonic `perf_counter_ns`; measured in windows until the last few windows agree on
-  the objective (or a request/time cap is hit); the statistics are those of the agreeing
-  windows, the steady state.
-- Batch (`measure_throughput`): the same large request sent `iterations` times, as in
-  the tutorial; samples per second over the whole run, and of each request.
+  monotonic `perf_counter_ns`, in windows of `window` requests, until the 95% interval
+  of the objective is within `precision` of it (or a request/time cap is hit). The
+  interval is that of the mean of the windows' values (the batch-means method:
+  consecutive requests are correlated, windows of a few hundred much less so); the
+  statistics are those of all measured requests.
+- Batch (`measure_throughput`): the same large request sent again and again, as in the
+  tutorial, until the 95% interval of the mean request time is within `precision` of
+  it (at least `MIN_ITERATIONS`, at most `iterations` requests); samples per second
+  over the whole run, and of each request.
 
-The online distribution (101 percentiles) and the per-request batch throughputs are
-stored as trial attrs, so the HTML report can draw them for any stored study.
+Both results carry the precision reached (the interval's half-width relative to the
+value) and `converged` (False when a cap stopped the measurement first). The online
+distribution (101 percentiles) and the per-request batch throughputs are stored as
+trial attrs, so the HTML report can draw them for any stored study.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -33,12 +40,15 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from autotune.errors import UsageError
-from autotune.options import LatencyPolicy
+from autotune.options import DEFAULT_PRECISION, LatencyPolicy
 from autotune.serving.tensors import decode, numpy_dtype
+from autotune.stats import relative_half_width
 
 #: no message size limit: a large --batch-size or gate request can pass gRPC's 4 MiB default
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 PhaseCallback = Callable[[str], None]
+#: batch requests measured at least, so that the interval has a few degrees of freedom
+MIN_ITERATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -157,13 +167,14 @@ def _tensor_proto(values: np.ndarray, spec: InputSpec) -> tensor_pb2.TensorProto
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Batch-1 latency statistics in milliseconds over the agreeing windows."""
+    """Batch-1 latency statistics in milliseconds over every measured request."""
 
     mean_ms: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
     requests: int
+    precision: float
     converged: bool
     #: the 0th..100th percentiles of the same requests: the distribution, compactly
     percentiles_ms: tuple[float, ...] = ()
@@ -172,11 +183,12 @@ class LatencyResult:
         """The value of `--objective` (`mean`, `p50`, `p95` or `p99`)."""
         return float(getattr(self, f"{objective}_ms"))
 
-    def attrs(self) -> dict[str, float | int | bool]:
+    def attrs(self) -> dict[str, float | int | bool | list[float] | None]:
         """Trial user attrs, named as docs/DESIGN.md fixes them."""
         return {"latency_ms_mean": self.mean_ms, "latency_ms_p50": self.p50_ms,
                 "latency_ms_p95": self.p95_ms, "latency_ms_p99": self.p99_ms,
-                "measured_requests": self.requests, "converged": self.converged,
+                "measured_requests": self.requests, "precision": _finite(self.precision),
+                "converged": self.converged,
                 "latency_ms_percentiles": [round(value, 4) for value in self.percentiles_ms]}
 
 
@@ -185,14 +197,6 @@ def latency_statistics(latencies_ms: np.ndarray) -> dict[str, float]:
     p50, p95, p99 = np.percentile(latencies_ms, [50, 95, 99])
     return {"mean": float(np.mean(latencies_ms)), "p50": float(p50), "p95": float(p95),
             "p99": float(p99)}
-
-
-def windows_agree(values: list[float], count: int, tolerance: float) -> bool:
-    """Whether the last `count` window values lie within `tolerance` of their smallest."""
-    if len(values) < count:
-        return False
-    last = values[-count:]
-    return max(last) <= min(last) * (1.0 + tolerance)
 
 
 def measure_latency(client: ServingClient, users: np.ndarray, items: np.ndarray,
@@ -218,15 +222,17 @@ def measure_latency(client: ServingClient, users: np.ndarray, items: np.ndarray,
             sent += 1
         windows.append(latencies)
         window_values.append(latency_statistics(latencies)[objective])
-        converged = windows_agree(window_values, policy.windows_to_agree, policy.tolerance)
+        precision = relative_half_width(window_values)
+        converged = len(windows) >= policy.min_windows and precision <= policy.precision
         capped = sent >= policy.max_requests or time.monotonic() - started >= policy.max_seconds
         if converged or capped:
             break
-    steady = np.concatenate(windows[-policy.windows_to_agree:])
-    stats = latency_statistics(steady)
+    measured = np.concatenate(windows)
+    stats = latency_statistics(measured)
     return LatencyResult(mean_ms=stats["mean"], p50_ms=stats["p50"], p95_ms=stats["p95"],
-                         p99_ms=stats["p99"], requests=sent, converged=converged,
-                         percentiles_ms=tuple(np.percentile(steady, np.arange(101)).tolist()))
+                         p99_ms=stats["p99"], requests=sent, precision=precision,
+                         converged=converged,
+                         percentiles_ms=tuple(np.percentile(measured, np.arange(101)).tolist()))
 
 
 @dataclass(frozen=True)
@@ -237,32 +243,46 @@ class ThroughputResult:
     batch_size: int
     iterations: int
     seconds: float
+    precision: float
+    converged: bool
     #: samples per second of each request, in order
     request_sps: tuple[float, ...] = ()
 
-    def attrs(self) -> dict[str, float | int | list[float]]:
+    def attrs(self) -> dict[str, float | int | bool | list[float] | None]:
         return {"throughput_sps": self.samples_per_s, "measured_requests": self.iterations,
+                "precision": _finite(self.precision), "converged": self.converged,
                 "request_sps": [round(value, 1) for value in self.request_sps]}
 
 
 def measure_throughput(client: ServingClient, users: np.ndarray, items: np.ndarray,
                        iterations: int, warmup_requests: int = 2,
+                       precision: float = DEFAULT_PRECISION,
                        on_phase: PhaseCallback | None = None) -> ThroughputResult:
-    """Throughput of one request of all the pairs given, sent `iterations` times in a row."""
+    """Throughput of one request of all the pairs, sent until precise (at most `iterations`)."""
     request = client.request(users, items)
     _notify(on_phase, "warm-up")
     for _ in range(warmup_requests):
         client.send(request)
     _notify(on_phase, "measuring")
-    seconds = np.empty(iterations, dtype=np.float64)
-    for index in range(iterations):
+    seconds: list[float] = []
+    reached = float("inf")
+    while len(seconds) < iterations:
         begin = time.perf_counter_ns()
         client.send(request)
-        seconds[index] = (time.perf_counter_ns() - begin) / 1e9
-    total = float(seconds.sum())
-    return ThroughputResult(samples_per_s=len(users) * iterations / total,
-                            batch_size=len(users), iterations=iterations, seconds=total,
-                            request_sps=tuple((len(users) / seconds).tolist()))
+        seconds.append((time.perf_counter_ns() - begin) / 1e9)
+        reached = relative_half_width(seconds)
+        if len(seconds) >= min(MIN_ITERATIONS, iterations) and reached <= precision:
+            break
+    total = sum(seconds)
+    return ThroughputResult(samples_per_s=len(users) * len(seconds) / total, batch_size=len(users),
+                            iterations=len(seconds), seconds=total, precision=reached,
+                            converged=reached <= precision,
+                            request_sps=tuple(len(users) / second for second in seconds))
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an interval that could not be computed is stored as None."""
+    return value if math.isfinite(value) else None
 
 
 def _notify(on_phase: PhaseCallback | None, phase: str) -> None:

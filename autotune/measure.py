@@ -1,13 +1,13 @@
 """What a trial measures against a running server: the mode's objective and its attrs.
 
-Shared by the search trials, the confirmation round and the benchmarks, so all measure
-alike; the server's start and stop around it are `autotune.launch.running`'s. A new
-mode's measurement is one function in `MEASUREMENTS`.
+Shared by the search trials, the racing and the benchmarks, so all measure alike; the
+server's start and stop around it are `autotune.launch.running`'s. A new mode's
+measurement is one function in `MEASUREMENTS`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -21,7 +21,7 @@ from autotune.client import (
 from autotune.errors import MeasurementError
 from autotune.eval_rows import EvalRows
 from autotune.modes import BATCH, ONLINE, SERVER, Mode, get_mode
-from autotune.options import LatencyPolicy
+from autotune.options import DEFAULT_PRECISION, LatencyPolicy
 from autotune.peak import BoundMissedError, ServerLoad
 
 #: distinct eval pairs cycled through by the batch-1 latency run
@@ -40,18 +40,22 @@ class Workload:
     latency_policy: LatencyPolicy = LatencyPolicy()
     #: how a server-mode trial loads the server (mode `server` only)
     server_load: ServerLoad | None = None
+    #: the target of online and batch: the objective's 95% interval within this share of it
+    precision: float = DEFAULT_PRECISION
 
     @classmethod
     def build(cls, mode: Mode | str, objective: str, batch_size: int, iterations: int,
               eval_rows: EvalRows, seed: int,
               latency_policy: LatencyPolicy = LatencyPolicy(),
-              server_load: ServerLoad | None = None) -> "Workload":
+              server_load: ServerLoad | None = None,
+              precision: float = DEFAULT_PRECISION) -> "Workload":
         """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
         mode = get_mode(mode)
         count = batch_size if mode.batched else ONLINE_PAIRS
         users, items = eval_rows.random_pairs(count, seed)
         return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
-                   latency_policy=latency_policy, server_load=server_load)
+                   latency_policy=replace(latency_policy, precision=precision),
+                   server_load=server_load, precision=precision)
 
     @property
     def direction(self) -> str:
@@ -74,9 +78,9 @@ def _measure_latency(workload: Workload, client: ServingClient,
 
 def _measure_throughput(workload: Workload, client: ServingClient,
                         on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
-    """The same large batch `iterations` times: samples per second."""
+    """The same large batch until precise (at most `iterations` times): samples per second."""
     throughput = measure_throughput(client, workload.users, workload.items, workload.iterations,
-                                    on_phase=on_phase)
+                                    precision=workload.precision, on_phase=on_phase)
     return throughput.samples_per_s, throughput.attrs()
 
 

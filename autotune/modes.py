@@ -4,7 +4,7 @@ A mode fixes the metric a trial reports, its unit and how it is printed, the stu
 direction, the objective stored with the study, whether requests carry `--batch-size`
 samples, the NCF tutorial's thread recommendation (the `tutorial` baseline), whether
 the search space has the batching knobs and a `--p99-ms` bound, and the defaults of
-the budget, the confirmation round and the accuracy gate's sample. Code
+the budget, the finalists raced and the accuracy gate's sample. Code
 that differs by mode reads these fields instead of testing the mode's name; what a mode
 measures is `autotune.measure.MEASUREMENTS[mode.name]`.
 
@@ -62,8 +62,8 @@ class Mode:
     #: trials when `--trials` is not given and the space is larger; None: the general
     #: default (autotune.options.DEFAULT_BUDGET)
     default_trials: int | None = None
-    #: (configurations, rounds) of the confirmation round when not given
-    confirmation: tuple[int, int] = (3, 3)
+    #: the search's best configurations raced with the baselines when not given
+    racing_top: int = 3
     #: users the accuracy gate scores when `--accuracy-users` is not given (None: all)
     accuracy_users: int | None = None
 
@@ -107,7 +107,7 @@ BATCH = Mode(name="batch", summary="batch throughput", metric="throughput_sps",
              tutorial_threads=_every_core, number_format=",.0f",
              robust_attr="throughput_sps")
 #: server-mode trials each search a peak rate (~10 LoadGen runs): a smaller budget and
-#: confirmation keep a default run under 20 minutes on a small host; its gate scores a
+#: fewer finalists keep a default run under 20 minutes on a small host; its gate scores a
 #: seeded sample of users (with batching on, its requests are cut to max_batch_size).
 #: One pair per request, so the tutorial's online threads.
 SERVER = Mode(name="server", summary="the most requests/s with p99 latency under --p99-ms "
@@ -115,7 +115,7 @@ SERVER = Mode(name="server", summary="the most requests/s with p99 latency under
               metric="qps_at_slo", unit="requests/s", direction="maximize",
               fixed_objective="qps at p99 <= {p99_ms:g} ms", batched=False,
               tutorial_threads=_one_thread, number_format=",.0f", robust_attr="qps_at_slo",
-              bounded=True, searches_batching=True, default_trials=14, confirmation=(2, 2),
+              bounded=True, searches_batching=True, default_trials=14, racing_top=2,
               accuracy_users=500)
 
 #: every mode by name, in `--mode` order

@@ -29,6 +29,13 @@ DEFAULT_BUDGET = 30
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 #: `--p99-ms`: server mode's p99 latency bound
 DEFAULT_P99_MS = 10.0
+#: `--precision`: measure a trial until the 95% interval of its objective is within 2% of it
+DEFAULT_PRECISION = 0.02
+#: `--confirm-budget`: seconds of racing the finalists, so that a default run stays under
+#: 15 minutes on a 2-core host (data and model preparation included)
+RACING_BUDGET_S = 360.0
+#: `--confirm-precision`: the race stops when the survivors are tied within 2%
+RACING_PRECISION = 0.02
 #: seconds between a running trial's heartbeats, and the silence after which it is
 #: failed and its configuration queued again (autotune.fleet)
 HEARTBEAT_INTERVAL_S = 10
@@ -37,12 +44,12 @@ GRACE_PERIOD_S = 60
 
 @dataclass(frozen=True)
 class LatencyPolicy:
-    """How long an online measurement runs: windows until they agree, within caps."""
+    """How long an online measurement runs: windows until the interval is tight, within caps."""
 
     warmup_requests: int = 50
     window: int = 200
-    windows_to_agree: int = 3
-    tolerance: float = 0.10
+    min_windows: int = 3
+    precision: float = DEFAULT_PRECISION
     max_requests: int = 20_000
     max_seconds: float = 10.0
 
@@ -98,10 +105,14 @@ class TuningOptions:
     iterations: int = 40
     min_hr: float = 0.22
     min_ndcg: float = 0.11
+    #: the target of online and batch trials: the objective's 95% interval within this share
+    precision: float = DEFAULT_PRECISION
     accuracy_users: int | None = None
-    #: None: the mode's default (`Mode.confirmation`)
+    #: finalists raced besides the baselines; None: the mode's (`Mode.racing_top`)
     confirm_top: int | None = None
-    confirm_rounds: int | None = None
+    #: seconds the racing may take (0: no racing)
+    confirm_budget: float = RACING_BUDGET_S
+    confirm_precision: float = RACING_PRECISION
     #: server mode: the p99 latency bound in milliseconds
     p99_ms: float = DEFAULT_P99_MS
     dataset: str = "synthetic"
@@ -140,11 +151,10 @@ class TuningOptions:
         rate under the p99 bound."""
         return self.mode.stored_objective(self.objective, self.p99_ms)
 
-    def confirmation_plan(self) -> tuple[int, int]:
-        """(configurations, rounds) of the confirmation round: as given, else the mode's."""
-        top, rounds = self.mode.confirmation
-        return (top if self.confirm_top is None else self.confirm_top,
-                rounds if self.confirm_rounds is None else self.confirm_rounds)
+    @property
+    def racing_top(self) -> int:
+        """How many of the search's best configurations are raced: as given, else the mode's."""
+        return self.confirm_top or self.mode.racing_top
 
     @property
     def budget(self) -> int | None:

@@ -28,7 +28,7 @@ class Progress:
         """Stop drawing."""
 
     def begin(self, title: str, total: int) -> None:
-        """A run of `total` steps starts (the trials, or the confirmation round)."""
+        """A run of `total` steps starts (the trials, or a round of the racing)."""
 
     def step(self, label: str) -> None:
         """The next step starts: `label` names the trial or configuration."""

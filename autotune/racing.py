@@ -34,14 +34,21 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import optuna
 
-from autotune.confirm import pick_candidates, rotated
 from autotune.errors import MeasurementError
 from autotune.modes import format_metric
 from autotune.progress import Progress
+from autotune.schema import (
+    StudyAttr,
+    TrialAttr,
+    complete_trials,
+    is_feasible,
+    params_key,
+    ranked,
+)
 from autotune.space import describe_params
 from autotune.stats import PairedRatio, paired_ratio
 
@@ -49,6 +56,7 @@ ALPHA = 0.05
 MIN_ROUNDS = 3
 MAX_FAILURES = 2
 
+T = TypeVar("T")
 Measure = Callable[[dict[str, object]], float]
 Clock = Callable[[], float]
 
@@ -122,9 +130,27 @@ class RaceRecord:
 
 
 def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
-    """The `top` best feasible distinct configurations, then each baseline's configuration
-    (the confirmation round's choice, `confirm.pick_candidates`)."""
-    return pick_candidates(study, top, Finalist)
+    """The `top` best feasible distinct configurations, then each baseline's configuration."""
+    best_first = ranked(study, complete_trials(study))
+    chosen: dict[tuple, Finalist] = {}
+    for trial in filter(is_feasible, best_first):
+        if len(chosen) == top:
+            break
+        chosen.setdefault(params_key(trial.params),
+                          Finalist(trial.number, dict(trial.params), True))
+    for trial in best_first:
+        name = trial.user_attrs.get(TrialAttr.BASELINE)
+        if name and not any(name in finalist.baselines for finalist in chosen.values()):
+            finalist = chosen.setdefault(params_key(trial.params), Finalist(
+                trial.number, dict(trial.params), is_feasible(trial)))
+            finalist.baselines.append(name)
+    return list(chosen.values())
+
+
+def rotated(items: Sequence[T], round_index: int) -> list[T]:
+    """`items` starting at position `round_index` (mod length): each round a new order."""
+    shift = round_index % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
 
 
 def look_alpha(look: int, comparisons: int, alpha: float = ALPHA) -> float:
@@ -157,6 +183,10 @@ class Race:
             record.stopped = reason
         except KeyboardInterrupt:
             record.stopped = "interrupted"
+        if record.rounds and all(f.values[-1] is None for f in record.finalists):
+            record.rounds -= 1  # the budget or Ctrl-C left the last round empty
+            for finalist in record.finalists:
+                finalist.values.pop()
         record.seconds = round(self.clock() - self._started, 3)
         return record
 
@@ -253,3 +283,14 @@ def race(finalists: list[Finalist], measure: Measure, *, direction: str, budget_
     record = RaceRecord(direction=direction, precision=precision, budget_s=budget_s,
                         finalists=finalists)
     return Race(record, measure, progress, metric, clock=clock).run()
+
+
+def race_study(study: optuna.Study, top: int, measure: Measure, budget_s: float,
+               precision: float, progress: Progress | None = None) -> RaceRecord:
+    """Race the study's finalists and store the record as the study's StudyAttr.RACING."""
+    direction = study.direction.name.lower()
+    record = race(pick_finalists(study, top), measure, direction=direction, budget_s=budget_s,
+                  precision=precision, progress=progress,
+                  metric=(study.metric_names or ["value"])[0])
+    study.set_user_attr(StudyAttr.RACING, record.to_dict())
+    return record

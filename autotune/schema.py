@@ -3,7 +3,7 @@
 A study is the whole record of a run: what a later `autotune report`, a resumed run or
 optuna-dashboard knows is what these attrs say. Their names live here only (docs/DESIGN.md
 lists them with their meaning); the helpers below write and read them, so the tuner,
-the confirmation round and the report agree on what "feasible", "the same
+the racing and the report agree on what "feasible", "the same
 configuration" and "better" mean.
 
 Feasibility is Optuna's: a trial is feasible when every constraint is <= 0
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class StudyAttr:
-    """Study user attrs, written by `autotune.study.open_study` (and the confirmation round)."""
+    """Study user attrs, written by `autotune.study.open_study` (and the racing)."""
 
     MODE = "mode"  #: the `Mode` name
     OBJECTIVE = "objective"  #: `Mode.stored_objective`: mean/p50/p95/p99 or throughput
@@ -43,10 +43,10 @@ class StudyAttr:
     HOST_CLASS = "host_class"  #: `HostClass.as_attr()` (autotune.fleet.host_class)
     #: the shared budget being spent: {"number": n, "trials": t} (autotune.fleet.workers)
     BUDGET = "budget"
-    RACING = "racing"  #: the race's record (autotune.racing)
-    #: the confirmation round: {"rounds": n, "configs": [{trial, params, feasible,
-    #: baselines, values, failures, mean, ci95}, ...]} (autotune.confirm)
-    CONFIRMATION = "confirmation"
+    #: the race's record, `RaceRecord.to_dict()` (autotune.racing)
+    RACING = "racing"
+    #: the target precision of each trial's measurement (`--precision`)
+    PRECISION = "precision"
 
 
 #: study attrs that must match for a resumed study's trials to be comparable
@@ -74,6 +74,10 @@ class TrialAttr:
     QPS_AT_SLO = "qps_at_slo"
     RATES_TRIED = "rates_tried"
     LOADGEN_LOGS = "loadgen_logs"
+    #: online and batch (autotune.client): the 95% interval's half-width relative to the
+    #: objective (null: no interval), and whether it reached `--precision` before a cap
+    PRECISION = "precision"
+    CONVERGED = "converged"
 
 
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by

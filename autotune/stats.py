@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from scipy import stats
+
+from autotune.modes import speedup
 
 
 def mean_and_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
@@ -33,9 +35,11 @@ def t_half_width(values: Sequence[float], alpha: float) -> float:
     return float(quantile * statistics.stdev(values) / math.sqrt(len(values)))
 
 
-def speed_ratio(direction: str, value: float, reference: float) -> float:
-    """How many times faster `value` is than `reference` (> 1: faster) for the direction."""
-    return reference / value if direction == "minimize" else value / reference
+def relative_half_width(values: Sequence[float]) -> float:
+    """The 95% interval's half-width relative to the mean (infinite below two values)."""
+    if len(values) < 2:
+        return math.inf
+    return t_half_width(values, 0.05) / abs(statistics.fmean(values))
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class PairedRatio:
         """Whether the interval excludes 1.0 (no difference)."""
         return self.ci is not None and (self.ci[0] > 1.0 or self.ci[1] < 1.0)
 
+    def as_dict(self) -> dict[str, Any]:
+        """As the report JSON holds it: {ratio, ci95, significant}."""
+        return {"ratio": None if math.isnan(self.ratio) else self.ratio,
+                "ci95": list(self.ci) if self.ci else None, "significant": self.significant}
+
     def within(self, precision: float) -> bool:
         """Whether the whole interval lies within a factor `1 + precision` of 1.0."""
         return (self.ci is not None
@@ -67,7 +76,7 @@ def paired_ratio(direction: str, values: Sequence[float | None],
     Round r pairs `values[r]` with `references[r]`; a round where either is None (not
     measured, or failed) is left out.
     """
-    logs = [math.log(speed_ratio(direction, value, reference))
+    logs = [math.log(speedup(direction, value, reference))
             for value, reference in zip(values, references, strict=True)
             if value is not None and reference is not None]
     if not logs:

@@ -6,11 +6,11 @@ and every configuration when the whole space fits the budget), then runs trials 
 one with ask-and-tell: restart the server with the trial's settings, measure, score the
 eval set through the same server, record. Optuna's `trial.set_constraint` carries the
 accuracy floors, so TPE and `best_trial` skip infeasible trials (TPESampler reads them
-itself; its `constraints_func` is deprecated since Optuna 5.0). After the search a
-confirmation round (autotune.confirm) re-measures the best and the baselines, and
-autotune.report publishes the result. Whatever differs by mode (the measurement, the
-space's batching knobs, the defaults of budget, confirmation and gate) is read from the
-run's `Mode` (autotune.modes).
+itself; its `constraints_func` is deprecated since Optuna 5.0). After the search the
+finalists (the best and the baselines) are raced (autotune.racing) until the data
+decides, and autotune.report publishes the result. Whatever differs by mode (the
+measurement, the space's batching knobs, the defaults of budget, finalists and gate) is
+read from the run's `Mode` (autotune.modes).
 
 Several tuners may share the study (hosts of one class on one PostgreSQL storage, see
 autotune.fleet): planning and claiming a trial happen under a storage lock, `--trials`
@@ -21,7 +21,8 @@ A failed trial (server did not start, died, errored) is FAIL with its reason and
 study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running trial FAIL
 ("interrupted"), stops its server, writes the report of the completed trials and ends
 with exit 130; a rerun resumes the study, after marking FAIL the trials a killed tuner
-left RUNNING (autotune.recovery).
+left RUNNING (autotune.recovery). Ctrl-C during the racing keeps what it measured,
+writes the report, then exits 130.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from autotune.accuracy import AccuracyGate
-from autotune.confirm import pick_candidates, run_confirmation
 from autotune.errors import AutotuneError, MeasurementError, NoFeasibleTrialError, UsageError
 from autotune.eval_rows import EvalRows
 from autotune.fleet import (
@@ -67,6 +67,7 @@ from autotune.paths import MODEL_NAME
 from autotune.peak import ServerLoad
 from autotune.preflight import check_assets, check_run
 from autotune.progress import Progress, make_progress
+from autotune.racing import race_study
 from autotune.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
@@ -131,7 +132,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(mode, options.objective, options.batch_size,
                                   options.iterations, eval_rows, options.seed,
-                                  options.latency_policy)
+                                  options.latency_policy, precision=options.precision)
         gate = AccuracyGate(eval_rows.sample_users(options.gate_users, options.seed),
                             options.min_hr, options.min_ndcg)
         study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
@@ -149,11 +150,14 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
                                    options.request_timeout)
         run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
                    progress)
-        top, rounds = options.confirmation_plan()
-        if rounds and best_feasible_trial(study) is not None:
-            run_confirmation(study, pick_candidates(study, top), rounds, objective.remeasure,
-                             progress)
+        interrupted = False
+        if options.confirm_budget and best_feasible_trial(study) is not None:
+            record = race_study(study, options.racing_top, objective.remeasure,
+                                options.confirm_budget, options.confirm_precision, progress)
+            interrupted = record.stopped == "interrupted"
     report = publish_report(study, options.report_dir, quiet=options.quiet)
+    if interrupted:
+        raise KeyboardInterrupt
     if report["best"] is None:
         counts = report["trials"]
         raise NoFeasibleTrialError(
@@ -168,9 +172,11 @@ def check_options(options: TuningOptions) -> None:
     problems = [message for bad, message in (
         (not 0 <= options.min_hr <= 1, f"--min-hr {options.min_hr} is not within [0, 1]"),
         (not 0 <= options.min_ndcg <= 1, f"--min-ndcg {options.min_ndcg} is not within [0, 1]"),
-        ((options.confirm_rounds or 0) < 0,
-         f"--confirm-rounds {options.confirm_rounds} is negative"),
+        (not 0 <= options.precision < 1, f"--precision {options.precision} is not within [0, 1)"),
         (options.p99_ms <= 0, f"--p99-ms {options.p99_ms:g} must be > 0 (a latency bound in ms)"),
+        (options.confirm_budget < 0, f"--confirm-budget {options.confirm_budget} is negative"),
+        (not 0 < options.confirm_precision < 1,
+         f"--confirm-precision {options.confirm_precision} is not within (0, 1)"),
         (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),
         (options.start_timeout <= 0, "--start-timeout must be positive"),
         (options.heartbeat_interval < 1, "--heartbeat-interval must be at least 1 second"),
@@ -226,6 +232,7 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         StudyAttr.SERVER: launcher.kind, StudyAttr.SPACE: options.space,
         StudyAttr.BATCH_SIZE: options.mode.batch_size(options.batch_size),
         StudyAttr.MIN_HR: options.min_hr, StudyAttr.MIN_NDCG: options.min_ndcg,
+        StudyAttr.PRECISION: options.precision,
         **({StudyAttr.P99_MS: options.p99_ms} if options.mode.bounded else {}),
         StudyAttr.HOST: host.as_dict(), StudyAttr.IMAGE: options.image,
         StudyAttr.LAUNCHER: launcher.describe(), StudyAttr.MODEL_DIR: str(model_dir.resolve()),
@@ -315,7 +322,7 @@ class TrialObjective:
         return value
 
     def remeasure(self, params: dict[str, object]) -> float:
-        """The objective of `params` once more (the confirmation round): no gate, no trial."""
+        """The objective of `params` once more (the racing): no gate, no trial."""
         with self._running(settings_from_params(params)) as server:
             return self.workload.measure(server.client, self.progress.phase)[0]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from autotune.host import parse_cpu_list
 from autotune.racing import Finalist, RaceRecord
@@ -87,23 +86,3 @@ def _sentence(fastest: Finalist, recommended: Finalist, tied: int, precision: fl
     return (f"Recommended: {recommended.label}, the cheapest (fewest threads, then fewest pinned "
             f"cores, then the tutorial's settings) of the {tied} configurations statistically tied "
             f"with the fastest, {fastest.label}, and shown to be within {precision:.0%} of it.")
-
-
-def ratio_dict(ratio: PairedRatio) -> dict[str, Any]:
-    """A paired ratio as the report JSON holds it: {ratio, ci95, significant}."""
-    return {"ratio": None if math.isnan(ratio.ratio) else ratio.ratio,
-            "ci95": list(ratio.ci) if ratio.ci else None, "significant": ratio.significant}
-
-
-def describe_ratio(ratio: dict[str, Any]) -> str:
-    """`1.23x (faster; 95% CI 1.10-1.37x)`, or `no significant difference (95% CI ...)`."""
-    if ratio["ratio"] is None:
-        return "not measured side by side"
-    if ratio["ci95"] is None:
-        return f"{ratio['ratio']:.2f}x from a single round: no interval, no claim"
-    low, high = ratio["ci95"]
-    interval = f"95% CI {low:.2f}-{high:.2f}x"
-    if not ratio["significant"]:
-        return f"no significant difference ({interval})"
-    word = "faster" if ratio["ratio"] > 1 else "slower"
-    return f"{ratio['ratio']:.2f}x ({word}; {interval})"

@@ -51,7 +51,7 @@ from postgres import throwaway_cluster  # noqa: E402 (the tests' throwaway clust
 TINY = ["--mode", "batch", "--batch-size", "2000", "--iterations", "5", "--accuracy-users", "100"]
 #: the budget of the wall-time runs with --tiny (the kill run always takes the whole grid)
 TINY_TRIALS = ["--trials", "3"]
-COMMON = ["--server", "local", "--confirm-rounds", "0", "--allow-concurrent", "--quiet",
+COMMON = ["--server", "local", "--confirm-budget", "0", "--allow-concurrent", "--quiet",
           "--heartbeat-interval", "2", "--grace-period", "10"]
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
-from autotune.confirm import mean_and_ci95, rotated
 from autotune.eval_rows import EvalRows
 from autotune.host import HostFacts, detect_host
 from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
@@ -32,7 +31,9 @@ from autotune.modes import BATCH, ONLINE, get_mode
 from autotune.options import default
 from autotune.paths import MODEL_NAME
 from autotune.prepare import PreparedAssets, prepare_assets
+from autotune.racing import rotated
 from autotune.space import settings_from_params
+from autotune.stats import mean_and_ci95
 
 Params = Mapping[str, object]
 
@@ -41,24 +42,29 @@ Params = Mapping[str, object]
 class BenchSizes:
     """How much each benchmark measures; `--quick` shrinks everything but the shape."""
 
-    repeats: int
     restarts: int
     iterations: int
     replay_seeds: int
     extended_modes: tuple[str, ...]
     reduced_extended_space: bool
-    #: rounds of the tuner's own confirmation round in the quality benchmark
-    confirm_rounds: int
+    #: rounds of the server-mode gain benchmark
+    repeats: int
     #: the server-mode study's budget (None: the tuner's default)
     server_trials: int | None
+    #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode, and
+    #: the racing budget of each tuner run
+    answer_runs: int
+    grid_budget_s: float
+    confirm_budget_s: float
 
 
-FULL = BenchSizes(repeats=3, restarts=5, iterations=40, replay_seeds=50,
+FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
-                  confirm_rounds=3, server_trials=None)
-QUICK = BenchSizes(repeats=2, restarts=5, iterations=40, replay_seeds=20,
-                   extended_modes=(ONLINE.name,), reduced_extended_space=True,
-                   confirm_rounds=1, server_trials=8)
+                  repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
+                  confirm_budget_s=360)
+QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
+                   reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
+                   grid_budget_s=150, confirm_budget_s=90)
 
 
 @dataclass
@@ -171,22 +177,29 @@ class Samples:
 
 def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Workload,
                 repeats: int, gate: AccuracyGate | None = None,
-                value_of: str | None = None) -> dict[str, Samples]:
+                value_of: str | None = None, budget_s: float | None = None) -> dict[str, Samples]:
     """Measure every config `repeats` times in rotated rounds, a restart for each.
 
     `value_of` names a trial attr to record instead of the workload's objective
-    (e.g. `latency_ms_p50`).
+    (e.g. `latency_ms_p50`). With `budget_s`, a round is started only when one more
+    round as long as the slowest so far still ends within the budget.
     """
     labels = list(configs)
     samples = {label: Samples() for label in labels}
+    began = time.monotonic()
+    slowest_round = 0.0
     for round_index in range(repeats):
+        if budget_s is not None and time.monotonic() - began + slowest_round > budget_s:
+            break
+        round_began = time.monotonic()
         for label in rotated(labels, round_index):
             timing = timed_trial(launcher, configs[label], workload, gate)
             value = float(timing.attrs[value_of]) if value_of else timing.value
             samples[label].values.append(value)
             samples[label].timings.append(timing)
-            log(f"  round {round_index + 1}/{repeats} {launcher.kind} {workload.mode.name} "
+            log(f"  round {round_index + 1} {launcher.kind} {workload.mode.name} "
                 f"{label}: {workload.mode.format(value)}")
+        slowest_round = max(slowest_round, time.monotonic() - round_began)
     return samples
 
 

@@ -4,18 +4,22 @@
     python bench/run.py --quick    # a reduced run of all of them, local launcher
     python bench/run.py --search-only --launchers local --modes online   # the full extended grid
     python bench/run.py --server-only --quick   # only the server-mode figures
+    python bench/run.py --answer-only --quick   # only the trustworthiness of the answer
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
     summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
              server_overhead_ms=O batch_efficiency=E loadgen_rps=L slo_qps_gain=G
+             answer_worst=W false_claims=F
 
-R1 and R2 are speed ratios (> 1: tuned faster), the lower of the two modes on the local
-launcher; S the median batch trial with the accuracy gate; C1 and C2 the coefficients
-of variation across restarts; O the embedded server's online p50 minus in-process;
-E the embedded server's batch throughput over in-process; L the LoadGen adapter's
-requests/s at p99 <= --p99-ms against a trivial server, G the server-mode tuned
-configuration's requests/s at that bound over the tutorial online settings' (bench/server.py).
+R1 and R2 are speed ratios (> 1: tuned faster) of the median tuner run, the lower of
+the two modes, on the first launcher; S the median batch trial with the accuracy gate;
+C1 and C2 the coefficients of variation across restarts; O the embedded server's online
+p50 minus in-process; E the embedded server's batch throughput over in-process; L the
+LoadGen adapter's requests/s at p99 <= --p99-ms against a trivial server, G the
+server-mode tuned configuration's requests/s at that bound over the tutorial online
+settings' (bench/server.py); W the worst tuner run's ratio to the grid's optimum over
+both modes, F the significant speed-up claims the grid contradicts (bench/answer.py).
 The data and model are prepared first if missing (not counted in any number).
 """
 
@@ -25,14 +29,16 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
 import sys
 import time
+from dataclasses import replace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from answer import Run, measure_answers  # noqa: E402
 from harness import BenchContext, log, print_table, ratio  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
-from quality import measure_quality, print_quality  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
 from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
@@ -62,10 +68,22 @@ def main() -> int:
     parser.add_argument("--server-trials", type=int, default=None,
                         help="budget of the server-mode study (default: 8 with --quick, "
                              "else the tuner's default)")
+    parser.add_argument("--answer-only", action="store_true",
+                        help="only the answer benchmark (grid rounds, then tuner runs)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="tuner runs per mode of the answer benchmark "
+                             "(default 3 quick, 5 full)")
+    parser.add_argument("--grid-budget", type=float, default=None,
+                        help="seconds of grid rounds per mode (default 150 quick, 900 full)")
+    parser.add_argument("--confirm-budget", type=float, default=None,
+                        help="racing budget of each tuner run (default 90 quick, 360 full)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
     ctx = BenchContext.create(quick=args.quick, launchers=launchers)
+    overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
+                 "confirm_budget_s": args.confirm_budget}
+    ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
     print(f"# autotune benchmarks{' (--quick)' if args.quick else ''}\n")
     print(f"- command: `python bench/run.py {' '.join(sys.argv[1:])}`".rstrip())
     print(f"- date: {datetime.date.today().isoformat()}")
@@ -84,6 +102,11 @@ def main() -> int:
             measure_search(ctx, ctx.launchers[0], mode)
         log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
+    if args.answer_only:
+        answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
+        print(f"\nsummary: {answer_keys(answers)}")
+        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
+        return 0
 
     restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
     print_repeatability(restart_runs)
@@ -93,29 +116,40 @@ def main() -> int:
     costs = client_costs(ctx, restart_runs[0].params)
     print_overhead(overhead, costs)
 
-    quality = [measure_quality(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
-    print_quality(quality)
+    answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
 
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
 
     server_keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
 
-    local_quality = [q for q in quality if q.launcher == "local"]
     local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
     by_mode = {o.mode: o for o in overhead}
     minutes = (time.monotonic() - began) / 60
     print_table("Run", ["launchers", "minutes"], [(",".join(ctx.launchers), f"{minutes:.1f}")])
     print("\nsummary: "
-          f"tuned/optimum={ratio(min(q.tuned_vs_optimum for q in local_quality))} "
-          f"tuned/tutorial={ratio(min(q.tuned_vs_tutorial for q in local_quality))} "
+          f"tuned/optimum={ratio(_median_run(answers, 'vs_optimum'))} "
+          f"tuned/tutorial={ratio(_median_run(answers, 'vs_tutorial'))} "
           f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
           f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
           f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
           f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
-          f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys}")
+          f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys} "
+          f"{answer_keys(answers)}")
     log(f"benchmarks done in {minutes:.1f} min")
     return 0
+
+
+def _median_run(runs: list[Run], attr: str) -> float:
+    """The lower over the modes of the median run's ratio."""
+    return min(statistics.median(getattr(run, attr) for run in runs if run.mode == mode)
+               for mode in {run.mode for run in runs})
+
+
+def answer_keys(runs: list[Run]) -> str:
+    """`answer_worst=W false_claims=F` of the summary line."""
+    return (f"answer_worst={ratio(min(run.vs_optimum for run in runs))} "
+            f"false_claims={sum(len(run.contradicted) for run in runs)}")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,8 @@ def test_server_mode_is_one_more_value():
     assert SERVER.batch_size(50_000) == 1 and SERVER.tutorial_threads(8) == (1, 1, 1)
     assert SERVER.bounded and SERVER.searches_batching
     assert not (ONLINE.bounded or ONLINE.searches_batching or BATCH.bounded)
-    assert (SERVER.default_trials, SERVER.confirmation, SERVER.accuracy_users) == (14, (2, 2), 500)
-    assert (ONLINE.default_trials, ONLINE.confirmation, ONLINE.accuracy_users) == (
-        None, (3, 3), None)
+    assert (SERVER.default_trials, SERVER.racing_top, SERVER.accuracy_users) == (14, 2, 500)
+    assert (ONLINE.default_trials, ONLINE.racing_top, ONLINE.accuracy_users) == (None, 3, None)
     assert SERVER.format(1234.4) == "1,234 requests/s"
 
 

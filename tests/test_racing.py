@@ -115,3 +115,26 @@ def test_the_look_correction_spends_at_most_alpha_over_any_number_of_looks():
     assert look_alpha(1, 1) == pytest.approx(0.025) and look_alpha(2, 2) == pytest.approx(0.05 / 12)
     assert sum(look_alpha(k, 1) for k in range(1, 100_000)) < 0.05
     assert rotated([1, 2, 3], 1) == [2, 3, 1]
+
+
+def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once():
+    import optuna
+
+    from autotune.accuracy import AccuracyResult
+    from autotune.racing import pick_finalists
+    from autotune.schema import record_accuracy
+
+    study = optuna.create_study(direction="minimize")
+    for x, value, hr, baseline in [(1, 5.0, 0.5, "tutorial"), (2, 4.0, 0.5, "image-defaults"),
+                                   (3, 1.0, 0.0, None),  # infeasible: never a finalist for best
+                                   (4, 2.0, 0.5, None),
+                                   (2, 3.0, 0.5, None)]:  # the image defaults, measured better
+        study.enqueue_trial({"x": x}, user_attrs={"baseline": baseline} if baseline else None)
+        trial = study.ask()
+        trial.suggest_int("x", 0, 10)
+        record_accuracy(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
+        study.tell(trial, value)
+    finalists = pick_finalists(study, top=2)
+    assert [(f.params["x"], f.baselines) for f in finalists] == [
+        (4, []), (2, ["image-defaults"]), (1, ["tutorial"])]
+    assert all(finalist.feasible for finalist in finalists)

@@ -1,4 +1,4 @@
-"""The report from stored trials: best feasible only, confirmation first, speed-ups, files."""
+"""The report from stored trials: best feasible only, the racing's verdict, claims, files."""
 
 import json
 
@@ -28,9 +28,9 @@ def _study(direction: str, storage: str | None = None, name: str = "s") -> optun
 
 
 def _measured(study: optuna.Study, threads: tuple[int, int, int], value: float, hr: float = 0.5,
-              baseline: str | None = None) -> None:
+              baseline: str | None = None, **attrs: object) -> None:
     study.enqueue_trial(dict(zip(THREADS, threads, strict=True)),
-                        user_attrs={"baseline": baseline} if baseline else None)
+                        user_attrs={**attrs, **({"baseline": baseline} if baseline else {})})
     trial = study.ask()
     for name in THREADS:
         trial.suggest_int(name, 1, 4)
@@ -47,31 +47,62 @@ def _online_study() -> optuna.Study:
     return study
 
 
-def test_best_is_the_best_feasible_trial_and_speedups_are_ratios():
+def _search_only(ratio: float) -> dict:
+    return {"ratio": pytest.approx(ratio), "ci95": None, "significant": False}
+
+
+def test_without_racing_the_best_search_trial_is_reported_and_no_speedup_claimed():
     report = build_report(_online_study())
     assert report["best"]["trial"] == 3 and report["best"]["value"] == 1.5
     assert report["best"]["source"] == "search" and report["best"]["ci95"] is None
-    assert report["speedup"] == pytest.approx({"tutorial": 2.0 / 1.5, "image-defaults": 2.0})
+    assert report["speedup"] == {"tutorial": _search_only(2.0 / 1.5),
+                                 "image-defaults": _search_only(2.0)}
+    assert "no speed-up is claimed" in report["recommendation"] and report["racing"] is None
     assert report["trials"] == {"COMPLETE": 4, "total": 4, "infeasible": 1}
     assert report["baselines"]["tutorial"]["value"] == 2.0
     assert report["best"]["env"]["OMP_NUM_THREADS"] == "1"
     assert report["best"]["env"]["TENSORFLOW_INTRA_OP_PARALLELISM"] == "2"
+    assert "1.33x from single measurements: no interval, no claim" in render_markdown(report)
 
 
-def test_confirmation_means_decide_when_there_are_some():
+def _finalist(study: optuna.Study, number: int, values: list[float], **fields) -> dict:
+    trial = study.trials[number]
+    return {"trial": number, "params": trial.params, "feasible": True,
+            "baselines": [trial.user_attrs["baseline"]] if "baseline" in trial.user_attrs else [],
+            "values": values, "failures": [], "dropped_round": None, "dropped_reason": None,
+            **fields}
+
+
+def test_the_racing_decides_ties_recommendation_and_claims():
     study = _online_study()
-    study.set_user_attr(StudyAttr.CONFIRMATION, {"rounds": 3, "configs": [
-        {"trial": 3, "params": study.trials[3].params, "feasible": True, "baselines": [],
-         "mean": 1.8, "ci95": [1.7, 1.9]},
-        {"trial": 0, "params": study.trials[0].params, "feasible": True, "baselines": ["tutorial"],
-         "mean": 1.6, "ci95": [1.5, 1.7]},
-        {"trial": 1, "params": study.trials[1].params, "feasible": True,
-         "baselines": ["image-defaults"], "mean": 3.2, "ci95": [3.0, 3.4]},
-    ]})
+    rounds = [1.0, 1.2, 0.9, 1.1]
+    study.set_user_attr(StudyAttr.RACING, {
+        "direction": "minimize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
+        "rounds": 4, "seconds": 55.0, "stopped": "budget", "finalists": [
+            _finalist(study, 3, rounds),  # (1, 2, 1): four threads
+            _finalist(study, 0,  # the tutorial
+                      [v * (1.05, 0.96)[i % 2] for i, v in enumerate(rounds)]),
+            _finalist(study, 1, [2 * v for v in rounds[:3]] + [None], dropped_round=3,
+                      dropped_reason="slower"),  # image defaults
+        ]})
     report = build_report(study)
-    assert report["best"]["trial"] == 0 and report["best"]["baseline"] == "tutorial"
-    assert report["best"]["ci95"] == [1.5, 1.7] and report["best"]["source"] == "confirmation"
-    assert report["speedup"] == pytest.approx({"tutorial": 1.0, "image-defaults": 2.0})
+    assert report["best"]["trial"] == 3 and report["best"]["source"] == "racing"
+    assert report["best"]["value"] == pytest.approx(1.05) and len(report["best"]["ci95"]) == 2
+    assert [t["trial"] for t in report["tied"]] == [3, 0]
+    assert "could not be told apart" in report["recommendation"]
+    tutorial, defaults = report["speedup"]["tutorial"], report["speedup"]["image-defaults"]
+    assert not tutorial["significant"] and tutorial["ci95"][0] < 1 < tutorial["ci95"][1]
+    assert defaults == {"ratio": pytest.approx(2.0), "ci95": pytest.approx([2.0, 2.0]),
+                        "significant": True}
+    assert report["baselines"]["image-defaults"]["source"] == "racing"
+    assert report["racing"]["rounds"] == 4 and report["racing"]["stopped"] == "budget"
+    assert report["racing"]["dropped"] == [{"trial": 1, "params": study.trials[1].params,
+                                            "round": 3, "reason": "slower"}]
+    markdown = render_markdown(report)
+    assert "| tutorial | " in markdown and "| no significant difference (95% CI" in markdown
+    assert "| 2.00x (faster; 95% CI 2.00-2.00x) |" in markdown
+    assert "## Statistically tied with the fastest" in markdown and "| the fastest |" in markdown
+    assert "4 rounds in 55 s (budget 60 s), stopped: budget." in markdown
 
 
 def test_throughput_speedup_is_best_over_baseline():
@@ -79,7 +110,20 @@ def test_throughput_speedup_is_best_over_baseline():
     _measured(study, (2, 2, 1), 100.0, baseline="tutorial")
     _measured(study, (1, 1, 1), 250.0)
     report = build_report(study)
-    assert report["best"]["value"] == 250.0 and report["speedup"] == {"tutorial": 2.5}
+    assert report["best"]["value"] == 250.0 and report["speedup"] == {"tutorial": _search_only(2.5)}
+
+
+def test_the_report_says_which_trials_stopped_at_the_measurement_cap():
+    study = _study("minimize")
+    study.set_user_attr("precision", 0.02)
+    _measured(study, (1, 1, 1), 2.0, baseline="tutorial", precision=0.015, converged=True)
+    _measured(study, (2, 1, 1), 1.5, precision=0.034, converged=False)
+    _measured(study, (1, 2, 1), 1.7, precision=None, converged=False)
+    report = build_report(study)
+    assert report["measurement"] == {"precision": 0.02, "capped": [
+        {"trial": 1, "precision": 0.034}, {"trial": 2, "precision": None}]}
+    assert ("2 trial(s) stopped at the measurement cap before their 95% interval was within ±2%: "
+            "trial 1 (±3.4%), trial 2 (no interval).") in render_markdown(report)
 
 
 def test_docker_run_command_carries_every_setting():
@@ -159,4 +203,4 @@ def test_html_shows_infeasible_trials_and_baselines():
     # trial 2 missed the HR floor: grey in Optuna's history and in every slice
     assert page.count('"name":"Infeasible Trial"') == 1 + len(THREADS)
     assert "tutorial (trial 0)" in page and "image-defaults (trial 1)" in page  # reference lines
-    assert "<h2>Confirmation</h2>" not in page  # nothing re-measured: no empty plot
+    assert "<h2>Racing</h2>" not in page  # nothing raced: no empty plot

@@ -5,9 +5,12 @@ from autotune.lock import HostLock
 
 
 def test_unusable_options_are_refused(capsys):
-    assert main(["--mode", "online", "--min-hr", "1.5", "--confirm-rounds", "-1"]) == 2
+    assert main(["--mode", "online", "--min-hr", "1.5", "--confirm-budget", "-1",
+                 "--precision", "2"]) == 2
     error = capsys.readouterr().err
-    assert "--min-hr 1.5 is not within [0, 1]" in error and "--confirm-rounds -1" in error
+    assert "--min-hr 1.5 is not within [0, 1]" in error
+    assert "--confirm-budget -1.0 is negative" in error
+    assert "--precision 2.0 is not within [0, 1)" in error
 
 
 def test_a_second_tuner_on_the_host_is_refused(capsys):

@@ -3,7 +3,8 @@
 import pytest
 
 from autotune.racing import Finalist, RaceRecord
-from autotune.verdict import cost, decide, describe_ratio, ratio_dict
+from autotune.report.markdown import describe_ratio
+from autotune.verdict import cost, decide
 
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
 
@@ -32,7 +33,7 @@ def test_the_cheapest_configuration_shown_within_the_precision_is_recommended():
     assert verdict.fastest is fastest and verdict.recommended is cheaper
     assert [f for f, _ in verdict.tied] == [fastest, cheaper]
     assert "the cheapest" in verdict.sentence and "omp=1 intra=1 inter=1" in verdict.sentence
-    assert ratio_dict(verdict.speedups["tutorial"]) == {"ratio": 1.0, "ci95": [1.0, 1.0],
+    assert verdict.speedups["tutorial"].as_dict() == {"ratio": 1.0, "ci95": [1.0, 1.0],
                                                        "significant": False}
 
 
@@ -42,7 +43,7 @@ def test_a_tie_the_data_cannot_bound_recommends_the_fastest():
     verdict = decide(_record(fastest, noisy))
     assert verdict.recommended is fastest and len(verdict.tied) == 2
     assert "could not be told apart" in verdict.sentence
-    speedup = ratio_dict(verdict.speedups["tutorial"])
+    speedup = verdict.speedups["tutorial"].as_dict()
     assert not speedup["significant"] and speedup["ci95"][0] < 1 < speedup["ci95"][1]
     assert describe_ratio(speedup).startswith("no significant difference (95% CI")
 
@@ -54,7 +55,7 @@ def test_a_significant_speedup_is_stated_as_a_ratio_with_its_interval():
     verdict = decide(_record(fastest, slow))
     assert [f for f, _ in verdict.tied] == [fastest]
     assert "every other finalist was measured significantly slower" in verdict.sentence
-    speedup = ratio_dict(verdict.speedups["tutorial"])
+    speedup = verdict.speedups["tutorial"].as_dict()
     assert speedup["ratio"] == pytest.approx(1.3) and speedup["significant"]
     assert describe_ratio(speedup) == "1.30x (faster; 95% CI 1.30-1.30x)"
 

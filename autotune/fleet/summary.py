@@ -17,6 +17,7 @@ from rich.table import Table
 from autotune.errors import UsageError
 from autotune.modes import mode_of_metric
 from autotune.report import build_report
+from autotune.report.markdown import describe_ratio
 from autotune.schema import StudyAttr, TrialAttr
 from autotune.space import describe_params
 from autotune.storage import mask_password, open_storage
@@ -61,7 +62,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> Table:
                 value += f" ({mode.format_number(low)} to {mode.format_number(high)})"
         ratio = row["speedup_over_tutorial"]
         table.add_row(row["study"], f"{len(row['hosts'])}: {', '.join(row['hosts'])}", settings,
-                      value, f"{ratio:.2f}x" if ratio else "-", str(row["trials"]),
+                      value, describe_ratio(ratio) if ratio else "-", str(row["trials"]),
                       str(row["failures"]))
     return table
 

@@ -1,6 +1,6 @@
 """One server's life for one measurement: start, wait until AVAILABLE, connect, stop.
 
-The tuner's trials, its confirmation round and the benchmarks all measure through
+The tuner's trials, its racing and the benchmarks all measure through
 `running_server`, so a configuration is started and stopped the same way wherever it
 is measured. Its phases (`SERVER_START`, `MODEL_AVAILABLE`, `STOP`) are announced to an
 optional hook as they begin: the progress display shows them, the benchmarks time them.

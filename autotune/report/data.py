@@ -1,13 +1,15 @@
 """The report's data: one JSON-ready dict built from the study storage alone.
 
-Everything is read from the study (trials, their attrs, the study attrs and the
-confirmation round; the names in autotune.schema), so the report at the end of a run
-and `autotune report` later are the same. The dict's keys are the contract in
+Everything is read from the study (trials, their attrs, the study attrs and the racing
+record; the names in autotune.schema), so the report at the end of a run and
+`autotune report` later are the same. The dict's keys are the contract in
 docs/DESIGN.md ("The report JSON"); every renderer reads only this dict.
 
-The best settings come from the confirmation round when there was one (mean and 95%
-CI over its rounds), else from the best feasible trial (no CI). Speed-ups compare like
-with like: confirmed means when both sides were confirmed, else search values.
+The best settings are the racing's recommendation when there was a race (autotune.verdict:
+the cheapest configuration tied with the fastest and bounded within the precision; mean
+and 95% CI over its rounds), with the configurations tied with the fastest and each
+baseline's speed-up as a paired ratio, its 95% interval and whether it is significant.
+Without a race the best feasible trial is reported (no CI) and no speed-up is claimed.
 """
 
 from __future__ import annotations
@@ -22,19 +24,23 @@ from autotune.importance import param_importances
 from autotune.launch.docker import container_env, docker_run_command
 from autotune.modes import speedup
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
+from autotune.racing import RaceRecord
 from autotune.report.server_files import batching_file
 from autotune.schema import (
     StudyAttr,
     TrialAttr,
     best_feasible_trial,
-    better,
     is_feasible,
-    params_key,
+    ranked,
 )
 from autotune.space import settings_from_params
+from autotune.stats import mean_and_ci95
+from autotune.verdict import Verdict, decide
 
 #: trial attrs of a server-mode trial the report carries: the rates tried, LoadGen's logs
 SERVER_TRIAL_ATTRS = (TrialAttr.RATES_TRIED, TrialAttr.LOADGEN_LOGS)
+#: the recommendation when nothing was raced
+UNRACED = "The best single measurement of the search (no racing): no speed-up is claimed."
 
 
 def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> dict[str, Any]:
@@ -44,13 +50,11 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     direction = study.direction.name.lower()
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    confirmation = attrs.get(StudyAttr.CONFIRMATION, {})
-    confirmed = confirmation.get("configs", [])
-    confirmed_by_params = {params_key(config["params"]): config for config in confirmed
-                           if config["mean"] is not None}
-
-    best = _best(study, confirmed_by_params)
-    baselines = _baselines(study, complete, confirmed_by_params)
+    record = (RaceRecord.from_dict(attrs[StudyAttr.RACING]) if StudyAttr.RACING in attrs
+              else None)
+    verdict = decide(record) if record is not None else None
+    best = _best(study, verdict)
+    baselines = _baselines(study, complete, record)
     counts = {state.name: sum(t.state == state for t in trials) for state in TrialState
               if any(t.state == state for t in trials)}
     report: dict[str, Any] = {
@@ -66,69 +70,91 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         "floors": {"min_hr": attrs.get(StudyAttr.MIN_HR),
                    "min_ndcg": attrs.get(StudyAttr.MIN_NDCG)},
         "best": best,
+        "recommendation": None,
+        "tied": [],
         "baselines": baselines,
         "speedup": {},
+        "racing": _racing(record),
         "trials": {**counts, "total": len(trials),
                    "infeasible": sum(not is_feasible(t) for t in complete)},
-        "confirmation_rounds": confirmation.get("rounds", 0),
         "importances": param_importances(study),
+        "measurement": {"precision": attrs.get(StudyAttr.PRECISION), "capped": [
+            {"trial": t.number, "precision": t.user_attrs.get(TrialAttr.PRECISION)}
+            for t in complete if t.user_attrs.get(TrialAttr.CONVERGED) is False]},
     }
     if StudyAttr.P99_MS in attrs:
         report["p99_ms"] = attrs[StudyAttr.P99_MS]
-    if best is not None:
-        for name, baseline in baselines.items():
-            same_source = best["source"] == baseline["source"]
-            value = baseline["value"] if same_source else baseline["search_value"]
-            best_value = best["value"] if same_source else best["search_value"]
-            report["speedup"][name] = speedup(direction, best_value, value)
-        report["best"]["docker_run"] = docker_run_command(
-            settings_from_params(best["params"]), attrs.get(StudyAttr.MODEL_DIR, "<model_dir>"),
-            attrs.get(StudyAttr.IMAGE, "<image>"), batching_file=batching_file(
-                report_dir, study.study_name))
+    if best is None:
+        return report
+    if verdict is not None:
+        report["recommendation"] = verdict.sentence
+        report["tied"] = [{"trial": f.trial, "params": f.params, **_mean(f.measured),
+                           "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]
+        report["speedup"] = {name: verdict.speedups[name].as_dict() for name in baselines
+                             if name in verdict.speedups}
+    else:
+        report["recommendation"] = UNRACED
+        report["speedup"] = {name: {"ratio": speedup(direction, best["search_value"],
+                                                     baseline["search_value"]),
+                                    "ci95": None, "significant": False}
+                             for name, baseline in baselines.items()}
+    best["docker_run"] = docker_run_command(
+        settings_from_params(best["params"]), attrs.get(StudyAttr.MODEL_DIR, "<model_dir>"),
+        attrs.get(StudyAttr.IMAGE, "<image>"), batching_file=batching_file(
+            report_dir, study.study_name))
     return report
 
 
-def _best(study: optuna.Study,
-          confirmed: dict[tuple, dict[str, Any]]) -> dict[str, Any] | None:
+def _mean(values: list[float]) -> dict[str, Any]:
+    """`value` (the mean) and `ci95` (None below two values) of raced measurements."""
+    if not values:
+        return {"value": None, "ci95": None}
+    mean, ci = mean_and_ci95(values)
+    return {"value": mean, "ci95": list(ci) if len(values) > 1 else None}
+
+
+def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None:
+    """The recommendation of the racing, else the best feasible search trial (no CI)."""
     search_best = best_feasible_trial(study)
     if search_best is None:
         return None
-    candidates = [c for c in confirmed.values() if c["feasible"]]
-    if candidates:
-        winner = candidates[0]
-        for candidate in candidates[1:]:
-            if better(study, candidate["mean"], winner["mean"]):
-                winner = candidate
-        trial = study.trials[winner["trial"]]
-        value, ci, source = winner["mean"], winner["ci95"], "confirmation"
+    if verdict is not None:
+        trial = study.trials[verdict.recommended.trial]
+        measured = {**_mean(verdict.recommended.measured), "source": "racing"}
     else:
-        trial, value, ci, source = search_best, search_best.value, None, "search"
+        trial = search_best
+        measured = {"value": trial.value, "ci95": None, "source": "search"}
     return {"trial": trial.number, "params": dict(trial.params), "env": _server_env(trial.params),
-            "value": value, "ci95": ci, "source": source, "search_value": trial.value,
+            **measured, "search_value": trial.value,
             "hr": trial.user_attrs.get(TrialAttr.HR), "ndcg": trial.user_attrs.get(TrialAttr.NDCG),
             "baseline": trial.user_attrs.get(TrialAttr.BASELINE), **_server_attrs(trial)}
 
 
 def _baselines(study: optuna.Study, complete: list[FrozenTrial],
-               confirmed: dict[tuple, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each baseline's best search measurement, and its confirmed mean when there is one."""
-    chosen: dict[str, FrozenTrial] = {}
-    for trial in complete:
+               record: RaceRecord | None) -> dict[str, dict[str, Any]]:
+    """Each baseline's best search measurement (the one raced), and its raced mean."""
+    raced = {name: f for f in (record.finalists if record else []) for name in f.baselines}
+    baselines: dict[str, dict[str, Any]] = {}
+    for trial in ranked(study, complete):
         name = trial.user_attrs.get(TrialAttr.BASELINE)
-        if name and (name not in chosen or better(study, trial.value, chosen[name].value)):
-            chosen[name] = trial
-    baselines = {}
-    for name, trial in chosen.items():
-        config = confirmed.get(params_key(trial.params))
-        baselines[name] = {
-            "trial": trial.number, "params": dict(trial.params), "env": _server_env(trial.params),
-            "feasible": is_feasible(trial), "search_value": trial.value,
-            "value": config["mean"] if config else trial.value,
-            "ci95": config["ci95"] if config else None,
-            "source": "confirmation" if config else "search",
-            **_server_attrs(trial),
-        }
+        if name and name not in baselines:
+            finalist = raced.get(name)
+            measured = ({**_mean(finalist.measured), "source": "racing"}
+                        if finalist is not None and finalist.measured
+                        else {"value": trial.value, "ci95": None, "source": "search"})
+            baselines[name] = {"trial": trial.number, "params": dict(trial.params),
+                               "env": _server_env(trial.params), "feasible": is_feasible(trial),
+                               "search_value": trial.value, **measured, **_server_attrs(trial)}
     return baselines
+
+
+def _racing(record: RaceRecord | None) -> dict[str, Any] | None:
+    """The racing record: rounds, why it stopped, who was dropped when and why, every value."""
+    if record is None:
+        return None
+    dropped = [{"trial": f.trial, "params": f.params, "round": f.dropped_round,
+                "reason": f.dropped_reason} for f in record.finalists if not f.alive]
+    return {**record.to_dict(), "dropped": dropped}
 
 
 def _server_attrs(trial: FrozenTrial) -> dict[str, Any]:

@@ -7,8 +7,8 @@ One self-contained page (plotly.js is inlined, nothing is fetched to view it) wi
   search measurement as a reference line;
 - the parameter importances (Optuna's plot, the evaluator of autotune.importance);
 - one slice plot per searched knob (Optuna's plot; infeasible trials grey);
-- the confirmation measurements of each finalist, every round and the mean with its
-  95% interval;
+- the racing's measurements of each finalist, every round and the mean with its 95%
+  interval;
 - the latency distribution (online: the stored percentiles as a cumulative curve) or
   the throughput of each request (batch) of the best trial against the tutorial's.
 
@@ -31,8 +31,9 @@ from plotly.offline import get_plotlyjs
 from autotune.importance import importance_evaluator, param_importances
 from autotune.modes import metric_unit
 from autotune.report.markdown import render_markdown
-from autotune.schema import StudyAttr, complete_trials
+from autotune.schema import complete_trials
 from autotune.space import PARAM_LABELS
+from autotune.stats import mean_and_ci95
 
 #: grey of infeasible trials, the same as Optuna's plots use
 INFEASIBLE_COLOR = "#cccccc"
@@ -63,7 +64,7 @@ def render_html(study: optuna.Study, report: dict[str, Any]) -> str:
     metric = report["objective"]["metric"]
     sections = [_section(title, caption, figure) for title, caption, figure in (
         _history(study, report, metric), _importances(study, metric),
-        *_slices(study, metric), _finalists(study, metric), _distribution(study, report))
+        *_slices(study, metric), _finalists(report, metric), _distribution(study, report))
         if figure is not None]
     # no raw HTML: study and host names are text, whatever they contain
     summary = MarkdownIt("commonmark", {"html": False}).enable("table").render(
@@ -133,30 +134,34 @@ def _slices(study: optuna.Study, metric: str) -> list[Plot]:
     return plots
 
 
-def _finalists(study: optuna.Study, metric: str) -> Plot:
-    confirmation = study.user_attrs.get(StudyAttr.CONFIRMATION, {})
-    configs = [config for config in confirmation.get("configs", []) if config["values"]]
-    caption = ("The finalists re-measured after the search, a fresh server each round: "
-               "every round (dots) and the mean with its 95% interval (bar).")
-    if not configs:
-        return "Confirmation", caption, None
+def _finalists(report: dict[str, Any], metric: str) -> Plot:
+    racing = report.get("racing") or {}
+    finalists = [f for f in racing.get("finalists", []) if any(v is not None for v in f["values"])]
+    caption = ("The finalists raced after the search, a fresh server each round: every round "
+               "(dots) and the mean with its 95% interval (bar); a dropped finalist says after "
+               "which round.")
+    if not finalists:
+        return "Racing", caption, None
     figure = go.Figure()
-    for config in configs:
-        names = f" ({', '.join(config['baselines'])})" if config["baselines"] else ""
-        label = f"trial {config['trial']}{names}" + ("" if config["feasible"] else " infeasible")
-        color = None if config["feasible"] else INFEASIBLE_COLOR
-        low, high = config["ci95"]
-        figure.add_scatter(x=[label] * len(config["values"]), y=config["values"], mode="markers",
+    for finalist in finalists:
+        values = [value for value in finalist["values"] if value is not None]
+        names = f" ({', '.join(finalist['baselines'])})" if finalist["baselines"] else ""
+        label = (f"trial {finalist['trial']}{names}"
+                 + ("" if finalist["feasible"] else " infeasible")
+                 + (f", dropped after {finalist['dropped_round']}"
+                    if finalist["dropped_round"] is not None else ""))
+        color = None if finalist["feasible"] else INFEASIBLE_COLOR
+        mean, (low, high) = mean_and_ci95(values)
+        figure.add_scatter(x=[label] * len(values), y=values, mode="markers",
                            name=f"{label}: rounds", marker={"opacity": 0.5, "color": color},
                            showlegend=False)
-        figure.add_scatter(x=[label], y=[config["mean"]], mode="markers", name=f"{label}: mean",
+        figure.add_scatter(x=[label], y=[mean], mode="markers", name=f"{label}: mean",
                            marker={"symbol": "line-ew-open", "size": 24, "color": color},
-                           error_y={"type": "data", "symmetric": False,
-                                    "array": [high - config["mean"]],
-                                    "arrayminus": [config["mean"] - low]},
+                           error_y={"type": "data", "symmetric": False, "array": [high - mean],
+                                    "arrayminus": [mean - low]},
                            showlegend=False)
     figure.update_yaxes(title=_axis_title(metric))
-    return "Confirmation", caption, figure
+    return "Racing", caption, figure
 
 
 def _distribution(study: optuna.Study, report: dict[str, Any]) -> Plot:
@@ -178,7 +183,7 @@ def _distribution(study: optuna.Study, report: dict[str, Any]) -> Plot:
 
 
 def _latency_curves(percentiles: dict[str, list[float]]) -> Plot:
-    caption = ("The batch-1 latency of every measured request (steady state) of the best "
+    caption = ("The batch-1 latency of every measured request of the best "
                "trial and of the tutorial's settings, as the share of requests at most that slow.")
     if not percentiles:
         return "Latency distribution", caption, None

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from autotune.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import format_metric
 from autotune.schema import TrialAttr
+from autotune.space import describe_params
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -27,24 +28,31 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"({HR_LABEL} >= {report['floors']['min_hr']}, "
                   f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}).", ""]
     else:
-        ci = best["ci95"]
-        interval = (f" (95% CI {format_metric(metric, ci[0])} to "
-                    f"{format_metric(metric, ci[1])})" if ci else "")
+        source = (f"the racing ({report['racing']['rounds']} rounds)"
+                  if best["source"] == "racing" else "the search")
         lines += ["## Best settings", "",
                   f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
-                  f"{interval}, "
-                  f"from the {best['source']}; {HR_LABEL} {best['hr']:.4f}, "
-                  f"{NDCG_LABEL} {best['ndcg']:.4f}.",
-                  "", "| setting | value |", "|---|---|",
+                  f"{_interval(metric, best['ci95'])}, from {source}; "
+                  f"{HR_LABEL} {best['hr']:.4f}, {NDCG_LABEL} {best['ndcg']:.4f}.", "",
+                  report["recommendation"], "",
+                  "| setting | value |", "|---|---|",
                   *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
                   "```", best["docker_run"], "```", ""]
+    if len(report["tied"]) > 1:
+        lines += ["## Statistically tied with the fastest", "",
+                  "| configuration | objective | the fastest vs it |", "|---|---|---|",
+                  *[f"| {describe_params(t['params'])} | {format_metric(metric, t['value'])}"
+                    f"{_interval(metric, t['ci95'])} | "
+                    f"{describe_ratio(t['fastest_vs_it']) if index else 'the fastest'} |"
+                    for index, t in enumerate(report["tied"])], ""]
     if report["baselines"]:
         lines += ["## Baselines", "", "| baseline | objective | speed-up of best |",
                   "|---|---|---|"]
         for name, baseline in report["baselines"].items():
             ratio = report["speedup"].get(name)
-            lines.append(f"| {name} | {format_metric(metric, baseline['value'])} | "
-                         f"{f'{ratio:.2f}x' if ratio is not None else '-'} |")
+            lines.append(f"| {name} | {format_metric(metric, baseline['value'])}"
+                         f"{_interval(metric, baseline['ci95'])} | "
+                         f"{describe_ratio(ratio) if ratio is not None else '-'} |")
         lines.append("")
     rated = [(f"{name} (trial {entry['trial']})", entry)
              for name, entry in [("best", best), *report["baselines"].items()]
@@ -53,13 +61,60 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Latency vs rate", ""]
         for name, entry in rated:
             lines += rate_table(name, entry[TrialAttr.RATES_TRIED], report.get("p99_ms"))
+    lines += _racing_lines(report["racing"])
     if report.get("importances"):
         lines += ["## Which knob matters", "", "| setting | importance |", "|---|---|",
                   *[f"| {name} | {value:.2f} |" for name, value in report["importances"].items()],
                   "", "PED-ANOVA importances (sum 1): how much the best trials agree on each.", ""]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
-    lines += [f"Trials: {counts}.", ""]
+    lines += [f"Trials: {counts}.", "", *_capped_lines(report["measurement"])]
     return "\n".join(lines)
+
+
+def describe_ratio(ratio: dict[str, Any]) -> str:
+    """`1.23x (faster; 95% CI 1.10-1.37x)`, or `no significant difference (95% CI ...)`."""
+    if ratio["ratio"] is None:
+        return "not measured side by side"
+    if ratio["ci95"] is None:
+        return f"{ratio['ratio']:.2f}x from single measurements: no interval, no claim"
+    low, high = ratio["ci95"]
+    interval = f"95% CI {low:.2f}-{high:.2f}x"
+    if not ratio["significant"]:
+        return f"no significant difference ({interval})"
+    word = "faster" if ratio["ratio"] > 1 else "slower"
+    return f"{ratio['ratio']:.2f}x ({word}; {interval})"
+
+
+def _interval(metric: str, ci: list[float] | None) -> str:
+    if ci is None:
+        return ""
+    return f" (95% CI {format_metric(metric, ci[0])} to {format_metric(metric, ci[1])})"
+
+
+def _racing_lines(racing: dict[str, Any] | None) -> list[str]:
+    if racing is None:
+        return []
+    dropped = "; ".join(f"{describe_params(d['params'])} after round {d['round']} ({d['reason']})"
+                        for d in racing["dropped"]) or "none"
+    return ["## Racing", "",
+            f"{len(racing['finalists'])} finalists, {racing['rounds']} rounds in "
+            f"{racing['seconds']:.0f} s (budget {racing['budget_s']:.0f} s), stopped: "
+            f"{racing['stopped']}. Dropped: {dropped}.", ""]
+
+
+def _capped_lines(measurement: dict[str, Any]) -> list[str]:
+    """The trials whose measurement stopped at its cap before reaching the precision."""
+    capped = measurement["capped"]
+    if not capped:
+        return []
+    target = measurement["precision"]
+    reached = ", ".join(
+        f"trial {c['trial']} ("
+        + (f"±{c['precision']:.1%}" if c["precision"] is not None else "no interval") + ")"
+        for c in capped)
+    goal = f"±{target:.0%}" if target is not None else "the precision"
+    return [f"{len(capped)} trial(s) stopped at the measurement cap before their 95% interval "
+            f"was within {goal}: {reached}.", ""]
 
 
 def rate_table(name: str, rows: Sequence[dict[str, Any]], bound_ms: float | None) -> list[str]:

@@ -90,7 +90,7 @@ class ShortStudy:
 
 @pytest.fixture(scope="session")
 def short_online_study(small_assets, tmp_path_factory: pytest.TempPathFactory) -> ShortStudy:
-    """A real online study of a few trials with its confirmation round, reported."""
+    """A real online study of a few trials with its racing, reported."""
     options = quick_options(tmp_path_factory.mktemp("browser-study"), "online",
                             trials=SHORT_STUDY_TRIALS)
     assert run_tuning(options, assets=small_assets) == 0

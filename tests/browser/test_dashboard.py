@@ -31,7 +31,7 @@ def dashboard(short_online_study: ShortStudy,
     whose trials all miss the floors (to be greyed); its address and process."""
     options = short_online_study.options
     infeasible = quick_options(options.report_dir.parent, "online", trials=1, min_hr=1.0,
-                               study_name="all-infeasible", confirm_rounds=0)
+                               study_name="all-infeasible", confirm_budget=0)
     with pytest.raises(NoFeasibleTrialError):
         run_tuning(infeasible, assets=small_assets)
     process = subprocess.Popen(
@@ -67,7 +67,7 @@ def test_dashboard_shows_study_trials_metric_and_report(dashboard, short_online_
     study_id = study._study_id
     page.goto(f"{address}studies/{study_id}")
     page.get_by_text("latency_ms").first.wait_for()  # the metric, not "Objective 0"
-    # the best *feasible* search trial (the report's best may differ: it is the confirmed one)
+    # the best *feasible* search trial (the report's best may differ: it is the raced one)
     page.get_by_text(f"Best Trial (number={study.best_trial.number})").wait_for()
     browser_page.screenshot("history")
 

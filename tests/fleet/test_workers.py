@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow,
 
 DRIVER = Path(__file__).with_name("worker_driver.py")
 QUICK = ["--mode", "batch", "--server", "local", "--batch-size", "2000", "--iterations", "5",
-         "--accuracy-users", "100", "--confirm-rounds", "0", "--allow-concurrent", "--quiet",
+         "--accuracy-users", "100", "--confirm-budget", "0", "--allow-concurrent", "--quiet",
          "--heartbeat-interval", "1", "--grace-period", "3"]
 
 

@@ -79,7 +79,7 @@ def test_a_foreign_image_listening_everywhere_is_named_in_the_log(foreign_image,
 def test_a_foreign_image_listening_everywhere_is_named_in_the_report(foreign_image, small_assets,
                                                                      tuning_options):
     options = tuning_options("online", server="docker", image=foreign_image, trials=1,
-                             confirm_rounds=0)
+                             confirm_budget=0)
     assert run_tuning(options, assets=small_assets) == 0
     (report,) = options.report_dir.glob("*.json")
     exposure = json.loads(report.read_text())["exposure"]

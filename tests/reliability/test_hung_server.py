@@ -20,7 +20,7 @@ REQUEST_TIMEOUT_S = 2.0
 #: stopping the paused server and recording the trial, on a busy host
 STOP_MARGIN_S = 10.0
 #: a measurement that goes on until the server is paused
-ENDLESS = LatencyPolicy(warmup_requests=20, window=50, tolerance=0.0, max_requests=10**7,
+ENDLESS = LatencyPolicy(warmup_requests=20, window=50, precision=0.0, max_requests=10**7,
                         max_seconds=120.0)
 
 
@@ -48,8 +48,8 @@ def _paused_trial(options, assets, find) -> optuna.trial.FrozenTrial:
 
 def test_a_paused_local_server_fails_its_trial_within_the_request_timeout(
         tuning_options, small_assets):
-    options = tuning_options("online", trials=1, confirm_rounds=0, latency_policy=ENDLESS,
-                             request_timeout=REQUEST_TIMEOUT_S)
+    options = tuning_options("online", trials=1, confirm_budget=0, latency_policy=ENDLESS,
+                             precision=0.0, request_timeout=REQUEST_TIMEOUT_S)
     _paused_trial(options, small_assets, local_server)
     assert not serving_processes_of(os.getpid())
 
@@ -58,7 +58,7 @@ def test_a_paused_local_server_fails_its_trial_within_the_request_timeout(
 def test_a_paused_container_fails_its_trial_within_the_request_timeout(
         tuning_options, small_assets, serving_image):
     options = tuning_options("online", server="docker", image=serving_image, trials=1,
-                             confirm_rounds=0, latency_policy=ENDLESS,
+                             confirm_budget=0, latency_policy=ENDLESS, precision=0.0,
                              request_timeout=REQUEST_TIMEOUT_S)
     _paused_trial(options, small_assets, container)
     assert not containers_of(os.getpid())
@@ -66,7 +66,7 @@ def test_a_paused_container_fails_its_trial_within_the_request_timeout(
 
 def test_a_server_killed_mid_trial_fails_that_trial_and_the_study_goes_on(
         tuning_options, small_assets):
-    options = tuning_options("online", trials=2, confirm_rounds=0)
+    options = tuning_options("online", trials=2, confirm_budget=0)
     fault = WhenMeasuring(lambda: local_server(os.getpid()), lambda server: server.kill())
     fault.start()
     try:

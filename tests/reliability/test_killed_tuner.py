@@ -63,7 +63,7 @@ def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
     (running,) = _study(storage).get_trials(states=(TrialState.RUNNING,))
     assert running.user_attrs[TrialAttr.WORKER] == f"{socket.gethostname()}:{tuner.pid}"
     resumed = tuning_options("online", storage=storage, server=server, image=image, trials=1,
-                             confirm_rounds=0)
+                             confirm_budget=0)
     assert run_tuning(resumed, assets=small_assets) == 0
     study = _study(storage)
     assert not study.get_trials(states=(TrialState.RUNNING,))

@@ -73,7 +73,7 @@ def test_a_users_own_model_is_served_as_it_is(tmp_path, small_assets, tuning_opt
     assets = prepare_assets(data_dir=small_assets.eval_path.parents[1], model_dir=model_dir,
                             epochs=SMALL_EPOCHS, seed=0, quiet=True, synthetic_shape=SMALL_SHAPE)
     assert assets.foreign and assets.version_dir == model_dir / "7"
-    options = tuning_options("online", trials=1, confirm_rounds=0)
+    options = tuning_options("online", trials=1, confirm_budget=0)
     assert run_tuning(options, assets=assets) == 0
     (name,) = optuna.study.get_all_study_names(options.storage)
     (trial,) = optuna.load_study(study_name=name, storage=options.storage).get_trials(

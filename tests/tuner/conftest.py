@@ -2,7 +2,7 @@
 
 Every server here is real (the embedded server through the local launcher); what is
 made small is the work per trial (short latency windows, small batches, a user sample
-for the gate, one confirmation round), so the whole tuner suite stays within minutes.
+for the gate, a 10-second racing), so the whole tuner suite stays within minutes.
 """
 
 from __future__ import annotations

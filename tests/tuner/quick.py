@@ -2,7 +2,7 @@
 
 Every server is real (the embedded server through the local launcher); what is made
 small is the work per trial (short latency windows, small batches, a user sample for
-the gate, one confirmation round), so a study of a few trials takes seconds.
+the gate, a racing of ten seconds), so a study of a few trials takes seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +18,6 @@ def quick_options(folder: Path, mode: str = "online", **overrides: object) -> Tu
     """Options for a short local study with its storage and reports in `folder`."""
     quick = dict(mode=mode, server="local", storage=f"sqlite:///{folder}/studies.db",
                  report_dir=folder / "reports", batch_size=2000, iterations=5,
-                 accuracy_users=100, confirm_top=1, confirm_rounds=1, quiet=True,
+                 accuracy_users=100, confirm_top=1, confirm_budget=10, quiet=True,
                  latency_policy=QUICK_LATENCY)
     return TuningOptions(**{**quick, **overrides})

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 from autotune.client import (
+    MIN_ITERATIONS,
     LatencyPolicy,
     ServingClient,
     latency_statistics,
     measure_latency,
     measure_throughput,
-    windows_agree,
 )
 from autotune.eval_rows import EvalRows
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
+from autotune.stats import relative_half_width
 
 
 @pytest.fixture(scope="module")
@@ -56,35 +57,41 @@ def test_latency_statistics_are_ordered(server_address, eval_rows):
     assert percentiles[50] == pytest.approx(result.p50_ms, abs=1e-4)
 
 
-def test_windows_stop_when_they_agree_or_at_the_cap(server_address, eval_rows):
+def test_windows_stop_when_the_interval_is_tight_or_at_the_cap(server_address, eval_rows):
     users, items = eval_rows.random_pairs(100, seed=0)
     with ServingClient(server_address, "ncf") as client:
         lenient = measure_latency(client, users, items, "mean",
-                                  LatencyPolicy(warmup_requests=5, window=40, tolerance=100.0))
+                                  LatencyPolicy(warmup_requests=5, window=40, precision=100.0))
         strict = measure_latency(client, users, items, "mean",
-                                 LatencyPolicy(warmup_requests=5, window=40, tolerance=0.0,
+                                 LatencyPolicy(warmup_requests=5, window=40, precision=0.0,
                                                max_requests=200))
     assert (lenient.requests, lenient.converged) == (120, True)  # three windows, at once
-    assert (strict.requests, strict.converged) == (200, False)  # no spread is ever 0: the cap
+    assert lenient.precision <= 100.0 and lenient.attrs()["precision"] == lenient.precision
+    assert (strict.requests, strict.converged) == (200, False)  # no interval is ever 0: the cap
+    assert 0 < strict.precision < float("inf")  # five windows: an interval, however wide
 
 
-def test_window_agreement_rule():
-    assert not windows_agree([1.0, 1.0], count=3, tolerance=0.1)
-    assert windows_agree([5.0, 1.0, 1.05, 1.09], count=3, tolerance=0.1)
-    assert not windows_agree([1.0, 1.05, 1.2], count=3, tolerance=0.1)
+def test_precision_is_the_relative_half_width_of_the_95_interval():
+    assert relative_half_width([1.0]) == float("inf")
+    assert relative_half_width([1.0, 1.0, 1.0]) == 0.0
+    assert relative_half_width([9.0, 11.0]) == pytest.approx(12.706 * 1.0 / 10, rel=1e-4)
     stats = latency_statistics(np.arange(1, 101, dtype=float))
     assert stats["mean"] == 50.5 and stats["p50"] == 50.5
     assert 95 <= stats["p95"] <= stats["p99"] <= 100
 
 
-def test_throughput_counts_samples_per_second(server_address, eval_rows):
+def test_throughput_counts_samples_per_second_until_precise(server_address, eval_rows):
     users, items = eval_rows.random_pairs(5000, seed=0)
     with ServingClient(server_address, "ncf") as client:
-        result = measure_throughput(client, users, items, iterations=3)
-    assert result.batch_size == 5000 and result.iterations == 3
-    assert result.samples_per_s == pytest.approx(15000 / result.seconds)
-    per_request = result.attrs()["request_sps"]  # each request's own, for the HTML report
-    assert len(per_request) == 3 and min(per_request) <= result.samples_per_s <= max(per_request)
+        capped = measure_throughput(client, users, items, iterations=3, precision=0.0)
+        lenient = measure_throughput(client, users, items, iterations=20, precision=100.0)
+    assert capped.batch_size == 5000 and capped.iterations == 3 and not capped.converged
+    assert capped.samples_per_s == pytest.approx(15000 / capped.seconds)
+    per_request = capped.attrs()["request_sps"]  # each request's own, for the HTML report
+    assert len(per_request) == 3 and min(per_request) <= capped.samples_per_s <= max(per_request)
+    assert lenient.iterations == MIN_ITERATIONS and lenient.converged
+    assert set(lenient.attrs()) == {"throughput_sps", "measured_requests", "precision", "converged",
+                                    "request_sps"}
 
 
 def test_a_model_with_uint16_item_ids_works(tmp_path):

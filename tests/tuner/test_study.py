@@ -12,7 +12,8 @@ from autotune.study import run_tuning
 from .processes import serving_processes
 
 STUDY_ATTRS = {"mode", "host", "server", "image", "model_dir", "min_hr", "min_ndcg", "batch_size"}
-REPORT_KEYS = {"best", "baselines", "speedup", "host", "mode", "trials"}
+REPORT_KEYS = {"best", "baselines", "speedup", "host", "mode", "trials", "tied", "racing",
+               "recommendation", "measurement"}
 
 
 def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
@@ -27,29 +28,47 @@ def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
     assert len(trials) == options.trials
     assert [t.user_attrs.get("baseline") for t in trials[:2]] == ["tutorial", "image-defaults"]
     for trial in trials:
-        assert mode_attrs | {"hr", "ndcg", "accuracy_ok", "startup_s"} <= set(trial.user_attrs)
+        assert mode_attrs | {"hr", "ndcg", "accuracy_ok", "startup_s", "precision", "converged"} \
+            <= set(trial.user_attrs)
         assert trial.user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
         assert trial.user_attrs["accuracy_ok"] and set(trial.constraints) >= {"hr", "ndcg"}
-    assert "confirmation" in study.user_attrs
+    assert "racing" in study.user_attrs
 
     report = json.loads((options.report_dir / f"{study.study_name}.json").read_text())
     assert REPORT_KEYS <= set(report)
-    assert report["best"]["params"] and report["best"]["ci95"] is not None
+    assert report["best"]["params"] and report["best"]["source"] == "racing"
+    racing = report["racing"]
+    assert racing["rounds"] >= 1 and racing["stopped"] in ("budget", "one left", "tied within 2%")
+    raced = {name for f in racing["finalists"] for name in f["baselines"]}
+    assert raced == {"tutorial", "image-defaults"}  # the baselines are raced
+    recommended = next(f for f in racing["finalists"] if f["trial"] == report["best"]["trial"])
+    measured = [value for value in recommended["values"] if value is not None]
+    assert (report["best"]["ci95"] is not None) == (len(measured) >= 2)
+    assert report["tied"][0]["trial"] == report["best"]["trial"] or len(report["tied"]) > 1
+    assert report["recommendation"].startswith("Recommended: ")
     assert report["best"]["hr"] >= options.min_hr and report["best"]["ndcg"] >= options.min_ndcg
     assert set(report["speedup"]) == {"tutorial", "image-defaults"}
-    assert all(ratio > 0 for ratio in report["speedup"].values())
+    for name, claim in report["speedup"].items():
+        assert set(claim) == {"ratio", "ci95", "significant"}
+        baseline = next(f for f in racing["finalists"] if name in f["baselines"])
+        pairs = sum(a is not None and b is not None
+                    for a, b in zip(recommended["values"], baseline["values"], strict=True))
+        assert (claim["ratio"] is None) == (pairs == 0) and (claim["ci95"] is None) == (pairs < 2)
+        assert claim["ratio"] is None or claim["ratio"] > 0
+        assert claim["significant"] == (claim["ci95"] is not None
+                                        and not claim["ci95"][0] <= 1 <= claim["ci95"][1])
     assert report["trials"]["COMPLETE"] == options.trials and report["trials"]["infeasible"] == 0
     assert (options.report_dir / f"{study.study_name}.md").read_text().startswith("# autotune")
     env = (options.report_dir / f"{study.study_name}.env").read_text()
     assert "OMP_NUM_THREADS=" in env and "TENSORFLOW_INTRA_OP_PARALLELISM=" in env
     assert "docker run -d -p 8500:8500" in report["best"]["docker_run"]
     page = (options.report_dir / f"{study.study_name}.html").read_text()
-    assert "Optimisation history" in page and "Confirmation" in page
+    assert "Optimisation history" in page and "<h2>Racing</h2>" in page
     return study, report
 
 
 def test_online_study(tuning_options, small_assets):
-    options = tuning_options("online", trials=3, objective="p95")
+    options = tuning_options("online", trials=3, objective="p95", confirm_budget=40)
     assert run_tuning(options, assets=small_assets) == 0
     study, report = _check_study(options, {"latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
                                            "latency_ms_p99"})

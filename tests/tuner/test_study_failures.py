@@ -56,7 +56,7 @@ def test_a_server_that_cannot_start_fails_trials_and_ends_the_study(tuning_optio
 
 
 def test_resume_adds_trials_to_the_same_study(tuning_options, small_assets):
-    first = tuning_options("online", trials=1, confirm_rounds=0)
+    first = tuning_options("online", trials=1, confirm_budget=0)
     assert run_tuning(first, assets=small_assets) == 0
     assert run_tuning(first, assets=small_assets) == 0
     study = _only_study(first.storage)

@@ -2,8 +2,9 @@
 
 The runs are short and the bound generous (the suite shares two busy cores); what is
 checked is the shape of the answer: every trial's `qps_at_slo` with the rates it tried,
-a best that met the bound, the report's latency-vs-rate tables, LoadGen's logs of the
-best kept, and a host that misses the bound at the lowest rate failing its trial.
+a best that met the bound and was raced with the tutorial's, the report's
+latency-vs-rate tables, LoadGen's logs of the best kept, and a host that misses the
+bound at the lowest rate failing its trial.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _server_options(tuning_options, **overrides):
 
 def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, small_assets):
     # Two trials: one with batching on (enqueued first), then the tutorial's baseline.
-    options = _server_options(tuning_options, trials=2, study_name="server-study")
+    options = _server_options(tuning_options, trials=2, study_name="server-study",
+                              confirm_budget=60)
     study = optuna.create_study(storage=options.storage, study_name="server-study",
                                 direction="maximize")
     study.enqueue_trial(BATCHING)
@@ -56,7 +58,14 @@ def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, smal
     assert batched.params["max_batch_size"] == 32
 
     report = json.loads((options.report_dir / "server-study.json").read_text())
-    assert report["best"]["value"] > 0 and report["best"]["ci95"] is not None
+    assert report["best"]["value"] > 0 and report["best"]["source"] == "racing"
+    racing = report["racing"]  # both raced, each measurement a peak search
+    assert racing["rounds"] >= 1 and len(racing["finalists"]) == 2
+    recommended = next(f for f in racing["finalists"] if f["trial"] == report["best"]["trial"])
+    measured = [value for value in recommended["values"] if value is not None]
+    assert (report["best"]["ci95"] is not None) == (len(measured) >= 2)
+    assert report["recommendation"].startswith("Recommended: ")
+    assert set(report["speedup"]["tutorial"]) == {"ratio", "ci95", "significant"}
     assert report["p99_ms"] == 250.0 and report["best"]["rates_tried"]
     markdown = (options.report_dir / "server-study.md").read_text()
     assert "requests/s" in markdown and "## Latency vs rate" in markdown

@@ -28,11 +28,10 @@ if __name__ == "__main__":
     args = parser.parse_args()
     options = TuningOptions(mode="online", server=args.server, image=args.image,
                             storage=args.storage, trials=args.trials,
-                            accuracy_users=100, confirm_rounds=0, quiet=True,
+                            accuracy_users=100, confirm_budget=0, quiet=True, precision=0.0,
                             report_dir=Path(args.storage.removeprefix("sqlite:///")).parent
                             / "reports",
-                            latency_policy=LatencyPolicy(max_seconds=args.measure_seconds,
-                                                         tolerance=0.0))
+                            latency_policy=LatencyPolicy(max_seconds=args.measure_seconds))
     try:
         assets = SimpleNamespace(eval_path=args.eval_path, model_dir=args.model_dir)
         sys.exit(run_tuning(options, assets))

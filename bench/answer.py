@@ -1,0 +1,182 @@
+"""How trustworthy is the tuner's answer? K tuner runs from scratch against a well-measured grid.
+
+Per mode (on the first launcher): first every configuration of the default space is
+measured in interleaved rounds (each round all of them, in a rotated order, a restart
+each) for as long as `grid_budget_s` allows; the grid's optimum is the configuration
+with the best geometric mean, and how well it is known is stated as its paired ratio
+over the runner-up with the 95% interval (and which configurations the grid cannot tell
+apart from it). Then the tuner runs from scratch `answer_runs` times (a fresh study
+each time, its default search and racing with `confirm_budget_s`), and per run:
+
+- the recommended configuration and its ratio to the grid's optimum, from the grid's
+  own paired rounds (1.000 = the optimum, or measured as fast);
+- each speed-up the run claims as significant, checked against the grid: the claim is
+  contradicted when the grid's paired ratio of the same two configurations points the
+  other way (<= 1 where the claim says faster, >= 1 where it says slower) or its 95%
+  interval does not overlap the claim's.
+
+`answer_worst` is the worst run's ratio to the optimum over both modes, `false_claims`
+the number of contradicted claims.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from harness import BenchContext, Samples, format_interval, interleaved, log, print_table, ratio
+
+from autotune.image import image_default_env
+from autotune.options import TuningOptions
+from autotune.report import build_report
+from autotune.space import baselines, build_space, describe_params
+from autotune.stats import PairedRatio, paired_ratio
+from autotune.study import run_tuning
+
+#: an upper bound on grid rounds; the budget decides first
+MAX_GRID_ROUNDS = 1000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The default space measured in interleaved rounds: values per configuration label."""
+
+    mode: str
+    direction: str
+    samples: dict[str, Samples]
+    roles: dict[str, list[str]]
+
+    @property
+    def rounds(self) -> int:
+        return min(len(s.values) for s in self.samples.values())
+
+    def ratio(self, label: str, reference: str) -> PairedRatio:
+        """How many times faster `label` is than `reference` in the grid's rounds."""
+        return paired_ratio(self.direction, self.samples[label].values,
+                            self.samples[reference].values)
+
+    @property
+    def optimum(self) -> str:
+        sign = -1 if self.direction == "minimize" else 1
+        return max(self.samples, key=lambda label: sign * sum(
+            math.log(v) for v in self.samples[label].values) / len(self.samples[label].values))
+
+    def tied_with_optimum(self) -> list[str]:
+        optimum = self.optimum
+        return [label for label in self.samples
+                if label != optimum and not self.ratio(optimum, label).significant]
+
+
+@dataclass
+class Run:
+    """One tuner run from scratch and what the grid says of it."""
+
+    mode: str
+    recommended: str
+    vs_optimum: float
+    vs_tutorial: float
+    claims: list[str] = field(default_factory=list)
+    contradicted: list[str] = field(default_factory=list)
+
+
+def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
+    space = build_space(ctx.host)
+    configs = {describe_params(params): params for params in space.configurations()}
+    roles: dict[str, list[str]] = {label: [] for label in configs}
+    for baseline in baselines(space, ctx.host, mode, image_default_env()):
+        roles[describe_params(baseline.params)].append(baseline.name)
+    workload = ctx.workload(mode)
+    log(f"measuring the {len(configs)} configurations of the default space, {mode}, {kind}, "
+        f"in rounds for {ctx.sizes.grid_budget_s:.0f} s")
+    with ctx.launcher(kind) as launcher:
+        samples = interleaved(launcher, configs, workload, MAX_GRID_ROUNDS,
+                              budget_s=ctx.sizes.grid_budget_s)
+    return Grid(mode=mode, direction=workload.direction, samples=samples, roles=roles)
+
+
+def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Path) -> dict:
+    """The report of one tuner run from scratch (fresh storage), with the default search."""
+    options = TuningOptions(mode=mode, server=kind, image=ctx.image,
+                            iterations=ctx.sizes.iterations,
+                            confirm_budget=ctx.sizes.confirm_budget_s,
+                            storage=f"sqlite:///{workdir / f'run{run}.db'}",
+                            study_name=f"bench-{kind}-{mode}-{run}",
+                            report_dir=workdir / "reports", allow_concurrent=True, quiet=True)
+    log(f"tuner run {run + 1}/{ctx.sizes.answer_runs}: {mode} on the {kind} launcher")
+    with contextlib.redirect_stdout(sys.stderr):  # its report is progress here, not a table
+        run_tuning(options, assets=ctx.assets)
+    study = optuna.load_study(study_name=options.study_name, storage=options.storage)
+    return build_report(study)
+
+
+def judge(grid: Grid, report: dict) -> Run:
+    """The run's recommendation and claims, checked against the grid's measurements."""
+    recommended = describe_params(report["best"]["params"])
+    tutorial = next(label for label, roles in grid.roles.items() if "tutorial" in roles)
+    result = Run(mode=grid.mode, recommended=recommended,
+                 vs_optimum=grid.ratio(recommended, grid.optimum).ratio,
+                 vs_tutorial=grid.ratio(recommended, tutorial).ratio)
+    for name, claim in report["speedup"].items():
+        if not claim["significant"]:
+            continue
+        baseline = describe_params(report["baselines"][name]["params"])
+        seen = grid.ratio(recommended, baseline)
+        low, high = claim["ci95"]
+        text = f"{claim['ratio']:.2f}x vs {name} [{low:.2f}, {high:.2f}]; grid {_interval(seen)}"
+        result.claims.append(text)
+        if contradicts(claim, seen):
+            result.contradicted.append(text)
+    return result
+
+
+def contradicts(claim: dict, seen: PairedRatio) -> bool:
+    """Whether the grid points the other way, or its interval misses the claim's."""
+    faster = claim["ratio"] > 1
+    if (seen.ratio <= 1) if faster else (seen.ratio >= 1):
+        return True
+    low, high = claim["ci95"]
+    return seen.ci is not None and (seen.ci[1] < low or seen.ci[0] > high)
+
+
+def _interval(seen: PairedRatio) -> str:
+    if seen.ci is None:
+        return f"{seen.ratio:.2f}x (one round)"
+    return f"{seen.ratio:.2f}x [{seen.ci[0]:.2f}, {seen.ci[1]:.2f}]"
+
+
+def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
+    """The grid of `mode`, then `answer_runs` tuner runs judged against it; prints both."""
+    grid = measure_grid(ctx, kind, mode)
+    print_grid(kind, grid)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="autotune-bench-") as workdir:
+        for run in range(ctx.sizes.answer_runs):
+            runs.append(judge(grid, tuner_report(ctx, kind, mode, run, Path(workdir))))
+    print_table(f"The tuner's answer, {ctx.sizes.answer_runs} runs from scratch, {kind}, {mode} "
+                f"(racing budget {ctx.sizes.confirm_budget_s:.0f} s; ratios from the grid's "
+                "rounds)",
+                ["run", "recommended", "tuned/optimum", "tuned/tutorial",
+                 "significant claims (grid's ratio)", "contradicted"],
+                [(index + 1, r.recommended, ratio(r.vs_optimum), ratio(r.vs_tutorial),
+                  "; ".join(r.claims) or "none", len(r.contradicted))
+                 for index, r in enumerate(runs)])
+    return runs
+
+
+def print_grid(kind: str, grid: Grid) -> None:
+    optimum = grid.optimum
+    print_table(f"Grid of the default space, {kind}, {grid.mode}, {grid.rounds} interleaved rounds "
+                "(mean and 95% CI; ratio: the optimum's speed over it, paired by round)",
+                ["configuration", "objective", "CV", "optimum vs it", "role"],
+                [(label, format_interval(grid.mode, s), f"{s.cv:.1%}",
+                  "-" if label == optimum else _interval(grid.ratio(optimum, label)),
+                  ", ".join((["optimum"] if label == optimum else []) + grid.roles[label]))
+                 for label, s in grid.samples.items()])
+    tied = grid.tied_with_optimum()
+    print(f"\nOptimum: {optimum}; the grid cannot tell it apart from: {', '.join(tied) or 'none'}.")
+
