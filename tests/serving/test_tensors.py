@@ -38,12 +38,49 @@ def test_half_values_are_bit_patterns() -> None:
     assert tensors.decode(proto).tolist() == [1.5]
 
 
-def test_encode_is_packed_and_tensorflow_reads_it() -> None:
-    values = np.random.default_rng(0).random((4, 1)).astype(np.float32)
+_ENCODED = [
+    (np.random.default_rng(0).random((4, 1)).astype(np.float32), "float_val"),
+    (np.array([0.5, -1e300, 3.0]), "double_val"),
+    (np.array([-(2**31), -1, 0, 127, 128, 2**31 - 1], np.int32), "int_val"),
+    (np.array([-(2**63), -1, 2**62, 2**63 - 1], np.int64), "int64_val"),
+    (np.array([0, 300, 65535], np.uint16), "int_val"),
+    (np.array([-128, 5, 127], np.int8), "int_val"),
+    (np.array([0, 2**32 - 1], np.uint32), "uint32_val"),
+    (np.array([0, 2**64 - 1], np.uint64), "uint64_val"),
+    (np.array([1.5, -0.25, 65504], np.float16), "half_val"),
+    (np.array([True, False, True]), "bool_val"),
+    (np.array([b"ab", b""], dtype=object), "string_val"),
+    (np.zeros((0, 3), np.float32), "float_val"),
+]
+
+
+@pytest.mark.parametrize("values, field", _ENCODED, ids=[field for _, field in _ENCODED])
+def test_encode_fills_the_typed_field_as_tf_servings_as_proto_field(values: np.ndarray,
+                                                                     field: str) -> None:
     proto = tensor_pb2.TensorProto()
     tensors.encode_into(proto, values)
+    assert not proto.tensor_content
+    expected = values.view(np.uint16) if field == "half_val" else values
+    assert list(getattr(proto, field)) == expected.ravel().tolist()
+    np.testing.assert_array_equal(tf.make_ndarray(proto), values)
+    np.testing.assert_array_equal(tensors.decode(proto), values)
+
+
+def test_packed_encoding_writes_tensor_content_only() -> None:
+    values = np.random.default_rng(0).random((4, 1)).astype(np.float32)
+    proto = tensor_pb2.TensorProto()
+    tensors.encode_into(proto, values, packed=True)
     assert proto.tensor_content and not proto.float_val
     np.testing.assert_array_equal(tf.make_ndarray(proto), values)
+
+
+def test_unpacked_float_values_on_the_wire_are_still_read() -> None:
+    """A sender may write each value as its own record (legal protobuf): read them all."""
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+    proto.tensor_shape.dim.add(size=2)
+    wire = b"".join(b"\x2d" + np.array([value], "<f4").tobytes() for value in (0.5, 2.0))
+    proto.MergeFromString(wire)
+    assert tensors.decode(proto).tolist() == [0.5, 2.0]
 
 
 @pytest.mark.parametrize("mutate, message", [
