@@ -48,6 +48,7 @@ from autotune.model.config import (
     NeuMFShape,
     TrainingConfig,
     batch_size_for,
+    signature_description,
     training_settings,
 )
 from autotune.model.ownership import is_foreign
@@ -104,13 +105,14 @@ def download_with_bar(dataset: str, data_dir: Path, console: Console) -> None:
 
 
 def _is_current(card: dict | None, eval_set: EvalSet, settings: dict, model_dir: Path) -> bool:
-    """Whether the exported model was trained on this eval set with these settings, and
-    loads (a damaged export is rebuilt)."""
+    """Whether the exported model was trained on this eval set with these settings, has
+    today's serving signature, and loads (a damaged export is rebuilt)."""
     from autotune.preflight import model_problem
 
     return bool(card
                 and card.get("dataset_fingerprint") == eval_set.fingerprint
                 and card.get("training") == settings
+                and card.get("signature") == signature_description()
                 and (model_dir / str(card.get("version")) / "saved_model.pb").is_file()
                 and model_problem(model_dir) is None)
 

@@ -8,6 +8,7 @@ import pytest
 import autotune.model.train
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
+from autotune.model.card import write_model_card
 from autotune.model.config import batch_size_for
 from autotune.model.export import numeric_versions
 from autotune.prepare import prepare_assets, print_prepared
@@ -39,6 +40,16 @@ def test_changed_data_retrains(tmp_path):
     other_seed = prepare(tmp_path, seed=1)
     assert other_seed.model_card["dataset_fingerprint"] != first.model_card["dataset_fingerprint"]
     assert other_seed.model_card["version"] == 2
+
+
+def test_a_model_exported_with_an_older_signature_is_re_exported(tmp_path):
+    """A model from before `item_id` was echoed gets today's signature on the next run."""
+    first = prepare(tmp_path)
+    write_model_card(tmp_path / "model", {**first.model_card, "signature": {
+        **first.model_card["signature"], "outputs": {"rating": "float32"}}})
+    again = prepare(tmp_path)
+    assert again.model_card["version"] == 2
+    assert again.model_card["signature"]["outputs"] == {"rating": "float32", "item_id": "int32"}
 
 
 def test_card_describes_data_model_and_baseline(tmp_path):

@@ -4,8 +4,10 @@ Lives next to the numeric versions in the model base path. Readers (the tuner's
 accuracy gate, `autotune prepare`'s freshness check, people) need no TensorFlow.
 Fields: dataset, dataset_fingerprint (of the eval set), users, items,
 train_positives, eval_users, eval_negatives, epochs, seed, k, hr, ndcg, itempop_hr,
-itempop_ndcg, train_seconds, training (all settings), signature, eval_protocol (how
-the eval set was built and ties ranked, in words), version.
+itempop_ndcg, train_seconds, training (all settings), signature (its inputs, and its
+outputs: `rating` the score, `item_id` the input ids echoed back as the tutorial's
+model gives them), eval_protocol (how the eval set was built and ties ranked, in
+words), version.
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ from dataclasses import asdict, dataclass
 
 SERVING_SIGNATURE = "serving_default"
 USER_INPUT, ITEM_INPUT, SCORE_OUTPUT = "user_id", "item_id", "rating"
+#: the item ids echoed back, as the tutorial's model outputs them beside the score
+ITEM_OUTPUT = ITEM_INPUT
 
 
 def signature_description() -> dict:
     """The serving signature's names and dtypes, as the model card records them."""
     return {"name": SERVING_SIGNATURE, "inputs": {USER_INPUT: "int32", ITEM_INPUT: "int32"},
-            "outputs": {SCORE_OUTPUT: "float32"}}
+            "outputs": {SCORE_OUTPUT: "float32", ITEM_OUTPUT: "int32"}}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ Each version states the valid user and item id ranges (autotune.serving.ranges),
 server refuses an unknown id in words instead of failing inside the graph.
 
 The export is a plain `tf.Module` with one `tf.function` signature (`serving_default`:
-`user_id`, `item_id` int32 [None] -> `rating` float32 [None]); loading it needs no Keras.
+`user_id`, `item_id` int32 [None] -> `rating` float32 [None], the score, and `item_id`
+int32 [None], the input ids echoed back as the tutorial's model does); loading it needs
+no Keras.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import zlib
 
 import tensorflow as tf
 
-from autotune.model.config import ITEM_INPUT, SCORE_OUTPUT, USER_INPUT, NeuMFShape
+from autotune.model.config import ITEM_INPUT, ITEM_OUTPUT, SCORE_OUTPUT, USER_INPUT, NeuMFShape
 
 
 def _stream(name: str) -> int:
@@ -67,5 +67,8 @@ class NeuMF(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name=USER_INPUT),
                                   tf.TensorSpec([None], tf.int32, name=ITEM_INPUT)])
     def serve(self, user_id: tf.Tensor, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The serving signature: sigmoid score per pair, higher = more liked."""
-        return {SCORE_OUTPUT: tf.sigmoid(self.logits(user_id, item_id))}
+        """The serving signature: the sigmoid score per pair (higher = more liked), and the
+        item ids echoed back, as the tutorial's exported model gives them (its client
+        reads both outputs)."""
+        return {SCORE_OUTPUT: tf.sigmoid(self.logits(user_id, item_id)),
+                ITEM_OUTPUT: tf.identity(item_id)}

@@ -25,8 +25,12 @@ def test_signature_follows_the_contract(small_assets):
     inputs = signature.structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
         "user_id": (tf.int32, [None]), "item_id": (tf.int32, [None])}
-    output = signature.structured_outputs["rating"]
-    assert output.dtype == tf.float32 and output.shape.as_list() == [None]
+    outputs = signature.structured_outputs
+    assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in outputs.items()} == {
+        "rating": (tf.float32, [None]), "item_id": (tf.int32, [None])}
+    users, items = np.array([0, 1, 2], np.int32), np.array([5, 0, 7], np.int32)
+    echoed = signature(user_id=tf.constant(users), item_id=tf.constant(items))["item_id"]
+    np.testing.assert_array_equal(echoed.numpy(), items)
 
 
 def test_reloaded_model_reproduces_the_cards_in_process_accuracy(small_assets):

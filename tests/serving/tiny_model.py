@@ -1,8 +1,9 @@
 """A tiny recommender SavedModel with the NCF contract signature, made in seconds.
 
 `serving_default`: inputs `user_id` (int32, [None]) and `item_id` (int32, or uint16 as
-the tutorial exports it, [None]); output `rating` (float32, [None, 1]). Each version
-gets different weights, so a test can tell which version a server serves.
+the tutorial exports it, [None]); outputs `rating` (float32, [None, 1]) and `item_id`
+(the ids echoed back as int32, as the tutorial's model does). Each version gets
+different weights, so a test can tell which version a server serves.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class TinyRecommender(tf.Module):
         users = tf.gather(self.users, user_id)
         items = tf.gather(self.items, tf.cast(item_id, tf.int32))
         hidden = tf.nn.relu(tf.matmul(tf.concat([users, items], axis=1), self.dense))
-        return {"rating": tf.sigmoid(tf.matmul(hidden, self.out))}
+        return {"rating": tf.sigmoid(tf.matmul(hidden, self.out)),
+                "item_id": tf.cast(item_id, tf.int32)}
 
 
 def export_tiny_model(base_path: Path, versions: tuple[int, ...] = (1, 2),
