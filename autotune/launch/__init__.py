@@ -36,8 +36,9 @@ __all__ = ["LAUNCHER_KINDS", "Launcher", "LauncherKind",
 
 
 def make_launcher(kind: LauncherKind, model: ModelLocation,
-                  image: str = DEFAULT_IMAGE) -> Launcher:
-    """The launcher of `kind` for `model`; `image` matters for docker (and auto) only.
+                  image: str = DEFAULT_IMAGE, rest: bool = False) -> Launcher:
+    """The launcher of `kind` for `model`; `image` matters for docker (and auto) only;
+    `rest` serves TF Serving's REST API too (`Launcher.rest_address`).
 
     `auto` is docker when an engine answers and `image` is there, else local. Raises
     `LauncherUnavailableError` (exit 2) when docker cannot run here.
@@ -47,11 +48,11 @@ def make_launcher(kind: LauncherKind, model: ModelLocation,
     if kind == "docker":
         from autotune.launch.docker import DockerLauncher
 
-        return DockerLauncher(model, image=image)
+        return DockerLauncher(model, image=image, rest=rest)
     if kind == "local":
         from autotune.launch.local import LocalLauncher
 
-        return LocalLauncher(model)
+        return LocalLauncher(model, rest=rest)
     raise ValueError(f"unknown launcher kind {kind!r}: expected one of {LAUNCHER_KINDS}")
 
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Callable, Literal, Mapping
 
 from autotune.errors import ServerStartError, UsageError
+from autotune.launch._ports import free_port
 from autotune.paths import MODEL_NAME
 from autotune.serving.batching_config import BatchingParameters
+from autotune.serving.options import LOOPBACK
 
 #: log lines quoted in a `ServerStartError`
 ERROR_LOG_LINES = 25
@@ -204,16 +206,34 @@ class Launcher(abc.ABC):
     #: short name shown in reports and stored in the study (`docker`, `local`)
     kind: str = ""
 
-    def __init__(self, model: ModelLocation) -> None:
+    def __init__(self, model: ModelLocation, rest: bool = False) -> None:
+        """`rest`: the server also serves TF Serving's REST API, on a port of its own
+        (else it is started with `--rest_api_port=0`)."""
         self.model = model
+        self.rest = rest
         self._address: str | None = None
         #: set when a started server listened on every interface (module docstring)
         self.exposure: str | None = None
+        self._rest_address: str | None = None
 
     @property
     def address(self) -> str | None:
         """The gRPC address (`host:port`) of the started server, None when stopped."""
         return self._address
+
+    @property
+    def rest_address(self) -> str | None:
+        """The REST address (`host:port`) of the started server when `rest`, else None."""
+        return self._rest_address if self._address else None
+
+    def _rest_port(self, grpc_port: int) -> int:
+        """The `--rest_api_port` of the next start: a free port other than `grpc_port`
+        when `rest`, else 0 (off)."""
+        port = 0
+        while self.rest and port in (0, grpc_port):
+            port = free_port()
+        self._rest_address = f"{LOOPBACK}:{port}" if port else None
+        return port
 
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:
@@ -256,16 +276,18 @@ class Launcher(abc.ABC):
         self._check_listening()
 
     def _check_listening(self) -> None:
-        """Record (and log, once) a server that listens beyond this host."""
+        """Record (and log, once) a server that listens beyond this host, on its gRPC
+        port or its REST port."""
         from autotune.launch._listening import exposed_addresses
 
-        port = int(self._address.rsplit(":", 1)[1])
-        exposed = exposed_addresses(port)
-        if exposed and self.exposure is None:
-            self.exposure = (f"{self.describe()} listens on {', '.join(exposed)} port {port}, "
-                             "reachable from other hosts while it runs (the "
-                             "image does not honour the loopback request)")
-            LOG.warning("warning: %s", self.exposure)
+        for address in filter(None, (self._address, self.rest_address)):
+            port = int(address.rsplit(":", 1)[1])
+            exposed = exposed_addresses(port)
+            if exposed and self.exposure is None:
+                self.exposure = (f"{self.describe()} listens on {', '.join(exposed)} port "
+                                 f"{port}, reachable from other hosts while it runs (the "
+                                 "image does not honour the loopback request)")
+                LOG.warning("warning: %s", self.exposure)
 
     def describe(self) -> str:
         """One line for reports: the launcher and what it runs."""

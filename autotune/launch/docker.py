@@ -3,17 +3,17 @@
 Any image that follows TF Serving's contract works: `autotune/serving:mkl` (the
 default, see `autotune image build`), `tensorflow/serving`, an MKL build of it. The
 settings go in as environment and as the two parallelism arguments appended to the
-image's entrypoint, with `--port=<free port>` and `--rest_api_port=0`. The model folder
-is mounted read-only at `/models/<name>`; with batching on, the batching parameters
-file is mounted read-only at `/config/batching_parameters.txt` and named by TF
-Serving's batching flags.
+image's entrypoint, with `--port=<free port>` and `--rest_api_port=0` (another free port
+when `rest`). The model folder is mounted read-only at `/models/<name>`; with batching
+on, the batching parameters file is mounted read-only at
+`/config/batching_parameters.txt` and named by TF Serving's batching flags.
 
 Reachable from this host only: where the engine has a `bridge` network the container
-runs on it and its port is published on 127.0.0.1 alone; where it has none (an engine
-started with `--bridge=none`) the container shares the host's network, with no NAT
-between client and server, and is asked to listen on 127.0.0.1
-(`$AUTOTUNE_SERVING_BIND_ADDRESS`): the project's image does, a foreign image may not,
-and the launcher's listening check (autotune.launch.base) names it then.
+runs on it and its ports (gRPC, and REST when `rest`) are published on 127.0.0.1 alone;
+where it has none (an engine started with `--bridge=none`) the container shares the
+host's network, with no NAT between client and server, and is asked to listen on
+127.0.0.1 (`$AUTOTUNE_SERVING_BIND_ADDRESS`): the project's image does, a foreign image
+may not, and the launcher's listening check (autotune.launch.base) names it then.
 
 Every container carries the labels `autotune.owner=autotune` and `autotune.pid=<tuner
 pid>`. A container is removed by `stop()`, on a failed or interrupted start, and, if
@@ -203,8 +203,9 @@ class DockerLauncher(Launcher):
     kind = "docker"
 
     def __init__(self, model: ModelLocation, image: str = DEFAULT_IMAGE,
-                 stop_grace_s: float = 5.0, client: docker.DockerClient | None = None) -> None:
-        super().__init__(model)
+                 stop_grace_s: float = 5.0, client: docker.DockerClient | None = None,
+                 rest: bool = False) -> None:
+        super().__init__(model, rest)
         self.image = image
         self.stop_grace_s = stop_grace_s
         self._client = client or connect()
@@ -235,7 +236,8 @@ class DockerLauncher(Launcher):
             self._watchdog = start_watchdog(self._launcher_id)
         port = free_port()
         name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        command = [*settings.server_args(), f"--port={port}", "--rest_api_port=0"]
+        rest_port = self._rest_port(port)
+        command = [*settings.server_args(), f"--port={port}", f"--rest_api_port={rest_port}"]
         mounts = [docker.types.Mount(target=f"{MODELS_IN_CONTAINER}/{self.model.name}",
                                      source=str(os.path.abspath(self.model.base_path)),
                                      type="bind", read_only=True)]
@@ -249,7 +251,8 @@ class DockerLauncher(Launcher):
             network: dict[str, object] = {"network_mode": "host"}
             environment[BIND_ADDRESS_ENV] = LOOPBACK
         else:
-            network = {"ports": {f"{port}/tcp": (LOOPBACK, port)}}
+            network = {"ports": {f"{published}/tcp": (LOOPBACK, published)
+                                 for published in (port, rest_port) if published}}
         try:
             self._container = self._client.containers.create(
                 self.image,

@@ -2,9 +2,9 @@
 
 The program is TF Serving's `tensorflow_model_server` when one is on PATH, else the
 embedded server (`python -m autotune.serving`). Both get the flags TF Serving's image
-passes (port, model name and path, the two parallelism flags, REST off, the batching
-flags with the file written beside the log) and the settings as environment, so OpenMP
-reads `OMP_NUM_THREADS` and `KMP_*` at start.
+passes (port, model name and path, the two parallelism flags, REST off unless `rest`, the
+batching flags with the file written beside the log) and the settings as environment, so
+OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
@@ -53,8 +53,8 @@ class LocalLauncher(Launcher):
     kind = "local"
 
     def __init__(self, model: ModelLocation, program: Sequence[str] | None = None,
-                 stop_grace_s: float = 10.0) -> None:
-        super().__init__(model)
+                 stop_grace_s: float = 10.0, rest: bool = False) -> None:
+        super().__init__(model, rest)
         self.program = tuple(program) if program else default_program()
         self.stop_grace_s = stop_grace_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -65,12 +65,12 @@ class LocalLauncher(Launcher):
         name = "embedded server" if self.program == EMBEDDED_SERVER else self.program[0]
         return f"local ({name})"
 
-    def command(self, settings: ServerSettings, port: int) -> list[str]:
+    def command(self, settings: ServerSettings, port: int, rest_port: int = 0) -> list[str]:
         """The command line of one start, pinned with `taskset` when a cpuset is asked."""
         command = [
             *self.program,
             f"--port={port}",
-            "--rest_api_port=0",
+            f"--rest_api_port={rest_port}",
             f"--model_name={self.model.name}",
             f"--model_base_path={Path(self.model.base_path).resolve()}",
             *settings.server_args(),
@@ -90,7 +90,7 @@ class LocalLauncher(Launcher):
     def start(self, settings: ServerSettings) -> str:
         self.stop()
         port = free_port()
-        command = self.command(settings, port)
+        command = self.command(settings, port, self._rest_port(port))
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

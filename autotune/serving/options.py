@@ -8,15 +8,18 @@ Model: `--model_name` (else `$MODEL_NAME`), `--model_base_path` (else
 `OMP_NUM_THREADS` and `KMP_*` are the OpenMP runtime's own business and only reported.
 Batching: `--enable_batching` with `--batching_parameters_file` (TF Serving's text-proto
 file, see `batching_config`; without a file, TF Serving's defaults).
-Other TF Serving flags (`--rest_api_port`, ...) are accepted and ignored, so a command
-line written for TF Serving runs here unchanged.
+REST: `--rest_api_port` (0, the default, serves none; the image passes 8501 as TF
+Serving's does) with `--rest_api_num_threads` request threads. Responses: typed value
+fields, or `tensor_content` with `--enable_serialization_as_tensor_content`, as TF
+Serving. Other TF Serving flags (`--rest_api_timeout_in_ms`, ...) are accepted and
+ignored, so a command line written for TF Serving runs here unchanged.
 
-Listening: `--bind_address` (else `$AUTOTUNE_SERVING_BIND_ADDRESS`, else `0.0.0.0`). Run
-by hand (`docker run -p 8500:8500 ...`) the server listens on every interface, as TF
-Serving does; the launchers set the variable to `127.0.0.1`, so a trial server is
-reachable from this host only. An environment variable rather than a flag, so the
-launchers can set it for any server: TF Serving's own binary ignores it (and refuses
-unknown flags).
+Listening: `--bind_address` (else `$AUTOTUNE_SERVING_BIND_ADDRESS`, else `0.0.0.0`), for
+gRPC and REST alike. Run by hand (`docker run -p 8500:8500 ...`) the server listens on
+every interface, as TF Serving does; the launchers set the variable to `127.0.0.1`, so a
+trial server is reachable from this host only. An environment variable rather than a
+flag, so the launchers can set it for any server: TF Serving's own binary ignores it (and
+refuses unknown flags).
 
 `$AUTOTUNE_SERVING_PARENT_PID` (set by the local launcher) makes the server stop when
 that process is gone, so a killed tuner leaves no server behind.
@@ -37,6 +40,8 @@ from autotune.serving.batching_config import (
 )
 
 DEFAULT_PORT = 8500
+#: TF Serving's default REST request threads: four per schedulable CPU
+DEFAULT_REST_THREADS = 4 * len(os.sched_getaffinity(0))
 DEFAULT_MAX_BATCH_SIZE = 1_000_000
 #: OpenMP knobs reported in the settings line (left to the runtime, never applied here)
 RUNTIME_ENV = ("OMP_NUM_THREADS", "KMP_BLOCKTIME", "KMP_AFFINITY", "KMP_SETTINGS")
@@ -56,12 +61,16 @@ class ServingOptions:
     """Everything the server process needs to know, resolved from flags and env."""
 
     port: int
+    rest_api_port: int
     model_name: str
     model_base_path: Path
     intra_op_parallelism: int
     inter_op_parallelism: int
     max_batch_size: int
     grpc_max_threads: int
+    rest_api_num_threads: int = DEFAULT_REST_THREADS
+    #: responses packed in `tensor_content` instead of the typed value fields
+    tensor_content: bool = False
     ignored_flags: tuple[str, ...] = ()
     parent_pid: int | None = None
     #: None: no batching (`--enable_batching` not given)
@@ -78,10 +87,19 @@ class ServingOptions:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotune serve", allow_abbrev=False,
-        description="TF-Serving-compatible gRPC model server (Predict, GetModelMetadata, "
-                    "GetModelStatus). Other tensorflow_model_server flags are accepted "
-                    "and ignored.")
+        description="TF-Serving-compatible model server: gRPC (Predict, GetModelMetadata, "
+                    "GetModelStatus) and REST (/v1/models/<name>[/metadata|:predict]). Other "
+                    "tensorflow_model_server flags are accepted and ignored.")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port (default 8500)")
+    parser.add_argument("--rest_api_port", type=int, default=0,
+                        help="REST port (default 0: no REST; TF Serving's image uses 8501)")
+    parser.add_argument("--rest_api_num_threads", type=int, default=DEFAULT_REST_THREADS,
+                        help=f"REST requests served at once (default {DEFAULT_REST_THREADS}: "
+                             "4 per CPU, as TF Serving)")
+    parser.add_argument("--enable_serialization_as_tensor_content", type=_boolean, nargs="?",
+                        const=True, default=False,
+                        help="write gRPC responses packed in tensor_content instead of the "
+                             "typed value fields (float_val, ...), as TF Serving's flag")
     parser.add_argument("--model_name", default=None, help="model name (default $MODEL_NAME)")
     parser.add_argument("--model_base_path", default=None,
                         help="folder of numeric versions (default $MODEL_BASE_PATH/<model_name>)")
@@ -115,6 +133,14 @@ def _batching(args: argparse.Namespace) -> BatchingParameters | None:
         return read_batching_parameters(Path(args.batching_parameters_file))
     except BatchingConfigError as error:
         raise OptionsError(str(error)) from None
+
+
+def _boolean(text: str) -> bool:
+    """A boolean flag value the way TF Serving's flag parser takes it."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("true", "1")
 
 
 def _thread_count(flag: int | None, env_name: str, environ: Mapping[str, str]) -> int:
@@ -153,10 +179,15 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None)
                                                       model_name)
     if not 0 < args.port < 65536:
         raise OptionsError(f"--port must be 1..65535, got {args.port}")
-    if args.max_batch_size < 1 or args.grpc_max_threads < 1:
-        raise OptionsError("--max_batch_size and --grpc_max_threads must be >= 1")
+    if not 0 <= args.rest_api_port < 65536 or args.rest_api_port == args.port:
+        raise OptionsError(f"--rest_api_port must be 0 (no REST) or 1..65535 and differ from "
+                           f"--port, got {args.rest_api_port}")
+    if args.max_batch_size < 1 or args.grpc_max_threads < 1 or args.rest_api_num_threads < 1:
+        raise OptionsError("--max_batch_size, --grpc_max_threads and --rest_api_num_threads "
+                           "must be >= 1")
     return ServingOptions(
         port=args.port,
+        rest_api_port=args.rest_api_port,
         model_name=model_name,
         model_base_path=Path(base_path),
         intra_op_parallelism=_thread_count(args.tensorflow_intra_op_parallelism,
@@ -165,6 +196,8 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str] | None = None)
                                            "TENSORFLOW_INTER_OP_PARALLELISM", environ),
         max_batch_size=args.max_batch_size,
         grpc_max_threads=args.grpc_max_threads,
+        rest_api_num_threads=args.rest_api_num_threads,
+        tensor_content=args.enable_serialization_as_tensor_content,
         ignored_flags=tuple(unknown),
         parent_pid=_parent_pid(environ),
         batching=_batching(args),

@@ -1,5 +1,6 @@
 """The server process: read options, set TensorFlow's thread pools, load the model,
-serve gRPC until SIGTERM or SIGINT, then shut down gracefully.
+serve gRPC (and REST when `--rest_api_port` is set) until SIGTERM or SIGINT, then shut
+down gracefully.
 
 Once it listens, it writes one parseable line with its effective settings
 (`autotune-serving: settings intra_op=.. inter_op=.. omp_num_threads=.. ...`), which
@@ -46,6 +47,7 @@ def settings_line(options: ServingOptions, intra_op: int, inter_op: int, version
         "version": version,
         "port": options.port,
         "bind_address": options.bind_address,
+        "rest_api_port": options.rest_api_port,
         "pid": os.getpid(),
         "batching": options.batching.describe() if options.batching else "off",
     }
@@ -104,7 +106,7 @@ def _serve(options: ServingOptions) -> int:
                  # a second server on the same port must fail, not share it silently
                  ("grpc.so_reuseport", 0)])
     run = BatchScheduler(options.batching).run if options.batching else unbatched
-    add_servicers(server, model, options.max_batch_size, run)
+    add_servicers(server, model, options.max_batch_size, run, options.tensor_content)
     try:
         bound = server.add_insecure_port(options.listen_target)
     except RuntimeError:
@@ -112,13 +114,29 @@ def _serve(options: ServingOptions) -> int:
     if not bound:
         log(f"error: cannot listen on {options.listen_target} (port in use, or no such address?)")
         return 1
+    rest = None
+    if options.rest_api_port:
+        from autotune.serving.rest import RestApi, RestServer
+
+        try:
+            rest = RestServer(RestApi(model, options.max_batch_size, run), options.bind_address,
+                              options.rest_api_port, options.rest_api_num_threads)
+        except OSError as error:
+            log(f"error: cannot listen on REST port {options.bind_address}:"
+                f"{options.rest_api_port} ({error.strerror})")
+            return 1
 
     received_signals = _handle_stop_signals()
     server.start()
+    if rest:
+        rest.start()
     log(settings_line(options, tf.config.threading.get_intra_op_parallelism_threads(),
                       tf.config.threading.get_inter_op_parallelism_threads(), model.version))
     log(f"stopping: {_wait_for_stop(received_signals, options.parent_pid)}")
-    server.stop(SHUTDOWN_GRACE_S).wait()
+    stopped = server.stop(SHUTDOWN_GRACE_S)
+    if rest:
+        rest.stop(SHUTDOWN_GRACE_S)
+    stopped.wait()
     log("stopped")
     return 0
 

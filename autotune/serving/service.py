@@ -2,7 +2,8 @@
 ModelService (GetModelStatus), over one loaded model.
 
 Each RPC turns a `RequestError` into its status and message; the server keeps serving
-after every refused request.
+after every refused request. The metadata and status answers are built here for the
+REST API too (`autotune.serving.rest`), so both protocols say the same.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from autotune.serving.validation import (
     check_model_spec,
     decode_inputs,
     resolve_signature,
+    select_outputs,
 )
 
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -48,13 +50,40 @@ def _fill_model_spec(spec: model_pb2.ModelSpec, model: ServedModel,
         spec.signature_name = signature_name
 
 
-class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; the other PredictionService RPCs stay UNIMPLEMENTED."""
+def metadata_response(model: ServedModel) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    """GetModelMetadata's answer: the model spec and its SignatureDefMap."""
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    _fill_model_spec(response.model_spec, model)
+    response.metadata[SIGNATURE_DEF_FIELD].Pack(model.signature_def_map)
+    return response
 
-    def __init__(self, model: ServedModel, max_batch_size: int, run: Runner = unbatched) -> None:
+
+def status_response(model: ServedModel) -> get_model_status_pb2.GetModelStatusResponse:
+    """GetModelStatus's answer: the one loaded version, AVAILABLE, status OK (the server
+    listens only once the model is loaded)."""
+    response = get_model_status_pb2.GetModelStatusResponse()
+    status = response.model_version_status.add()
+    status.version = model.version
+    status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    status.status.SetInParent()  # error_code OK, as TF Serving reports it
+    return response
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata; the other PredictionService RPCs stay UNIMPLEMENTED.
+
+    `run` runs each Predict's model call (directly, or through the batching scheduler).
+    Output tensors go in their typed value fields, as TF Serving writes them by default,
+    or packed in `tensor_content` when `packed` (its
+    `--enable_serialization_as_tensor_content`).
+    """
+
+    def __init__(self, model: ServedModel, max_batch_size: int, run: Runner = unbatched,
+                 packed: bool = False) -> None:
         self._model = model
         self._max_batch_size = max_batch_size
         self._run = run
+        self._packed = packed
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
@@ -67,19 +96,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         signature = resolve_signature(self._model, request.model_spec)
-        wanted = tuple(request.output_filter) or signature.output_names
-        unknown = set(wanted) - set(signature.output_names)
-        if unknown:
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"output_filter names {sorted(unknown)} not in the signature "
-                               f"'{signature.key}', whose outputs are "
-                               f"{list(signature.output_names)}")
+        wanted = select_outputs(signature, request.output_filter)
         outputs = self._run(signature,
                             decode_inputs(signature, request.inputs, self._max_batch_size))
         response = predict_pb2.PredictResponse()
         _fill_model_spec(response.model_spec, self._model, signature.key)
         for name in wanted:
-            tensors.encode_into(response.outputs[name], outputs[name])
+            tensors.encode_into(response.outputs[name], outputs[name], self._packed)
         return response
 
     def GetModelMetadata(
@@ -94,14 +117,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                                    f"got {sorted(fields)}")
         except RequestError as error:
             context.abort(error.code, error.message)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        _fill_model_spec(response.model_spec, self._model)
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(self._model.signature_def_map)
-        return response
+        return metadata_response(self._model)
 
 
 class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus: the one loaded version is AVAILABLE (the server listens only then)."""
+    """GetModelStatus: `status_response`."""
 
     def __init__(self, model: ServedModel) -> None:
         self._model = model
@@ -113,16 +133,13 @@ class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
             check_model_spec(self._model, request.model_spec)
         except RequestError as error:
             context.abort(error.code, error.message)
-        response = get_model_status_pb2.GetModelStatusResponse()
-        status = response.model_version_status.add()
-        status.version = self._model.version
-        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-        return response
+        return status_response(self._model)
 
 
 def add_servicers(server: grpc.Server, model: ServedModel, max_batch_size: int,
-                  run: Runner = unbatched) -> None:
-    """Register both services for `model` on `server`; `run` runs each Predict's model call."""
+                  run: Runner = unbatched, packed: bool = False) -> None:
+    """Register both services for `model` on `server`; `run` runs each Predict's model
+    call (`packed`: see PredictionServicer)."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(model, max_batch_size, run), server)
+        PredictionServicer(model, max_batch_size, run, packed), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusServicer(model), server)

@@ -5,12 +5,14 @@ Serving uses (NOT_FOUND for another model or version, INVALID_ARGUMENT for the r
 and a message saying what was expected. Checks run on the declared shapes before any
 value is decoded, so an oversize request costs nothing; then, before the graph runs,
 inputs of one batch must have the same length, and ids must lie in the range the model
-states (autotune.serving.ranges), so no request reaches the graph to fail there.
+states (autotune.serving.ranges), so no request reaches the graph to fail there. gRPC
+(TensorProtos) and REST (arrays read from JSON) go through the same checks, so both
+refuse the same requests.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 import grpc
 import numpy as np
@@ -32,25 +34,31 @@ class RequestError(Exception):
         self.message = message
 
 
-def check_model_spec(model: ServedModel, spec: model_pb2.ModelSpec) -> None:
-    """NOT_FOUND unless `spec` names the served model (and, if given, its version)."""
-    if spec.name != model.name:
+def check_model(model: ServedModel, name: str, version: int | None = None,
+                version_label: str = "") -> None:
+    """NOT_FOUND unless `name` is the served model (and `version`, if given, its version)."""
+    if name != model.name:
         raise RequestError(grpc.StatusCode.NOT_FOUND,
-                           f"model '{spec.name}' not found: this server serves '{model.name}'")
-    if spec.HasField("version") and spec.version.value != model.version:
+                           f"model '{name}' not found: this server serves '{model.name}'")
+    if version is not None and version != model.version:
         raise RequestError(grpc.StatusCode.NOT_FOUND,
-                           f"version {spec.version.value} of model '{model.name}' not found: "
+                           f"version {version} of model '{model.name}' not found: "
                            f"this server serves version {model.version}")
-    if spec.version_label:
+    if version_label:
         raise RequestError(grpc.StatusCode.NOT_FOUND,
-                           f"version label '{spec.version_label}' not found: labels are not "
+                           f"version label '{version_label}' not found: labels are not "
                            f"supported, version {model.version} is served")
 
 
-def resolve_signature(model: ServedModel, spec: model_pb2.ModelSpec) -> ServedSignature:
-    """The signature a request asks for (default `serving_default`)."""
-    check_model_spec(model, spec)
-    key = spec.signature_name or DEFAULT_SIGNATURE
+def check_model_spec(model: ServedModel, spec: model_pb2.ModelSpec) -> None:
+    """`check_model` for a gRPC request's ModelSpec."""
+    check_model(model, spec.name, spec.version.value if spec.HasField("version") else None,
+                spec.version_label)
+
+
+def find_signature(model: ServedModel, signature_name: str) -> ServedSignature:
+    """The signature named (default `serving_default`), INVALID_ARGUMENT if there is none."""
+    key = signature_name or DEFAULT_SIGNATURE
     try:
         return model.signatures[key]
     except KeyError:
@@ -59,27 +67,61 @@ def resolve_signature(model: ServedModel, spec: model_pb2.ModelSpec) -> ServedSi
                            f"{', '.join(sorted(model.signatures))}") from None
 
 
-def _expected(signature: ServedSignature) -> str:
+def resolve_signature(model: ServedModel, spec: model_pb2.ModelSpec) -> ServedSignature:
+    """The signature a gRPC request asks for (default `serving_default`)."""
+    check_model_spec(model, spec)
+    return find_signature(model, spec.signature_name)
+
+
+def select_outputs(signature: ServedSignature, output_filter: Sequence[str]) -> tuple[str, ...]:
+    """The outputs to answer with: those of `output_filter`, or all of them when empty."""
+    wanted = tuple(output_filter) or signature.output_names
+    unknown = set(wanted) - set(signature.output_names)
+    if unknown:
+        raise _invalid(f"output_filter names {sorted(unknown)} not in the signature "
+                       f"'{signature.key}', whose outputs are {list(signature.output_names)}")
+    return wanted
+
+
+def expected_inputs(signature: ServedSignature) -> str:
+    """`item_id int32 [-1]; user_id int32 [-1]`: what a request must carry."""
     return "; ".join(spec.describe() for spec in signature.inputs.values())
+
+
+def _check_names(signature: ServedSignature, names: Iterable[str]) -> None:
+    if set(names) != set(signature.inputs):
+        raise _invalid(f"inputs {sorted(names)} do not match the signature "
+                       f"'{signature.key}', which expects: {expected_inputs(signature)}")
 
 
 def decode_inputs(signature: ServedSignature, inputs: Mapping[str, tensor_pb2.TensorProto],
                   max_batch_size: int) -> dict[str, np.ndarray]:
-    """The request's inputs as arrays of the signature's dtypes, or a `RequestError`."""
-    if set(inputs) != set(signature.inputs):
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"inputs {sorted(inputs)} do not match the signature "
-                           f"'{signature.key}', which expects: {_expected(signature)}")
-    _check_same_length(signature, inputs)
+    """A gRPC request's inputs as arrays of the signature's dtypes, or a `RequestError`."""
+    _check_names(signature, inputs)
+    _check_same_length(signature, {name: tensors.shape_of(proto) for name, proto in inputs.items()})
     return {name: _decode_input(spec, inputs[name], max_batch_size)
             for name, spec in signature.inputs.items()}
 
 
+def check_arrays(signature: ServedSignature, inputs: Mapping[str, np.ndarray],
+                 max_batch_size: int) -> dict[str, np.ndarray]:
+    """Decoded inputs (a REST request's) as arrays of the signature's dtypes, or a
+    `RequestError`: the checks `decode_inputs` makes."""
+    _check_names(signature, inputs)
+    _check_same_length(signature, {name: array.shape for name, array in inputs.items()})
+    arrays = {}
+    for name, spec in signature.inputs.items():
+        _check_shape(spec, inputs[name].shape, max_batch_size)
+        _check_range(spec, inputs[name])
+        arrays[name] = _as_dtype(spec, inputs[name])
+    return arrays
+
+
 def _check_same_length(signature: ServedSignature,
-                       inputs: Mapping[str, tensor_pb2.TensorProto]) -> None:
+                       shapes: Mapping[str, tuple[int, ...]]) -> None:
     """Inputs whose first dimension is the batch must all have the same batch size."""
-    lengths = {name: tensors.shape_of(inputs[name])[0] for name, spec in signature.inputs.items()
-               if spec.shape and spec.shape[0] is None and tensors.shape_of(inputs[name])}
+    lengths = {name: shapes[name][0] for name, spec in signature.inputs.items()
+               if spec.shape and spec.shape[0] is None and shapes[name]}
     if len(set(lengths.values())) > 1:
         sizes = ", ".join(f"'{name}' has {length:,}" for name, length in sorted(lengths.items()))
         raise _invalid(f"inputs of one request must have the same length, but {sizes}: "
@@ -90,9 +132,7 @@ def _invalid(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
-                  max_batch_size: int) -> np.ndarray:
-    shape = tensors.shape_of(proto)
+def _check_shape(spec: InputSpec, shape: tuple[int, ...], max_batch_size: int) -> None:
     if spec.shape is not None and (
             len(shape) != len(spec.shape)
             or any(want not in (None, got) for want, got in zip(spec.shape, shape, strict=True))):
@@ -100,6 +140,11 @@ def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
     if shape and shape[0] > max_batch_size:
         raise _invalid(f"input '{spec.name}' has a batch of {shape[0]:,}, more than the "
                        f"server's maximum of {max_batch_size:,} (--max_batch_size)")
+
+
+def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto, max_batch_size: int) -> np.ndarray:
+    shape = tensors.shape_of(proto)
+    _check_shape(spec, shape, max_batch_size)
     try:
         array = tensors.decode(proto, shape)
     except tensors.TensorDecodeError as error:
@@ -109,8 +154,9 @@ def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
 
 
 def _check_range(spec: InputSpec, array: np.ndarray) -> None:
-    """INVALID_ARGUMENT for the first id outside the range the model states."""
-    if spec.valid_range is None or not array.size:
+    """INVALID_ARGUMENT for the first id outside the range the model states (values that
+    are not numbers are left to `_as_dtype` to refuse)."""
+    if spec.valid_range is None or not array.size or array.dtype.kind not in "iuf":
         return
     low, high = spec.valid_range
     if low <= array.min() and array.max() <= high:

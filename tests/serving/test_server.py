@@ -17,7 +17,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from autotune.launch import ModelLocation, ServerSettings
-from autotune.launch.local import LocalLauncher
+from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
 from serving.conftest import started
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings, sample_ids
 from serving.tiny_model import in_process_scores
@@ -34,6 +34,25 @@ def test_scores_match_the_in_process_model_of_the_highest_version(
     assert served.shape == (500, 1)
     np.testing.assert_allclose(served, in_process_scores(tiny_model.base_path / "2", users, items),
                                rtol=1e-6)
+
+
+def test_outputs_are_in_the_typed_fields_as_tf_serving_writes_them(client: PlainClient) -> None:
+    """What the tutorial's client reads: `result.outputs['rating'].float_val`, and the
+    echoed ids in `int_val` (int32); nothing in `tensor_content`."""
+    users, items = sample_ids(300, seed=5)
+    response = client.predict(client.request(user_id=users, item_id=items))
+    rating, echoed = response.outputs["rating"], response.outputs["item_id"]
+    assert not rating.tensor_content and not echoed.tensor_content
+    np.testing.assert_array_equal(np.array(rating.float_val, np.float32),
+                                  tf.make_ndarray(rating).ravel())
+    assert list(echoed.int_val) == items.tolist()
+    assert [dim.size for dim in rating.tensor_shape.dim] == [300, 1]
+
+
+def test_output_filter_answers_only_the_outputs_asked(client: PlainClient) -> None:
+    request = client.request(user_id=np.array([1], np.int32), item_id=np.array([2], np.int32))
+    request.output_filter.append("rating")
+    assert list(client.predict(request).outputs) == ["rating"]
 
 
 def test_typed_value_fields_are_decoded_like_tensor_content(client: PlainClient) -> None:
@@ -62,6 +81,7 @@ def test_metadata_gives_the_signature_def_map(client: PlainClient) -> None:
         "user_id": types_pb2.DT_INT32, "item_id": types_pb2.DT_INT32}
     assert [dim.size for dim in signature.inputs["user_id"].tensor_shape.dim] == [-1]
     assert signature.outputs["rating"].dtype == types_pb2.DT_FLOAT
+    assert signature.outputs["item_id"].dtype == types_pb2.DT_INT32
 
 
 def test_status_reports_the_served_version_available(client: PlainClient) -> None:
@@ -184,8 +204,21 @@ def test_flags_win_over_environment(tiny_model: ModelLocation) -> None:
         launcher.stop()
 
 
-def test_tf_serving_flags_are_accepted_and_ignored(embedded: LocalLauncher) -> None:
-    assert "ignoring flags this server does not use: --rest_api_port=0" in embedded.logs()
+def test_tensor_content_flag_packs_the_responses(tiny_model: ModelLocation) -> None:
+    launcher = LocalLauncher(tiny_model, program=(*EMBEDDED_SERVER, "--enable_batching",
+                                                  "--enable_serialization_as_tensor_content"))
+    try:
+        launcher.start(ServerSettings(1, 1, 1))
+        launcher.wait_until_available(START_DEADLINE_S)
+        client = PlainClient(launcher.address)
+        users, items = sample_ids(50)
+        response = client.predict(client.request(user_id=users, item_id=items))
+        client.close()
+        assert response.outputs["rating"].tensor_content and not response.outputs["rating"].float_val
+        np.testing.assert_array_equal(tf.make_ndarray(response.outputs["item_id"]), items)
+        assert "ignoring flags this server does not use: --enable_batching" in launcher.logs()
+    finally:
+        launcher.stop()
 
 
 def test_autotune_serve_answers_a_plain_client(tiny_model: ModelLocation) -> None:
