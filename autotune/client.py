@@ -100,16 +100,7 @@ class ServingClient:
         response = self._stub.GetModelMetadata(request, timeout=self.timeout_s)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
-        if signature_name not in signature_map.signature_def:
-            raise UsageError(f"model {self.model_name!r} has no signature {signature_name!r}; "
-                             f"it has {sorted(signature_map.signature_def)}")
-        signature = signature_map.signature_def[signature_name]
-        inputs = {key: info.dtype for key, info in signature.inputs.items()}
-        user_key, item_key = _input_key(inputs, "user"), _input_key(inputs, "item")
-        outputs = list(signature.outputs)
-        output_key = "rating" if "rating" in outputs else outputs[0]
-        return Signature(signature_name, InputSpec(user_key, inputs[user_key]),
-                         InputSpec(item_key, inputs[item_key]), output_key)
+        return pick_signature(self.model_name, signature_map, signature_name)
 
     def request(self, users: np.ndarray, items: np.ndarray) -> predict_pb2.PredictRequest:
         """A predict request for these (user, item) pairs, typed as the signature wants."""
@@ -145,6 +136,22 @@ class ServingClient:
 
     def _scores(self, response: predict_pb2.PredictResponse) -> np.ndarray:
         return decode(response.outputs[self.signature.output_key]).ravel()
+
+
+def pick_signature(model_name: str, signature_map: get_model_metadata_pb2.SignatureDefMap,
+                   signature_name: str) -> Signature:
+    """What a request needs of `signature_name` in a model's metadata: the user and item
+    inputs with their dtypes, and the score output (`rating`, else the first)."""
+    if signature_name not in signature_map.signature_def:
+        raise UsageError(f"model {model_name!r} has no signature {signature_name!r}; "
+                         f"it has {sorted(signature_map.signature_def)}")
+    signature = signature_map.signature_def[signature_name]
+    inputs = {key: info.dtype for key, info in signature.inputs.items()}
+    user_key, item_key = _input_key(inputs, "user"), _input_key(inputs, "item")
+    outputs = list(signature.outputs)
+    output_key = "rating" if "rating" in outputs else outputs[0]
+    return Signature(signature_name, InputSpec(user_key, inputs[user_key]),
+                     InputSpec(item_key, inputs[item_key]), output_key)
 
 
 def _input_key(inputs: dict[str, int], role: str) -> str:
