@@ -59,7 +59,8 @@ from autotune.serving.validation import (
 
 #: TF Serving's paths (http_rest_api_util.cc), matched case-insensitively as there
 _API_PREFIX = re.compile(r"/v1/.*", re.IGNORECASE)
-_MODEL = r"/v1/models(?:/(?P<name>[^/:]+))?(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+_MODEL = (r"/v1/models(?:/(?P<name>[^/:]+))?"
+          r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?")
 _PREDICT_PATH = re.compile(_MODEL + r":(?P<method>classify|regress|predict)", re.IGNORECASE)
 _STATUS_PATH = re.compile(_MODEL + r"(?:/(?P<metadata>metadata))?", re.IGNORECASE)
 #: TF Serving's HTTP code for each gRPC status (http_server.cc, ToHTTPStatusCode)
@@ -119,7 +120,8 @@ class RestApi:
         self._max_batch_size = max_batch_size
         self._run = run
 
-    def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Mapping[str, Any],
+                 start_response: StartResponse) -> Iterable[bytes]:
         try:
             code, body = HTTPStatus.OK, self._answer(environ)
         except RequestError as error:
@@ -254,8 +256,8 @@ def _predictions(outputs: Mapping[str, np.ndarray]) -> dict[str, object]:
     if len(batch) > 1:
         raise _invalid(f"outputs {names} have different batch sizes {sorted(batch)}: use "
                        "the columnar format ('inputs')")
-    rows = zip(*(list(outputs[name]) for name in names))
-    return {"predictions": [dict(zip(names, row)) for row in rows]}
+    rows = zip(*(list(outputs[name]) for name in names), strict=True)
+    return {"predictions": [dict(zip(names, row, strict=True)) for row in rows]}
 
 
 def _outputs(outputs: Mapping[str, np.ndarray]) -> dict[str, object]:

@@ -70,7 +70,8 @@ def _packed_values_class() -> type:
                           label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("autotune.serving.PackedValues"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("autotune.serving.PackedValues"))
 
 
 _PackedValues = _packed_values_class()
@@ -128,7 +129,8 @@ def _decode_typed_values(proto: tensor_pb2.TensorProto, dtype: np.dtype,
     if field in _FIXED_WIDTH_FIELDS and count > 1:
         raw = getattr(_PackedValues.FromString(proto.SerializeToString()), field)
         if len(raw) == count * dtype.itemsize:  # else not one packed record: read it below
-            return np.frombuffer(raw, dtype=_FIXED_WIDTH_FIELDS[field]).astype(dtype, copy=False).reshape(shape)
+            values = np.frombuffer(raw, dtype=_FIXED_WIDTH_FIELDS[field])
+            return values.astype(dtype, copy=False).reshape(shape)
     values = list(getattr(proto, field))  # numpy reads a list faster than the container
     if dtype == np.dtype(np.float16):
         array = np.array(values, dtype=np.uint16).view(np.float16)

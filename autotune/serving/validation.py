@@ -142,7 +142,8 @@ def _check_shape(spec: InputSpec, shape: tuple[int, ...], max_batch_size: int) -
                        f"server's maximum of {max_batch_size:,} (--max_batch_size)")
 
 
-def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto, max_batch_size: int) -> np.ndarray:
+def _decode_input(spec: InputSpec, proto: tensor_pb2.TensorProto,
+                  max_batch_size: int) -> np.ndarray:
     shape = tensors.shape_of(proto)
     _check_shape(spec, shape, max_batch_size)
     try:

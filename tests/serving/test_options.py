@@ -17,7 +17,7 @@ def test_defaults_come_from_the_image_environment() -> None:
         8500, "ncf", Path("/models/ncf"))
     assert (options.intra_op_parallelism, options.inter_op_parallelism) == (4, 2)
     assert options.max_batch_size == 1_000_000
-    assert (options.rest_api_port, options.tensor_content) == (0, False), "as tensorflow_model_server"
+    assert (options.rest_api_port, options.tensor_content) == (0, False), "as TF Serving's binary"
 
 
 def test_flags_win_over_environment_and_unknown_tf_serving_flags_are_kept_aside() -> None:
@@ -26,7 +26,8 @@ def test_flags_win_over_environment_and_unknown_tf_serving_flags_are_kept_aside(
                              "--rest_api_timeout_in_ms=100", "--enable_model_warmup",
                              "--max_batch_size=1000", "--rest_api_num_threads=3"],
                             {"TENSORFLOW_INTRA_OP_PARALLELISM": "8"})
-    assert (options.port, options.intra_op_parallelism, options.inter_op_parallelism) == (9000, 3, 0)
+    assert (options.port, options.intra_op_parallelism,
+            options.inter_op_parallelism) == (9000, 3, 0)
     assert (options.rest_api_port, options.rest_api_num_threads) == (8501, 3)
     assert options.max_batch_size == 1000
     assert options.ignored_flags == ("--rest_api_timeout_in_ms=100", "--enable_model_warmup")
@@ -52,9 +53,11 @@ def test_the_last_of_a_repeated_flag_wins_as_the_entrypoint_relies_on() -> None:
     (["--tensorflow_intra_op_parallelism=-1"], {},
      "--tensorflow_intra_op_parallelism must be >= 0"),
     (["--port=70000"], {}, "--port must be 1..65535"),
-    ([], {"AUTOTUNE_SERVING_PARENT_PID": "tuner"}, "$AUTOTUNE_SERVING_PARENT_PID must be a process id"),
+    ([], {"AUTOTUNE_SERVING_PARENT_PID": "tuner"},
+     "$AUTOTUNE_SERVING_PARENT_PID must be a process id"),
     (["--max_batch_size=0"], {}, "--max_batch_size, --grpc_max_threads and --rest_api_num_threads"),
-    (["--port=8500", "--rest_api_port=8500"], {}, "--rest_api_port must be 0 .* differ from --port"),
+    (["--port=8500", "--rest_api_port=8500"], {},
+     "--rest_api_port must be 0 .* differ from --port"),
 ])
 def test_unusable_values_are_refused_with_the_reason(argv: list[str], environ: dict[str, str],
                                                      message: str) -> None:

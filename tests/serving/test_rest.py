@@ -50,7 +50,8 @@ def test_model_status_and_metadata(served: LocalLauncher) -> None:
                                               "status": {"error_code": "OK", "error_message": ""}}]}
     assert call(served, "GET", "/v1/models/ncf/versions/2")[0] == 200
     status, body = call(served, "GET", "/v1/models/ncf/metadata")
-    assert status == 200 and body["model_spec"]["name"] == "ncf" and body["model_spec"]["version"] == "2"
+    assert status == 200 and body["model_spec"]["name"] == "ncf"
+    assert body["model_spec"]["version"] == "2"
     signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert {name: spec["dtype"] for name, spec in signature["inputs"].items()} == {
         "user_id": "DT_INT32", "item_id": "DT_INT32"}
@@ -70,9 +71,9 @@ def test_columnar_and_row_predictions_give_the_grpc_scores(served: LocalLauncher
     np.testing.assert_array_equal(np.array(columnar["outputs"]["rating"], np.float32), by_grpc)
     assert columnar["outputs"]["item_id"] == items.tolist()
 
+    instances = [{"user_id": int(u), "item_id": int(i)} for u, i in zip(users, items, strict=True)]
     status, rows = call(served, "POST", "/v1/models/ncf/versions/2:predict", json.dumps(
-        {"signature_name": "serving_default",
-         "instances": [{"user_id": int(u), "item_id": int(i)} for u, i in zip(users, items)]}))
+        {"signature_name": "serving_default", "instances": instances}))
     assert status == 200
     assert [row["item_id"] for row in rows["predictions"]] == items.tolist()
     np.testing.assert_array_equal(
@@ -128,7 +129,8 @@ def test_one_kept_alive_connection_serves_many_requests(served: LocalLauncher) -
         for _ in range(20):
             connection.request("POST", "/v1/models/ncf:predict", body=_good_predict())
             response = connection.getresponse()
-            assert response.status == 200 and len(json.loads(response.read())["outputs"]["rating"]) == 2
+            assert response.status == 200
+            assert len(json.loads(response.read())["outputs"]["rating"]) == 2
     finally:
         connection.close()
 

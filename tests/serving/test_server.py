@@ -214,7 +214,8 @@ def test_tensor_content_flag_packs_the_responses(tiny_model: ModelLocation) -> N
         users, items = sample_ids(50)
         response = client.predict(client.request(user_id=users, item_id=items))
         client.close()
-        assert response.outputs["rating"].tensor_content and not response.outputs["rating"].float_val
+        rating = response.outputs["rating"]
+        assert rating.tensor_content and not rating.float_val
         np.testing.assert_array_equal(tf.make_ndarray(response.outputs["item_id"]), items)
         assert "ignoring flags this server does not use: --enable_batching" in launcher.logs()
     finally:
