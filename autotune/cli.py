@@ -24,6 +24,7 @@ from autotune.launch import LAUNCHER_KINDS
 from autotune.modes import MODES, ONLINE
 from autotune.options import DEFAULT_BUDGET, LATENCY_STATISTICS, SPACES, default
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
+from autotune.protocols import PROTOCOLS
 
 DATASETS = ("synthetic", "ml-1m", "ml-100k", "ml-20m", "ml-latest")
 SUBCOMMANDS = ("prepare", "serve", "image", "report", "dashboard")
@@ -82,6 +83,9 @@ def _tuning_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("server")
     run.add_argument("--server", choices=LAUNCHER_KINDS, default=default("server"),
                      help="auto: docker when an engine and the image are there, else local")
+    run.add_argument("--protocol", choices=PROTOCOLS, default=default("protocol"),
+                     help="measure over TF Serving's gRPC API (port 8500) or its REST API "
+                          "(8501); server mode: gRPC only (default %(default)s)")
     run.add_argument("--image", default=default("image"),
                      help="serving image for --server docker (default %(default)s)")
     run.add_argument("--start-timeout", type=float, default=default("start_timeout"),

@@ -14,12 +14,12 @@ import numpy as np
 
 from autotune.client import (
     PhaseCallback,
-    ServingClient,
     measure_latency,
     measure_throughput,
 )
 from autotune.errors import MeasurementError
 from autotune.eval_rows import EvalRows
+from autotune.launch.running import Client
 from autotune.modes import BATCH, ONLINE, SERVER, Mode, get_mode
 from autotune.options import DEFAULT_PRECISION, LatencyPolicy
 from autotune.peak import BoundMissedError, ServerLoad
@@ -62,13 +62,13 @@ class Workload:
         """The study direction of the mode (`minimize`, `maximize`)."""
         return self.mode.direction
 
-    def measure(self, client: ServingClient,
+    def measure(self, client: Client,
                 on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
         """The objective value and the trial attrs of one run against `client`."""
         return MEASUREMENTS[self.mode.name](self, client, on_phase)
 
 
-def _measure_latency(workload: Workload, client: ServingClient,
+def _measure_latency(workload: Workload, client: Client,
                      on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
     """Batch-1 requests one after another: the latency statistic of `--objective`."""
     latency = measure_latency(client, workload.users, workload.items, workload.objective,
@@ -76,7 +76,7 @@ def _measure_latency(workload: Workload, client: ServingClient,
     return latency.statistic(workload.objective), latency.attrs()
 
 
-def _measure_throughput(workload: Workload, client: ServingClient,
+def _measure_throughput(workload: Workload, client: Client,
                         on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
     """The same large batch until precise (at most `iterations` times): samples per second."""
     throughput = measure_throughput(client, workload.users, workload.items, workload.iterations,
@@ -84,7 +84,7 @@ def _measure_throughput(workload: Workload, client: ServingClient,
     return throughput.samples_per_s, throughput.attrs()
 
 
-def _measure_peak(workload: Workload, client: ServingClient,
+def _measure_peak(workload: Workload, client: Client,
                   on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
     """MLPerf LoadGen runs at rising rates: the most requests/s under the p99 bound."""
     assert workload.server_load is not None, "mode server needs a ServerLoad"
@@ -94,7 +94,7 @@ def _measure_peak(workload: Workload, client: ServingClient,
         raise MeasurementError(str(error)) from None
 
 
-Measurement = Callable[[Workload, ServingClient, "PhaseCallback | None"],
+Measurement = Callable[[Workload, Client, "PhaseCallback | None"],
                        tuple[float, dict[str, object]]]
 #: what each mode measures, by mode name: the objective value and the trial attrs
 MEASUREMENTS: dict[str, Measurement] = {

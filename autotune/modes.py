@@ -3,8 +3,9 @@
 A mode fixes the metric a trial reports, its unit and how it is printed, the study's
 direction, the objective stored with the study, whether requests carry `--batch-size`
 samples, the NCF tutorial's thread recommendation (the `tutorial` baseline), whether
-the search space has the batching knobs and a `--p99-ms` bound, and the defaults of
-the budget, the finalists raced and the accuracy gate's sample. Code
+the search space has the batching knobs and a `--p99-ms` bound, the protocols it can
+measure over, and the defaults of the budget, the finalists raced and the accuracy
+gate's sample. Code
 that differs by mode reads these fields instead of testing the mode's name; what a mode
 measures is `autotune.measure.MEASUREMENTS[mode.name]`.
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from autotune.errors import UsageError
+from autotune.protocols import GRPC, PROTOCOLS
 
 Direction = Literal["minimize", "maximize"]
 
@@ -66,6 +68,8 @@ class Mode:
     racing_top: int = 3
     #: users the accuracy gate scores when `--accuracy-users` is not given (None: all)
     accuracy_users: int | None = None
+    #: the `--protocol` values the mode can measure over (autotune.protocols)
+    protocols: tuple[str, ...] = PROTOCOLS
 
     def stored_objective(self, statistic: str, p99_ms: float) -> str:
         """The objective as the study stores it, for `--objective` and `--p99-ms`."""
@@ -109,14 +113,15 @@ BATCH = Mode(name="batch", summary="batch throughput", metric="throughput_sps",
 #: server-mode trials each search a peak rate (~10 LoadGen runs): a smaller budget and
 #: fewer finalists keep a default run under 20 minutes on a small host; its gate scores a
 #: seeded sample of users (with batching on, its requests are cut to max_batch_size).
-#: One pair per request, so the tutorial's online threads.
+#: One pair per request, so the tutorial's online threads. LoadGen's adapter sends gRPC
+#: only (autotune.loadgen), so the mode measures gRPC only.
 SERVER = Mode(name="server", summary="the most requests/s with p99 latency under --p99-ms "
                                      "(MLPerf LoadGen)",
               metric="qps_at_slo", unit="requests/s", direction="maximize",
               fixed_objective="qps at p99 <= {p99_ms:g} ms", batched=False,
               tutorial_threads=_one_thread, number_format=",.0f", robust_attr="qps_at_slo",
               bounded=True, searches_batching=True, default_trials=14, racing_top=2,
-              accuracy_users=500)
+              accuracy_users=500, protocols=(GRPC,))
 
 #: every mode by name, in `--mode` order
 MODES: dict[str, Mode] = {mode.name: mode for mode in (ONLINE, BATCH, SERVER)}

@@ -15,6 +15,7 @@ from typing import Any
 
 from autotune.modes import Mode, get_mode
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
+from autotune.protocols import GRPC
 
 #: the latency statistics `--objective` may minimise (online mode)
 LATENCY_STATISTICS = ("mean", "p50", "p95", "p99")
@@ -93,6 +94,8 @@ class TuningOptions:
 
     mode: Mode
     server: str = "auto"
+    #: what the trials are measured over: TF Serving's gRPC or REST API (autotune.protocols)
+    protocol: str = GRPC
     image: str = DEFAULT_IMAGE
     start_timeout: float = 120.0
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S

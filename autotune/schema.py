@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.modes import Mode, get_mode
+from autotune.protocols import GRPC
 
 if TYPE_CHECKING:
     from autotune.accuracy import AccuracyResult
@@ -29,6 +30,7 @@ class StudyAttr:
     MODE = "mode"  #: the `Mode` name
     OBJECTIVE = "objective"  #: `Mode.stored_objective`: mean/p50/p95/p99 or throughput
     SERVER = "server"  #: the launcher kind: docker or local
+    PROTOCOL = "protocol"  #: what the trials were measured over: grpc or rest
     SPACE = "space"  #: default or extended
     BATCH_SIZE = "batch_size"  #: samples per request (1 unless the mode is batched)
     MIN_HR = "min_hr"  #: the HR@10 floor
@@ -50,9 +52,11 @@ class StudyAttr:
 
 
 #: study attrs that must match for a resumed study's trials to be comparable
-COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER, StudyAttr.SPACE,
-                          StudyAttr.BATCH_SIZE, StudyAttr.MIN_HR, StudyAttr.MIN_NDCG,
-                          StudyAttr.P99_MS)
+COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
+                          StudyAttr.PROTOCOL, StudyAttr.SPACE, StudyAttr.BATCH_SIZE,
+                          StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS)
+#: what a study from before an attr was recorded had (all were measured over gRPC then)
+STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
 
 
 class TrialAttr:

@@ -61,18 +61,20 @@ from autotune.launch.running import RunningServer, running_server
 from autotune.lock import HostLock
 from autotune.measure import Workload
 from autotune.metrics import HR_LABEL, NDCG_LABEL
-from autotune.modes import Mode
+from autotune.modes import MODES, Mode
 from autotune.options import DEFAULT_BUDGET, DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
 from autotune.paths import MODEL_NAME
 from autotune.peak import ServerLoad
 from autotune.preflight import check_assets, check_run
 from autotune.progress import Progress, make_progress
+from autotune.protocols import GRPC, PROTOCOL_LABELS, REST
 from autotune.racing import race_study
 from autotune.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
 from autotune.schema import (
     COMPARABLE_STUDY_ATTRS,
+    STUDY_ATTRS_BEFORE_RECORDED,
     StudyAttr,
     TrialAttr,
     best_feasible_trial,
@@ -93,7 +95,8 @@ from autotune.storage import open_storage
 if TYPE_CHECKING:
     from autotune.prepare import PreparedAssets
 
-#: makes the launcher for `--server KIND`, the model and `image=--image`
+#: makes the launcher for `--server KIND`, the model, `image=--image` and `rest=` whether
+#: REST is measured
 LauncherFactory = Callable[..., Launcher]
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -109,8 +112,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
     `assets` are already prepared data and model (tests, or callers that prepared them),
     checked here; by default they are prepared here from the data options. Every flag,
     path and URL is checked before the first trial (autotune.preflight).
-    `launcher_factory` makes the launcher from `--server`, the model and `--image`
-    (`autotune.launch.make_launcher`; tests pass their own).
+    `launcher_factory` makes the launcher from `--server`, the model, `--image` and
+    whether REST is measured (`autotune.launch.make_launcher`; tests pass their own).
     """
     check_options(options)
     check_run(options)
@@ -125,7 +128,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         assets = check_assets(assets) if assets else _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
         launcher = stack.enter_context(launcher_factory(options.server, model,
-                                                        image=options.image))
+                                                        image=options.image,
+                                                        rest=options.protocol == REST))
         mode = options.mode
         space = build_space(host, options.max_threads, options.space == "extended",
                             batching=mode.searches_batching)
@@ -147,7 +151,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         budget = open_budget(study, storage,
                              lambda: plan_trials(study, space, named, options.budget))
         objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
-                                   options.request_timeout)
+                                   options.request_timeout, options.protocol)
         run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
                    progress)
         interrupted = False
@@ -183,9 +187,19 @@ def check_options(options: TuningOptions) -> None:
         (options.grace_period <= options.heartbeat_interval,
          "--grace-period must be longer than --heartbeat-interval"),
         (options.request_timeout <= 0, "--request-timeout must be positive"),
+        (options.protocol not in options.mode.protocols, _unmeasurable(options)),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
+
+
+def _unmeasurable(options: TuningOptions) -> str:
+    """Why `--protocol` cannot be measured in `--mode`, and what can."""
+    mode, label = options.mode, PROTOCOL_LABELS.get(options.protocol, options.protocol)
+    able = [name for name, other in MODES.items() if options.protocol in other.protocols]
+    return (f"--mode {mode.name} measures over "
+            f"{' and '.join(PROTOCOL_LABELS[p] for p in mode.protocols)} only; use --protocol "
+            f"{mode.protocols[0]}, or --mode {' or '.join(able) or '(none)'} to measure {label}")
 
 
 def _prepare(options: TuningOptions) -> "PreparedAssets":
@@ -214,7 +228,9 @@ def host_class_of(options: TuningOptions, host: HostFacts, server: str,
     """This host's class for this run (autotune.fleet.host_class)."""
     study_parts = {"mode": options.mode.name, "objective": options.stored_objective,
                    "space": options.space, "max_threads": options.max_threads,
-                   "dataset": options.dataset}
+                   "dataset": options.dataset,
+                   # only REST is named: gRPC studies keep the classes (and names) they had
+                   **({"protocol": options.protocol} if options.protocol != GRPC else {})}
     return make_host_class(hardware_parts(host), server_build(server, options.image),
                            model_fingerprint(model_dir), study_parts, options.host_class)
 
@@ -229,7 +245,8 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
                                 direction=workload.mode.direction)
     attrs: dict[str, object] = {
         StudyAttr.MODE: options.mode.name, StudyAttr.OBJECTIVE: options.stored_objective,
-        StudyAttr.SERVER: launcher.kind, StudyAttr.SPACE: options.space,
+        StudyAttr.SERVER: launcher.kind, StudyAttr.PROTOCOL: options.protocol,
+        StudyAttr.SPACE: options.space,
         StudyAttr.BATCH_SIZE: options.mode.batch_size(options.batch_size),
         StudyAttr.MIN_HR: options.min_hr, StudyAttr.MIN_NDCG: options.min_ndcg,
         StudyAttr.PRECISION: options.precision,
@@ -237,9 +254,11 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         StudyAttr.HOST: host.as_dict(), StudyAttr.IMAGE: options.image,
         StudyAttr.LAUNCHER: launcher.describe(), StudyAttr.MODEL_DIR: str(model_dir.resolve()),
     }
-    mismatched = [f"{key} {study.user_attrs[key]!r} (this run: {attrs[key]!r})"
+    stored = ({**STUDY_ATTRS_BEFORE_RECORDED, **study.user_attrs} if study.user_attrs
+              else study.user_attrs)
+    mismatched = [f"{key} {stored[key]!r} (this run: {attrs.get(key)!r})"
                   for key in COMPARABLE_STUDY_ATTRS
-                  if key in study.user_attrs and study.user_attrs[key] != attrs[key]]
+                  if key in stored and stored[key] != attrs.get(key)]
     if mismatched or study.direction.name.lower() != workload.mode.direction:
         raise UsageError(f"study {name!r} was measured with another setup: "
                          f"{'; '.join(mismatched) or 'another direction'}; "
@@ -292,8 +311,10 @@ class TrialObjective:
 
     def __init__(self, space: SearchSpace, launcher: Launcher, workload: Workload,
                  gate: AccuracyGate, start_timeout_s: float, progress: Progress,
-                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+                 protocol: str = GRPC) -> None:
         self.space = space
+        self.protocol = protocol
         self.launcher = launcher
         self.workload = workload
         self.gate = gate
@@ -328,7 +349,7 @@ class TrialObjective:
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
         return running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,
-                              self.progress.phase, self.request_timeout_s)
+                              self.progress.phase, self.request_timeout_s, self.protocol)
 
 
 def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: float | None,

@@ -103,7 +103,8 @@ def make_host_class(hardware: Mapping[str, Any], server: str, model: str, study:
     else:
         label = f"{hardware['physical_cores']}c{hardware['sockets']}s"
     name = "-".join(str(word) for word in (study["mode"], study.get("dataset"), label,
-                                            "extended" if study["space"] != "default" else None)
+                                            "extended" if study["space"] != "default" else None,
+                                            study.get("protocol"))
                     if word)
     return HostClass(name=_slug(name), digest=digest, parts=parts)
 

@@ -59,6 +59,7 @@ from autotune.launch.batching_file import (
     write_batching_file,
 )
 from autotune.paths import DEFAULT_IMAGE, MODEL_NAME
+from autotune.protocols import GRPC, PROTOCOL_PORTS
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK
 
 OWNER_LABEL = "autotune.owner"
@@ -67,8 +68,6 @@ PID_LABEL = "autotune.pid"
 #: one per launcher: its watchdog removes that launcher's containers only
 LAUNCHER_LABEL = "autotune.launcher"
 MODELS_IN_CONTAINER = "/models"
-#: the gRPC port of TF Serving's images, as the tutorial publishes it
-TUTORIAL_GRPC_PORT = 8500
 #: log lines kept from a container when it is removed, for `logs()` after `stop()`
 KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
@@ -83,15 +82,17 @@ def container_env(settings: ServerSettings, model_name: str) -> dict[str, str]:
 
 def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
                        model_name: str = MODEL_NAME,
-                       batching_file: Path = Path(FILE_NAME)) -> str:
-    """A ready `docker run` of `image` with `settings`, in the NCF tutorial's style.
+                       batching_file: Path = Path(FILE_NAME), protocol: str = GRPC) -> str:
+    """A ready `docker run` of `image` with `settings`, in the NCF tutorial's style,
+    publishing the image's port of `protocol` (8500 gRPC, 8501 REST).
 
     The model folder is mounted where TF Serving's images look for it, the settings go
     in as environment (as `start()` passes them) and the CPU pinning as `--cpuset-cpus`;
     with batching on, `batching_file` (the parameters, on the host) is mounted read-only
     where `start()` mounts it and named by TF Serving's batching flags.
     """
-    words = ["docker", "run", "-d", "-p", f"{TUTORIAL_GRPC_PORT}:{TUTORIAL_GRPC_PORT}",
+    port = PROTOCOL_PORTS[protocol]
+    words = ["docker", "run", "-d", "-p", f"{port}:{port}",
              "-v", f"{model_dir}:{MODELS_IN_CONTAINER}/{model_name}"]
     if settings.batching is not None:
         words += ["-v", f"{Path(batching_file).resolve()}:{CONTAINER_PATH}:ro"]

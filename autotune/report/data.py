@@ -27,6 +27,7 @@ from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
 from autotune.racing import RaceRecord
 from autotune.report.server_files import batching_file
 from autotune.schema import (
+    STUDY_ATTRS_BEFORE_RECORDED,
     StudyAttr,
     TrialAttr,
     best_feasible_trial,
@@ -64,6 +65,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
                       "statistic": attrs.get(StudyAttr.OBJECTIVE), "direction": direction},
         "host": attrs.get(StudyAttr.HOST),
         "server": attrs.get(StudyAttr.SERVER),
+        "protocol": attrs.get(StudyAttr.PROTOCOL, STUDY_ATTRS_BEFORE_RECORDED[StudyAttr.PROTOCOL]),
         "image": attrs.get(StudyAttr.IMAGE),
         "model_dir": attrs.get(StudyAttr.MODEL_DIR),
         "exposure": attrs.get(StudyAttr.EXPOSURE),
@@ -101,7 +103,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     best["docker_run"] = docker_run_command(
         settings_from_params(best["params"]), attrs.get(StudyAttr.MODEL_DIR, "<model_dir>"),
         attrs.get(StudyAttr.IMAGE, "<image>"), batching_file=batching_file(
-            report_dir, study.study_name))
+            report_dir, study.study_name), protocol=report["protocol"])
     return report
 
 

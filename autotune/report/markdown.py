@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from autotune.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import format_metric
+from autotune.protocols import PROTOCOL_LABELS
 from autotune.schema import TrialAttr
 from autotune.space import describe_params
 
@@ -17,7 +18,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     host = report["host"] or {}
     lines = [f"# autotune: {report['study']}", "",
              f"Mode **{report['mode']}** ({metric}, {report['objective']['statistic']}, "
-             f"{report['objective']['direction']}), server {report['server']}, host "
+             f"{report['objective']['direction']}), server {report['server']} over "
+             f"{PROTOCOL_LABELS.get(report['protocol'], report['protocol'])}, host "
              f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('physical_cores')} "
              "physical cores).", ""]
     if report.get("exposure"):

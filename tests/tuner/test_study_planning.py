@@ -59,7 +59,7 @@ def assets(tmp_path: Path, tiny_model: ModelLocation) -> SimpleNamespace:  # noq
 
 
 def _run(options, assets, launcher: NoServerLauncher) -> None:
-    run_tuning(options, assets, launcher_factory=lambda kind, model, image: launcher)
+    run_tuning(options, assets, launcher_factory=lambda kind, model, image, rest: launcher)
 
 
 def _threads(settings: ServerSettings) -> tuple[int, int, int]:
