@@ -31,6 +31,7 @@ from autotune.modes import BATCH, ONLINE, get_mode
 from autotune.options import default
 from autotune.paths import MODEL_NAME
 from autotune.prepare import PreparedAssets, prepare_assets
+from autotune.protocols import GRPC
 from autotune.racing import rotated
 from autotune.space import settings_from_params
 from autotune.stats import mean_and_ci95
@@ -90,9 +91,12 @@ class BenchContext:
                    host=detect_host(),
                    launchers=available, sizes=QUICK if quick else FULL)
 
-    def launcher(self, kind: str) -> Launcher:
-        return make_launcher(kind, ModelLocation(Path(self.assets.model_dir), MODEL_NAME),
-                             image=self.image)
+    @property
+    def model(self) -> ModelLocation:
+        return ModelLocation(Path(self.assets.model_dir), MODEL_NAME)
+
+    def launcher(self, kind: str, rest: bool = False) -> Launcher:
+        return make_launcher(kind, self.model, image=self.image, rest=rest)
 
     def workload(self, mode: str, objective: str = "mean") -> Workload:
         return Workload.build(mode, objective, self.batch_size, self.sizes.iterations,
@@ -137,14 +141,16 @@ class TrialTiming:
 
 
 def timed_trial(launcher: Launcher, params: Params, workload: Workload,
-                gate: AccuracyGate | None = None, start_timeout_s: float = 120.0) -> TrialTiming:
-    """Measure `params` as a tuner trial does, with a fresh server; time every phase.
+                gate: AccuracyGate | None = None, start_timeout_s: float = 120.0,
+                protocol: str = GRPC) -> TrialTiming:
+    """Measure `params` as a tuner trial does, with a fresh server, over `protocol` (the
+    launcher serves REST when it was made with `rest=True`); time every phase.
 
     The server's life is the tuner's own (`running_server`), whose phase hook is the clock.
     """
     clock = PhaseClock()
     with running_server(launcher, settings_from_params(params), MODEL_NAME, start_timeout_s,
-                        on_phase=clock) as server:
+                        on_phase=clock, protocol=protocol) as server:
         value, attrs = workload.measure(server.client, on_phase=clock)
         accuracy = None
         if gate is not None:

@@ -5,6 +5,7 @@
     python bench/run.py --search-only --launchers local --modes online   # the full extended grid
     python bench/run.py --server-only --quick   # only the server-mode figures
     python bench/run.py --answer-only --quick   # only the trustworthiness of the answer
+    python bench/run.py --protocols-only --launchers local,docker          # gRPC vs REST
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
@@ -39,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from answer import Run, measure_answers  # noqa: E402
 from harness import BenchContext, log, print_table, ratio  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
+from protocols import run_protocols  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
 from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
@@ -59,7 +61,8 @@ def main() -> int:
                         help="only the search-efficiency benchmark (its grid is the longest part)")
     parser.add_argument("--modes", default=None,
                         help="comma-separated modes of the search benchmark (default: online "
-                             "with --quick, else online,batch)")
+                             "with --quick, else online,batch), and of --protocols-only "
+                             "(default: online,batch)")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server-mode benchmarks (LoadGen capacity, gain at "
                              "the bound)")
@@ -77,6 +80,12 @@ def main() -> int:
                         help="seconds of grid rounds per mode (default 150 quick, 900 full)")
     parser.add_argument("--confirm-budget", type=float, default=None,
                         help="racing budget of each tuner run (default 90 quick, 360 full)")
+    parser.add_argument("--protocols-only", action="store_true",
+                        help="only gRPC vs REST: the tutorial's settings over each protocol, "
+                             "and the default grid over both")
+    parser.add_argument("--max-threads", type=int, default=None,
+                        help="upper bound of the protocol grid's thread settings "
+                             "(default: physical cores)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
@@ -94,6 +103,11 @@ def main() -> int:
     if args.server_only:
         keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
         print(f"\nsummary: {keys}")
+        return 0
+    if args.protocols_only:
+        run_protocols(ctx, args.modes.split(",") if args.modes else list(MODES),
+                      args.max_threads)
+        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
 
     search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
@@ -121,6 +135,7 @@ def main() -> int:
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
 
+    run_protocols(ctx, list(MODES), args.max_threads)
     server_keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
 
     local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
