@@ -40,7 +40,9 @@ def test_half_values_are_bit_patterns() -> None:
 
 _ENCODED = [
     (np.random.default_rng(0).random((4, 1)).astype(np.float32), "float_val"),
+    (np.random.default_rng(1).random((500, 1)).astype(np.float32), "float_val"),
     (np.array([0.5, -1e300, 3.0]), "double_val"),
+    (np.random.default_rng(2).normal(size=300), "double_val"),
     (np.array([-(2**31), -1, 0, 127, 128, 2**31 - 1], np.int32), "int_val"),
     (np.array([-(2**63), -1, 2**62, 2**63 - 1], np.int64), "int64_val"),
     (np.array([0, 300, 65535], np.uint16), "int_val"),
