@@ -53,6 +53,12 @@ def test_a_report_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
     assert a_file.read_text() == "not a folder\n"
 
 
+def test_server_mode_over_rest_is_refused_before_any_work(tmp_path):
+    """LoadGen drives the server over gRPC only: said at once, not after the first trial."""
+    _refused(_tuner(tmp_path, "--mode", "server", "--protocol", "rest"),
+             "--mode server", "gRPC only", "--protocol grpc")
+
+
 def test_a_report_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("")

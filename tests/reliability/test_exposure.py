@@ -29,23 +29,27 @@ def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-def test_the_local_server_listens_on_loopback_only(tiny_model):
-    with LocalLauncher(tiny_model) as launcher:
+def test_the_local_server_listens_on_loopback_only_grpc_and_rest(tiny_model):
+    with LocalLauncher(tiny_model, rest=True) as launcher:
         address = launcher.start(ServerSettings(1, 1, 1))
         launcher.wait_until_available(START_S)
         server_sockets = [c for c in psutil.Process(launcher.pid).net_connections(kind="inet")
                           if c.status == psutil.CONN_LISTEN]
         assert {c.laddr.ip for c in server_sockets} <= {"127.0.0.1", "::ffff:127.0.0.1"}
+        assert {c.laddr.port for c in server_sockets} == {_port(address),
+                                                          _port(launcher.rest_address)}
         assert listening_addresses(_port(address)) == ["127.0.0.1"]
+        assert listening_addresses(_port(launcher.rest_address)) == ["127.0.0.1"]
         assert launcher.exposure is None
 
 
 @pytest.mark.docker
-def test_the_container_listens_on_loopback_only(serving_image, tiny_model):
-    with DockerLauncher(tiny_model, image=serving_image) as launcher:
+def test_the_container_listens_on_loopback_only_grpc_and_rest(serving_image, tiny_model):
+    with DockerLauncher(tiny_model, image=serving_image, rest=True) as launcher:
         address = launcher.start(ServerSettings(1, 1, 1))
         launcher.wait_until_available(START_S)
         assert listening_addresses(_port(address)) == ["127.0.0.1"]
+        assert listening_addresses(_port(launcher.rest_address)) == ["127.0.0.1"]
         assert launcher.exposure is None
 
 

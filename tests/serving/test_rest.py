@@ -103,7 +103,9 @@ def _good_predict() -> str:
     ("POST", "/v1/models/ncf:predict", '{"inputs": {"user_id": [[1], 2], "item_id": [2]}}', 400,
      "input 'user_id' is not a list of equal-length lists"),
     ("POST", "/v1/models/ncf:predict", '{"inputs": {"user_id": [10000], "item_id": [2]}}', 400,
-     "indices"),
+     "the model refused the inputs: indices[0] = 10000 is not in"),
+    ("POST", "/v1/models/ncf:predict", '{"inputs": {"user_id": [1, 2, 3], "item_id": [2, 3]}}',
+     400, "inputs of one request must have the same length, but 'item_id' has 2, 'user_id' has 3"),
     ("POST", "/v1/models/ncf:predict", '{"inputs": {}, "instances": []}', 400, "exactly one of"),
     ("POST", "/v1/models/ncf:classify", _good_predict(), 501, "classify is not served"),
     ("GET", "/v1/models/ncf:predict", None, 400, "Malformed request: GET /v1/models/ncf:predict"),
@@ -111,7 +113,7 @@ def _good_predict() -> str:
 ], ids=["malformed JSON", "empty body", "unknown model", "status of an unknown model",
       "unknown version", "wrong input name", "wrong instance key", "plain instances",
       "float for int", "string for int", "ragged list", "id beyond the embedding",
-      "both formats", "classify", "GET predict", "outside the API"])
+      "different lengths", "both formats", "classify", "GET predict", "outside the API"])
 def test_bad_request_gets_tf_servings_code_and_one_line_and_the_server_keeps_serving(
         served: LocalLauncher, method: str, path: str, body: str | None, code: int,
         message: str) -> None:

@@ -205,7 +205,7 @@ def test_flags_win_over_environment(tiny_model: ModelLocation) -> None:
 
 
 def test_tensor_content_flag_packs_the_responses(tiny_model: ModelLocation) -> None:
-    launcher = LocalLauncher(tiny_model, program=(*EMBEDDED_SERVER, "--enable_batching",
+    launcher = LocalLauncher(tiny_model, program=(*EMBEDDED_SERVER, "--enable_model_warmup",
                                                   "--enable_serialization_as_tensor_content"))
     try:
         launcher.start(ServerSettings(1, 1, 1))
@@ -217,7 +217,7 @@ def test_tensor_content_flag_packs_the_responses(tiny_model: ModelLocation) -> N
         rating = response.outputs["rating"]
         assert rating.tensor_content and not rating.float_val
         np.testing.assert_array_equal(tf.make_ndarray(response.outputs["item_id"]), items)
-        assert "ignoring flags this server does not use: --enable_batching" in launcher.logs()
+        assert "ignoring flags this server does not use: --enable_model_warmup" in launcher.logs()
     finally:
         launcher.stop()
 

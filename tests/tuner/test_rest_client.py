@@ -58,7 +58,7 @@ def test_measurements_and_gate_run_over_rest(rest_server: Launcher, eval_rows: E
 
 def test_a_refused_request_is_a_rest_error_with_the_servers_words(rest_server: Launcher) -> None:
     with RestClient(rest_server.rest_address, "ncf") as rest:
-        with pytest.raises(RestError, match=r"HTTP 400: .*indices"):
+        with pytest.raises(RestError, match=r"HTTP 400: .*id 100000 .*outside the model's range"):
             rest.send(rest.request(np.array([100_000]), np.array([1])))
     with pytest.raises(RestError, match=r"HTTP 404: .*model 'movies' not found"):
         RestClient(rest_server.rest_address, "movies")
