@@ -81,15 +81,16 @@ class BenchContext:
     image: str = default("image")
 
     @classmethod
-    def create(cls, quick: bool, launchers: Sequence[str]) -> "BenchContext":
+    def create(cls, quick: bool, launchers: Sequence[str],
+               image: str = default("image")) -> "BenchContext":
         assets = prepare_assets(quiet=True)
-        available = tuple(kind for kind in launchers if kind != "docker" or docker_ready())
+        available = tuple(kind for kind in launchers if kind != "docker" or docker_ready(image))
         for kind in set(launchers) - set(available):
             log(f"skipping the {kind} launcher: no Docker engine or no image "
                 "(autotune image build)")
         return cls(assets=assets, eval_set=EvalRows.load(Path(assets.eval_path)),
                    host=detect_host(),
-                   launchers=available, sizes=QUICK if quick else FULL)
+                   launchers=available, sizes=QUICK if quick else FULL, image=image)
 
     @property
     def model(self) -> ModelLocation:

@@ -15,6 +15,7 @@ other's best, so a reader sees whether a REST deployment needs its own tuning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from harness import (
     BenchContext,
@@ -163,8 +164,11 @@ def print_grid_by_protocol(grids: list[GridByProtocol]) -> None:
                 rows)
 
 
-def run_protocols(ctx: BenchContext, modes: list[str], max_threads: int | None = None) -> None:
-    """Both benchmarks of this module for `modes`, their tables on stdout."""
+def run_protocols(ctx: BenchContext, modes: Sequence[str], grid_modes: Sequence[str],
+                  max_threads: int | None = None) -> None:
+    """Both benchmarks of this module, their tables on stdout: the tutorial's settings for
+    `modes`, the grid for `grid_modes` (the longest part: `--quick` keeps online only)."""
     print_protocols([measure_protocols(ctx, kind, mode)
                      for kind in ctx.launchers for mode in modes])
-    print_grid_by_protocol([measure_grid_by_protocol(ctx, mode, max_threads) for mode in modes])
+    print_grid_by_protocol([measure_grid_by_protocol(ctx, mode, max_threads)
+                            for mode in grid_modes])

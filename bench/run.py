@@ -46,6 +46,7 @@ from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
 
 from autotune.modes import BATCH, ONLINE  # noqa: E402
+from autotune.options import default  # noqa: E402
 
 #: the modes every benchmark covers
 MODES = (ONLINE.name, BATCH.name)
@@ -60,9 +61,10 @@ def main() -> int:
     parser.add_argument("--search-only", action="store_true",
                         help="only the search-efficiency benchmark (its grid is the longest part)")
     parser.add_argument("--modes", default=None,
-                        help="comma-separated modes of the search benchmark (default: online "
-                             "with --quick, else online,batch), and of --protocols-only "
-                             "(default: online,batch)")
+                        help="comma-separated modes of the search benchmark and of the "
+                             "protocol grid (default: online with --quick, else online,batch), "
+                             "and of the protocols at the tutorial's settings (default: "
+                             "online,batch)")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server-mode benchmarks (LoadGen capacity, gain at "
                              "the bound)")
@@ -83,13 +85,16 @@ def main() -> int:
     parser.add_argument("--protocols-only", action="store_true",
                         help="only gRPC vs REST: the tutorial's settings over each protocol, "
                              "and the default grid over both")
+    parser.add_argument("--image", default=default("image"),
+                        help="serving image of the docker launcher (default %(default)s; a "
+                             "work in progress measures its own tag)")
     parser.add_argument("--max-threads", type=int, default=None,
                         help="upper bound of the protocol grid's thread settings "
                              "(default: physical cores)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
-    ctx = BenchContext.create(quick=args.quick, launchers=launchers)
+    ctx = BenchContext.create(quick=args.quick, launchers=launchers, image=args.image)
     overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
                  "confirm_budget_s": args.confirm_budget}
     ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
@@ -98,19 +103,21 @@ def main() -> int:
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- machine: {ctx.machine()}, Python {platform.python_version()}")
     print(f"- model: {ctx.assets.model_dir} (dataset {ctx.assets.dataset})")
+    if "docker" in ctx.launchers:
+        print(f"- image: {ctx.image}")
 
     server_trials = args.server_trials or ctx.sizes.server_trials
     if args.server_only:
         keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
         print(f"\nsummary: {keys}")
         return 0
+    search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
     if args.protocols_only:
         run_protocols(ctx, args.modes.split(",") if args.modes else list(MODES),
-                      args.max_threads)
+                      search_modes, args.max_threads)
         log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
 
-    search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
     if args.search_only:
         for mode in search_modes:
             measure_search(ctx, ctx.launchers[0], mode)
@@ -135,7 +142,7 @@ def main() -> int:
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
 
-    run_protocols(ctx, list(MODES), args.max_threads)
+    run_protocols(ctx, list(MODES), search_modes, args.max_threads)
     server_keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
 
     local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
