@@ -26,6 +26,12 @@ against the leader lies within a factor 1 + `precision` ("tied within precision"
 when the next measurement would end after `budget_s` ("budget"), or on Ctrl-C
 ("interrupted": what was measured is kept, and the caller still writes the report).
 A finalist whose measurement fails twice is dropped ("failed").
+
+A fleet. Every worker of a host class races the class's finalists on its own host, and
+stores its race under its own study attr (`racing_attr`). The report pools the races
+(`pooled`): each worker's rounds stay blocks of their own, so every ratio still pairs two
+configurations measured in one round on one host; the hosts' own speed, which differs
+more than the configurations do, cancels within each block as a round's drift does.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import optuna
 
 from autotune.errors import MeasurementError
+from autotune.host import worker_id
 from autotune.modes import format_metric
 from autotune.progress import Progress
 from autotune.schema import (
@@ -47,6 +54,7 @@ from autotune.schema import (
     complete_trials,
     is_feasible,
     params_key,
+    racing_attr,
     ranked,
 )
 from autotune.space import describe_params
@@ -106,6 +114,13 @@ class RaceRecord:
     rounds: int = 0
     seconds: float = 0.0
     stopped: str = "not run"
+    #: the workers (`hostname:pid`) whose rounds these are: one, or several when pooled
+    workers: list[str] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> list[str]:
+        """The distinct hosts whose rounds these are."""
+        return sorted({worker.rpartition(":")[0] or worker for worker in self.workers})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -292,5 +307,58 @@ def race_study(study: optuna.Study, top: int, measure: Measure, budget_s: float,
     record = race(pick_finalists(study, top), measure, direction=direction, budget_s=budget_s,
                   precision=precision, progress=progress,
                   metric=(study.metric_names or ["value"])[0])
+    record.workers = [worker_id()]
+    study.set_user_attr(racing_attr(record.workers[0]), record.to_dict())
     study.set_user_attr(StudyAttr.RACING, record.to_dict())
     return record
+
+
+def stored_race(attrs: dict[str, Any]) -> RaceRecord | None:
+    """The race a study's attrs hold: every worker's own race pooled when several workers
+    raced (a fleet), else the one race; None when nothing was raced."""
+    races = [RaceRecord.from_dict(value) for key, value in sorted(attrs.items())
+             if key.startswith(StudyAttr.RACING_OF)]
+    if len(races) > 1:
+        return pooled(races)
+    return RaceRecord.from_dict(attrs[StudyAttr.RACING]) if StudyAttr.RACING in attrs else None
+
+
+def pooled(races: Sequence[RaceRecord]) -> RaceRecord:
+    """Several workers' races of the same finalists as one record, each worker's rounds a
+    block of their own (see the module docstring). A finalist one worker did not race is
+    None in that worker's rounds; a finalist is dropped only where every race that
+    measured it dropped it (a drop is one host's verdict, on that host's rounds)."""
+    keys = list(dict.fromkeys(params_key(f.params) for race in races for f in race.finalists))
+    entries: dict[tuple, list[tuple[int, Finalist]]] = {key: [] for key in keys}
+    values: dict[tuple, list[float | None]] = {key: [] for key in keys}
+    offset = 0
+    for race in races:
+        own = {params_key(f.params): f for f in race.finalists}
+        for key in keys:
+            theirs = own.get(key)
+            raced = theirs.values if theirs is not None else []
+            values[key] += raced + [None] * (race.rounds - len(raced))
+            if theirs is not None:
+                entries[key].append((offset, theirs))
+        offset += race.rounds
+    return RaceRecord(
+        direction=races[0].direction, precision=races[0].precision,
+        budget_s=races[0].budget_s, alpha=races[0].alpha,
+        finalists=[_merged(entries[key], values[key]) for key in keys], rounds=offset,
+        seconds=max(race.seconds for race in races),
+        stopped=", ".join(dict.fromkeys(race.stopped for race in races)),
+        workers=[worker for race in races for worker in race.workers])
+
+
+def _merged(entries: list[tuple[int, Finalist]], values: list[float | None]) -> Finalist:
+    """One finalist of a pooled record from its (round offset, finalist) in each race."""
+    first = entries[0][1]
+    drops = [(offset + (f.dropped_round or 0), f.dropped_reason) for offset, f in entries
+             if not f.alive]
+    dropped = drops[-1] if len(drops) == len(entries) else (None, None)
+    return Finalist(
+        trial=first.trial, params=dict(first.params),
+        feasible=any(f.feasible for _, f in entries),
+        baselines=list(dict.fromkeys(b for _, f in entries for b in f.baselines)),
+        values=values, failures=[failure for _, f in entries for failure in f.failures],
+        dropped_round=dropped[0], dropped_reason=dropped[1])

@@ -45,10 +45,19 @@ class StudyAttr:
     HOST_CLASS = "host_class"  #: `HostClass.as_attr()` (autotune.fleet.host_class)
     #: the shared budget being spent: {"number": n, "trials": t} (autotune.fleet.workers)
     BUDGET = "budget"
-    #: the race's record, `RaceRecord.to_dict()` (autotune.racing)
+    #: the race's record, `RaceRecord.to_dict()` (autotune.racing): the latest race
     RACING = "racing"
+    #: prefix of each worker's own race, `racing:<hostname:pid>` (`racing_attr`): in a
+    #: fleet every worker races the class's finalists on its own host, and the report
+    #: pools the races (autotune.racing.pooled)
+    RACING_OF = "racing:"
     #: the target precision of each trial's measurement (`--precision`)
     PRECISION = "precision"
+
+
+def racing_attr(worker: str) -> str:
+    """The study attr holding the race run by `worker` (`hostname:pid`)."""
+    return f"{StudyAttr.RACING_OF}{worker}"
 
 
 #: study attrs that must match for a resumed study's trials to be comparable

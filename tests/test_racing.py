@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from autotune.errors import MeasurementError
-from autotune.racing import Finalist, look_alpha, race, rotated
+from autotune.racing import Finalist, RaceRecord, look_alpha, pooled, race, rotated, stored_race
+from autotune.schema import StudyAttr, racing_attr
 from autotune.verdict import decide
 
 
@@ -138,3 +139,48 @@ def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once(
     assert [(f.params["x"], f.baselines) for f in finalists] == [
         (4, []), (2, ["image-defaults"]), (1, ["tutorial"])]
     assert all(finalist.feasible for finalist in finalists)
+
+
+def _host_race(worker: str, true_ms: dict[int, float], seed: int, budget_s: float) -> RaceRecord:
+    record = _race(FakeHost(true_ms, seed=seed), list(true_ms), budget_s=budget_s)
+    record.workers = [worker]
+    return record
+
+
+def test_a_fleets_races_are_pooled_with_each_hosts_rounds_as_their_own_block():
+    # host b is twice as slow as host a at everything: the hosts differ far more than the
+    # configurations do, and pooling must not mistake the one for the other
+    fast = _host_race("a:1", {1: 10.0, 2: 11.0}, seed=1, budget_s=8)
+    slow = _host_race("b:2", {1: 20.0, 2: 22.0, 3: 40.0}, seed=2, budget_s=12)
+    record = pooled([fast, slow])
+
+    assert record.rounds == fast.rounds + slow.rounds and record.workers == ["a:1", "b:2"]
+    assert record.hosts == ["a", "b"]
+    by_x = {f.params["x"]: f for f in record.finalists}
+    assert len(by_x[1].values) == record.rounds
+    assert by_x[3].values[:fast.rounds] == [None] * fast.rounds  # not raced on host a
+    ratio = record.ratio(by_x[1], by_x[2])
+    assert ratio.pairs == len(by_x[1].measured) and ratio.pairs > fast.rounds
+    assert ratio.ci is not None and ratio.ci[0] < 1.1 < ratio.ci[1]
+    assert 1.05 < ratio.ratio < 1.15  # the host's 2x cancels within each block
+
+
+def test_a_finalist_is_dropped_in_the_pool_only_where_every_host_dropped_it():
+    first = _host_race("a:1", {1: 10.0, 2: 13.0}, seed=3, budget_s=40)
+    second = _host_race("b:2", {1: 10.0, 2: 13.0}, seed=4, budget_s=4)  # too short to drop
+    assert not first.finalists[1].alive and second.finalists[1].alive
+    assert pooled([first, second]).finalists[1].alive
+    dropped = pooled([first, first]).finalists[1]
+    assert not dropped.alive
+    assert dropped.dropped_round == first.rounds + first.finalists[1].dropped_round
+
+
+def test_the_report_pools_the_workers_races_and_keeps_a_single_race_as_it_is():
+    one = _host_race("a:1", {1: 10.0, 2: 13.0}, seed=5, budget_s=10)
+    other = _host_race("b:2", {1: 10.0, 2: 13.0}, seed=6, budget_s=10)
+    assert stored_race({}) is None
+    assert stored_race({StudyAttr.RACING: one.to_dict(),
+                        racing_attr("a:1"): one.to_dict()}).workers == ["a:1"]
+    both = stored_race({StudyAttr.RACING: other.to_dict(), racing_attr("a:1"): one.to_dict(),
+                        racing_attr("b:2"): other.to_dict()})
+    assert both.workers == ["a:1", "b:2"] and both.rounds == one.rounds + other.rounds

@@ -24,7 +24,7 @@ from autotune.importance import param_importances
 from autotune.launch.docker import container_env, docker_run_command
 from autotune.modes import speedup
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
-from autotune.racing import RaceRecord
+from autotune.racing import RaceRecord, stored_race
 from autotune.report.server_files import batching_file
 from autotune.schema import (
     STUDY_ATTRS_BEFORE_RECORDED,
@@ -51,8 +51,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     direction = study.direction.name.lower()
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    record = (RaceRecord.from_dict(attrs[StudyAttr.RACING]) if StudyAttr.RACING in attrs
-              else None)
+    record = stored_race(attrs)
     verdict = decide(record) if record is not None else None
     best = _best(study, verdict)
     baselines = _baselines(study, complete, record)
@@ -156,7 +155,7 @@ def _racing(record: RaceRecord | None) -> dict[str, Any] | None:
         return None
     dropped = [{"trial": f.trial, "params": f.params, "round": f.dropped_round,
                 "reason": f.dropped_reason} for f in record.finalists if not f.alive]
-    return {**record.to_dict(), "dropped": dropped}
+    return {**record.to_dict(), "hosts": record.hosts, "dropped": dropped}
 
 
 def _server_attrs(trial: FrozenTrial) -> dict[str, Any]:

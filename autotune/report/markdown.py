@@ -101,7 +101,17 @@ def _racing_lines(racing: dict[str, Any] | None) -> list[str]:
     return ["## Racing", "",
             f"{len(racing['finalists'])} finalists, {racing['rounds']} rounds in "
             f"{racing['seconds']:.0f} s (budget {racing['budget_s']:.0f} s), stopped: "
-            f"{racing['stopped']}. Dropped: {dropped}.", ""]
+            f"{racing['stopped']}. Dropped: {dropped}.{_pooled_sentence(racing)}", ""]
+
+
+def _pooled_sentence(racing: dict[str, Any]) -> str:
+    """A fleet's pooled race: how many hosts and workers contributed rounds."""
+    workers, hosts = racing.get("workers", []), racing.get("hosts", [])
+    if len(workers) < 2:
+        return ""
+    return (f" Pooled from {len(hosts)} host{'s' if len(hosts) != 1 else ''} "
+            f"({len(workers)} workers: {', '.join(workers)}), each worker's rounds paired "
+            "within that worker's own host.")
 
 
 def _capped_lines(measurement: dict[str, Any]) -> list[str]:

@@ -6,7 +6,9 @@ Every worker serves the small model through the local launcher. Heartbeats are s
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,10 +33,15 @@ QUICK = ["--mode", "batch", "--server", "local", "--batch-size", "2000", "--iter
          "--heartbeat-interval", "1", "--grace-period", "3"]
 
 
-def _worker(small_assets, storage: str, tmp_path: Path, *flags: str) -> subprocess.Popen:
+def _worker(small_assets, storage: str, tmp_path: Path, *flags: str,
+            host: str | None = None) -> subprocess.Popen:
+    """A worker process; with `host`, as that host: in a UTS namespace of its own whose
+    hostname is `host` (what a worker on another machine would record)."""
+    as_host = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$0" "$@"'] if host else []
     return subprocess.Popen(
-        [sys.executable, str(DRIVER), str(small_assets.eval_path), str(small_assets.model_dir),
-         *QUICK, "--storage", storage, "--report-dir", str(tmp_path / "reports"), *flags],
+        [*as_host, sys.executable, str(DRIVER), str(small_assets.eval_path),
+         str(small_assets.model_dir), *QUICK, "--storage", storage,
+         "--report-dir", str(tmp_path / "reports"), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -125,3 +132,38 @@ def test_a_worker_of_another_class_is_refused(postgres_url, small_assets, tmp_pa
     (line,) = other.stderr.strip().splitlines()
     assert "host_class 'rack-b' (study: 'rack-a')" in line and "Traceback" not in other.stderr
     assert optuna.load_study(study_name="shared", storage=postgres_url).trials == before
+
+
+def _require_namespaces() -> None:
+    """Two hosts on one machine need UTS namespaces (root and util-linux's unshare)."""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        return
+    reason = "two hostnames on one machine need root and unshare (UTS namespaces)"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI runs as root with util-linux: {reason}")
+    pytest.skip(reason)
+
+
+def test_each_host_races_the_finalists_and_the_report_pools_the_hosts(postgres_url, small_assets,
+                                                                        tmp_path):
+    _require_namespaces()
+    racing = ["--trials", "4", "--confirm-budget", "20", "--confirm-top", "1"]
+    workers = [_worker(small_assets, postgres_url, tmp_path, *racing, host=name)
+               for name in ("fleet-a", "fleet-b")]
+    results = [_finish(worker) for worker in workers]
+    assert all(result.returncode == 0 for result in results), [r.stderr[-2000:] for r in results]
+
+    study = _only_study(postgres_url)
+    races = sorted(key for key in study.user_attrs if key.startswith("racing:"))
+    assert [key.split(":")[1] for key in races] == ["fleet-a", "fleet-b"]
+    report_dir = tmp_path / "pooled"
+    report = subprocess.run([sys.executable, "-m", "autotune", "report", "--storage", postgres_url,
+                             "--study-name", study.study_name, "--report-dir", str(report_dir)],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    data = json.loads((report_dir / f"{study.study_name}.json").read_text())
+    own_rounds = [study.user_attrs[key]["rounds"] for key in races]
+    assert data["racing"]["hosts"] == ["fleet-a", "fleet-b"]
+    assert data["racing"]["rounds"] == sum(own_rounds) and min(own_rounds) >= 1
+    markdown = (report_dir / f"{study.study_name}.md").read_text()
+    assert "Pooled from 2 hosts (2 workers: fleet-a:" in markdown
