@@ -67,10 +67,19 @@ def test_resume_adds_trials_to_the_same_study(tuning_options, small_assets):
     assert not study.get_trials(states=(TrialState.WAITING,))
 
 
-def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, small_assets):
-    storage = f"sqlite:///{tmp_path}/studies.db"
+def _tuner(request: pytest.FixtureRequest, storage: str, small_assets) -> subprocess.Popen:
+    """A tuner process, killed at the test's end if still running: a tuner this test failed
+    to stop must not hold the host lock for the tests after it."""
     tuner = subprocess.Popen([sys.executable, str(DRIVER), storage, str(small_assets.eval_path),
                               str(small_assets.model_dir)], stderr=subprocess.PIPE)
+    request.addfinalizer(lambda: tuner.poll() is None and (tuner.kill(), tuner.wait()))
+    return tuner
+
+
+def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, small_assets,
+                                                                      request):
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    tuner = _tuner(request, storage, small_assets)
     servers = _wait_for_measuring_server(psutil.Process(tuner.pid))
     tuner.send_signal(signal.SIGINT)
     assert tuner.wait(60) == 130, tuner.stderr.read().decode()[-2000:]
@@ -80,8 +89,7 @@ def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, s
     (interrupted,) = study.get_trials(states=(TrialState.FAIL,))
     assert interrupted.user_attrs["failure"] == "interrupted"
 
-    rerun = subprocess.Popen([sys.executable, str(DRIVER), storage, str(small_assets.eval_path),
-                              str(small_assets.model_dir)], stderr=subprocess.PIPE)
+    rerun = _tuner(request, storage, small_assets)
     _wait_for_measuring_server(psutil.Process(rerun.pid))
     rerun.send_signal(signal.SIGTERM)  # SIGTERM is handled like Ctrl-C
     assert rerun.wait(60) == 130
