@@ -14,7 +14,9 @@ From the rounds of a race (autotune.racing), at the usual 95% level:
   recommending a cheaper configuration is only safe where the data bounds what it may
   cost. When no cheaper one is bounded, the fastest is recommended.
 - **speed-ups**: for each baseline, the paired ratio of the recommended configuration
-  over it with its 95% interval, `significant` only when the interval excludes 1.0.
+  over it with its 95% interval, `significant` only when the interval excludes 1.0. A
+  baseline that *is* the recommended configuration has no speed-up to state (a ratio of
+  one series with itself says nothing): it is named in `recommended.baselines` instead.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class Verdict:
     recommended: Finalist
     #: (finalist, how many times faster the fastest is than it), the fastest first
     tied: list[tuple[Finalist, PairedRatio]]
-    #: baseline name -> how many times faster the recommended is than that baseline
+    #: baseline name -> how many times faster the recommended is than that baseline (every
+    #: baseline but those in `recommended.baselines`)
     speedups: dict[str, PairedRatio]
     sentence: str
 
@@ -70,7 +73,8 @@ def decide(record: RaceRecord, alpha: float = 0.05) -> Verdict | None:
                or (ratio.ci is not None and ratio.ci[1] <= 1 + record.precision)]
     recommended = min(bounded, key=_cheapness)
     speedups = {name: record.ratio(recommended, finalist, alpha)
-                for finalist in record.finalists for name in finalist.baselines}
+                for finalist in record.finalists if finalist is not recommended
+                for name in finalist.baselines}
     return Verdict(fastest=fastest, recommended=recommended, tied=tied, speedups=speedups,
                    sentence=_sentence(fastest, recommended, len(tied), record.precision))
 

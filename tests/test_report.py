@@ -105,6 +105,23 @@ def test_the_racing_decides_ties_recommendation_and_claims():
     assert "4 rounds in 55 s (budget 60 s), stopped: budget." in markdown
 
 
+def test_a_baseline_that_is_the_recommendation_is_not_compared_with_itself():
+    study = _online_study()
+    rounds = [1.0, 1.2, 0.9, 1.1]
+    study.set_user_attr(StudyAttr.RACING, {
+        "direction": "minimize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
+        "rounds": 4, "seconds": 55.0, "stopped": "one left", "finalists": [
+            _finalist(study, 0, rounds),  # the tutorial, the fastest
+            _finalist(study, 3, [1.5 * v for v in rounds]),
+        ]})
+    report = build_report(study)
+    assert report["best"]["trial"] == 0
+    assert report["speedup"]["tutorial"]["is_recommended"]
+    assert not report["speedup"]["tutorial"]["significant"]
+    assert "| is the recommended configuration |" in render_markdown(report)
+    assert "1.00-1.00x" not in render_markdown(report)
+
+
 def test_throughput_speedup_is_best_over_baseline():
     study = _study("maximize")
     _measured(study, (2, 2, 1), 100.0, baseline="tutorial")

@@ -8,7 +8,8 @@ docs/DESIGN.md ("The report JSON"); every renderer reads only this dict.
 The best settings are the racing's recommendation when there was a race (autotune.verdict:
 the cheapest configuration tied with the fastest and bounded within the precision; mean
 and 95% CI over its rounds), with the configurations tied with the fastest and each
-baseline's speed-up as a paired ratio, its 95% interval and whether it is significant.
+baseline's speed-up as a paired ratio, its 95% interval and whether it is significant
+(a baseline that is the recommended configuration is marked `is_recommended` instead).
 Without a race the best feasible trial is reported (no CI) and no speed-up is claimed.
 """
 
@@ -42,6 +43,8 @@ from autotune.verdict import Verdict, decide
 SERVER_TRIAL_ATTRS = (TrialAttr.RATES_TRIED, TrialAttr.LOADGEN_LOGS)
 #: the recommendation when nothing was raced
 UNRACED = "The best single measurement of the search (no racing): no speed-up is claimed."
+#: the speed-up entry of a baseline whose configuration is the recommended one
+IS_RECOMMENDED = {"ratio": 1.0, "ci95": None, "significant": False, "is_recommended": True}
 
 
 def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> dict[str, Any]:
@@ -93,6 +96,8 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
                            "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]
         report["speedup"] = {name: verdict.speedups[name].as_dict() for name in baselines
                              if name in verdict.speedups}
+        report["speedup"].update({name: IS_RECOMMENDED for name in verdict.recommended.baselines
+                                  if name in baselines})
     else:
         report["recommendation"] = UNRACED
         report["speedup"] = {name: {"ratio": speedup(direction, best["search_value"],

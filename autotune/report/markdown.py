@@ -75,6 +75,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def describe_ratio(ratio: dict[str, Any]) -> str:
     """`1.23x (faster; 95% CI 1.10-1.37x)`, or `no significant difference (95% CI ...)`."""
+    if ratio.get("is_recommended"):
+        return "is the recommended configuration"
     if ratio["ratio"] is None:
         return "not measured side by side"
     if ratio["ci95"] is None:
