@@ -2,11 +2,12 @@
 
 Per mode (on the first launcher): first every configuration of the default space is
 measured in interleaved rounds (each round all of them, in a rotated order, a restart
-each) for as long as `grid_budget_s` allows; the grid's optimum is the configuration
-with the best geometric mean, and how well it is known is stated as its paired ratio
-over the runner-up with the 95% interval (and which configurations the grid cannot tell
-apart from it). Then the tuner runs from scratch `answer_runs` times (a fresh study
-each time, its default search and racing with `confirm_budget_s`), and per run:
+each): at least `grid_min_rounds` rounds, then for as long as `grid_budget_s` allows;
+the grid's optimum is the configuration with the best geometric mean, and how well it
+is known is stated as its paired ratio over the runner-up with the 95% interval (and
+which configurations the grid cannot tell apart from it). Then the tuner runs from
+scratch `answer_runs` times (a fresh study each time, its default search and racing
+with `confirm_budget_s`), and per run:
 
 - the recommended configuration and its ratio to the grid's optimum, from the grid's
   own paired rounds (1.000 = the optimum, or measured as fast);
@@ -92,10 +93,12 @@ def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
         roles[describe_params(baseline.params)].append(baseline.name)
     workload = ctx.workload(mode)
     log(f"measuring the {len(configs)} configurations of the default space, {mode}, {kind}, "
-        f"in rounds for {ctx.sizes.grid_budget_s:.0f} s")
+        f"in at least {ctx.sizes.grid_min_rounds} rounds, then rounds for "
+        f"{ctx.sizes.grid_budget_s:.0f} s")
     with ctx.launcher(kind) as launcher:
         samples = interleaved(launcher, configs, workload, MAX_GRID_ROUNDS,
-                              budget_s=ctx.sizes.grid_budget_s)
+                              budget_s=ctx.sizes.grid_budget_s,
+                              min_rounds=ctx.sizes.grid_min_rounds)
     return Grid(mode=mode, direction=workload.direction, samples=samples, roles=roles)
 
 

@@ -52,20 +52,22 @@ class BenchSizes:
     repeats: int
     #: the server-mode study's budget (None: the tuner's default)
     server_trials: int | None
-    #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode, and
-    #: the racing budget of each tuner run
+    #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode (after
+    #: at least `grid_min_rounds` rounds: a grid known from one or two rounds judges
+    #: nothing), and the racing budget of each tuner run
     answer_runs: int
     grid_budget_s: float
+    grid_min_rounds: int
     confirm_budget_s: float
 
 
 FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
                   repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
-                  confirm_budget_s=360)
+                  grid_min_rounds=10, confirm_budget_s=360)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
                    reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, confirm_budget_s=90)
+                   grid_budget_s=150, grid_min_rounds=6, confirm_budget_s=90)
 
 
 @dataclass
@@ -184,19 +186,22 @@ class Samples:
 
 def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Workload,
                 repeats: int, gate: AccuracyGate | None = None,
-                value_of: str | None = None, budget_s: float | None = None) -> dict[str, Samples]:
+                value_of: str | None = None, budget_s: float | None = None,
+                min_rounds: int = 0) -> dict[str, Samples]:
     """Measure every config `repeats` times in rotated rounds, a restart for each.
 
     `value_of` names a trial attr to record instead of the workload's objective
-    (e.g. `latency_ms_p50`). With `budget_s`, a round is started only when one more
-    round as long as the slowest so far still ends within the budget.
+    (e.g. `latency_ms_p50`). With `budget_s`, a round after the first `min_rounds` is
+    started only when one more round as long as the slowest so far still ends within
+    the budget.
     """
     labels = list(configs)
     samples = {label: Samples() for label in labels}
     began = time.monotonic()
     slowest_round = 0.0
     for round_index in range(repeats):
-        if budget_s is not None and time.monotonic() - began + slowest_round > budget_s:
+        if (budget_s is not None and round_index >= min_rounds
+                and time.monotonic() - began + slowest_round > budget_s):
             break
         round_began = time.monotonic()
         for label in rotated(labels, round_index):

@@ -80,6 +80,9 @@ def main() -> int:
                              "(default 3 quick, 5 full)")
     parser.add_argument("--grid-budget", type=float, default=None,
                         help="seconds of grid rounds per mode (default 150 quick, 900 full)")
+    parser.add_argument("--grid-rounds", type=int, default=None,
+                        help="rounds of the answer grid before its budget counts "
+                             "(default 6 quick, 10 full)")
     parser.add_argument("--confirm-budget", type=float, default=None,
                         help="racing budget of each tuner run (default 90 quick, 360 full)")
     parser.add_argument("--protocols-only", action="store_true",
@@ -96,7 +99,7 @@ def main() -> int:
     began = time.monotonic()
     ctx = BenchContext.create(quick=args.quick, launchers=launchers, image=args.image)
     overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
-                 "confirm_budget_s": args.confirm_budget}
+                 "grid_min_rounds": args.grid_rounds, "confirm_budget_s": args.confirm_budget}
     ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
     print(f"# autotune benchmarks{' (--quick)' if args.quick else ''}\n")
     print(f"- command: `python bench/run.py {' '.join(sys.argv[1:])}`".rstrip())
