@@ -33,3 +33,17 @@ class MeasurementError(Exception):
     """One measurement failed (the server did not start, or stopped answering): the trial
     fails with this message as its reason and the study goes on. Not an `AutotuneError`:
     it never reaches the user as the run's outcome."""
+
+
+class BoundMissedError(MeasurementError):
+    """Server mode: no rate down to the lowest one tried met the p99 bound without errors.
+
+    The trial fails, but as a finding about this configuration on this host, not as a
+    broken measurement: it does not count towards the failures in a row that end a study
+    (a host whose every configuration misses a tight bound still gets its report, and the
+    run's error says which bound it could meet). `p99_ms` is the p99 at the lowest rate.
+    """
+
+    def __init__(self, message: str, p99_ms: float) -> None:
+        super().__init__(message)
+        self.p99_ms = p99_ms

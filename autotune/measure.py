@@ -17,12 +17,11 @@ from autotune.client import (
     measure_latency,
     measure_throughput,
 )
-from autotune.errors import MeasurementError
 from autotune.eval_rows import EvalRows
 from autotune.launch.running import Client
 from autotune.modes import BATCH, ONLINE, SERVER, Mode, get_mode
 from autotune.options import DEFAULT_PRECISION, LatencyPolicy
-from autotune.peak import BoundMissedError, ServerLoad
+from autotune.peak import ServerLoad
 
 #: distinct eval pairs cycled through by the batch-1 latency run
 ONLINE_PAIRS = 1000
@@ -88,10 +87,7 @@ def _measure_peak(workload: Workload, client: Client,
                   on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
     """MLPerf LoadGen runs at rising rates: the most requests/s under the p99 bound."""
     assert workload.server_load is not None, "mode server needs a ServerLoad"
-    try:
-        return workload.server_load.measure(client, workload.users, workload.items, on_phase)
-    except BoundMissedError as error:
-        raise MeasurementError(str(error)) from None
+    return workload.server_load.measure(client, workload.users, workload.items, on_phase)
 
 
 Measurement = Callable[[Workload, Client, "PhaseCallback | None"],

@@ -9,8 +9,9 @@ within `precision` (5%). The answer, `qps_at_slo`, is the highest rate that met 
 bound; its p50/p95/p99 and every rate tried (with its p99 and verdict) go into the
 trial attrs, and each run's LoadGen logs stay in the measurement's folder.
 
-A host that misses the bound even at `min_qps` raises `BoundMissedError`, which the
-study records as a FAIL trial with that reason.
+A host that misses the bound even at `min_qps` raises `BoundMissedError` (a
+`MeasurementError`), which the study records as a FAIL trial with that reason and the
+p99 it saw at that rate.
 """
 
 from __future__ import annotations
@@ -25,16 +26,13 @@ from typing import Callable
 import numpy as np
 
 from autotune.client import PhaseCallback, ServingClient
+from autotune.errors import BoundMissedError
 from autotune.loadgen import PredictSUT, RunResult
 from autotune.options import PeakPolicy, RunSettings
 from autotune.schema import TrialAttr
 
 #: requests sent one at a time before the first LoadGen run
 WARMUP_REQUESTS = 50
-
-
-class BoundMissedError(Exception):
-    """No rate down to the lowest one tried met the p99 bound without errors."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
         while best is None:
             rate /= 2
             if rate < policy.min_qps:
-                raise BoundMissedError(_missed(runs[-1], bound_ms))
+                raise BoundMissedError(_missed(runs[-1], bound_ms), runs[-1].p99_ms)
             attempt(rate)
     assert best is not None
     while (ceiling is not None and ceiling / best.target_qps > 1 + policy.precision

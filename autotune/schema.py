@@ -87,6 +87,8 @@ class TrialAttr:
     QPS_AT_SLO = "qps_at_slo"
     RATES_TRIED = "rates_tried"
     LOADGEN_LOGS = "loadgen_logs"
+    #: server mode, a trial that missed the bound even at the lowest rate: its p99 there
+    MISSED_P99_MS = "missed_p99_ms"
     #: online and batch (autotune.client): the 95% interval's half-width relative to the
     #: objective (null: no interval), and whether it reached `--precision` before a cap
     PRECISION = "precision"

@@ -18,7 +18,10 @@ is the class's shared budget, and a trial whose worker stops its heartbeat is fa
 and its configuration measured again by another worker.
 
 A failed trial (server did not start, died, errored) is FAIL with its reason and the
-study goes on; three in a row end it. Ctrl-C (or SIGTERM) marks the running trial FAIL
+study goes on; three in a row end it. A server-mode trial that misses the p99 bound even
+at the lowest rate is FAIL too, but it is a finding about the configuration, not a
+broken server: it does not count towards the three, and when no trial is feasible the
+error says which bound the host could meet. Ctrl-C (or SIGTERM) marks the running trial FAIL
 ("interrupted"), stops its server, writes the report of the completed trials and ends
 with exit 130; a rerun resumes the study, after marking FAIL the trials a killed tuner
 left RUNNING (autotune.recovery). Ctrl-C during the racing keeps what it measured,
@@ -28,6 +31,7 @@ writes the report, then exits 130.
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import time
 import warnings
@@ -40,7 +44,13 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from autotune.accuracy import AccuracyGate
-from autotune.errors import AutotuneError, MeasurementError, NoFeasibleTrialError, UsageError
+from autotune.errors import (
+    AutotuneError,
+    BoundMissedError,
+    MeasurementError,
+    NoFeasibleTrialError,
+    UsageError,
+)
 from autotune.eval_rows import EvalRows
 from autotune.fleet import (
     Coordinator,
@@ -167,8 +177,22 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         raise NoFeasibleTrialError(
             f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
             f"measured ({counts['infeasible']} below the floors {HR_LABEL} >= {options.min_hr}, "
-            f"{NDCG_LABEL} >= {options.min_ndcg}), {counts.get('FAIL', 0)} failed")
+            f"{NDCG_LABEL} >= {options.min_ndcg}), {counts.get('FAIL', 0)} failed"
+            f"{_missed_bound(study, options)}")
     return 0
+
+
+def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
+    """Server mode: how many trials missed the p99 bound at every rate, the best p99 they
+    saw at the lowest rate, and a bound to rerun with (half as loose again as that p99)."""
+    missed = [t.user_attrs[TrialAttr.MISSED_P99_MS] for t in study.get_trials(
+        deepcopy=False, states=(TrialState.FAIL,)) if TrialAttr.MISSED_P99_MS in t.user_attrs]
+    if not missed:
+        return ""
+    best = min(missed)
+    return (f"; {len(missed)} missed p99 <= {options.p99_ms:g} ms even at "
+            f"{options.peak_policy.min_qps:g} requests/s (the best p99 there: {best:.2f} ms): "
+            f"this host needs a looser bound, e.g. --p99-ms {math.ceil(1.5 * best)}")
 
 
 def check_options(options: TuningOptions) -> None:
@@ -374,8 +398,11 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
             with Heartbeat(coordinator.storage, trial._trial_id):
                 value = objective(trial)
         except MeasurementError as error:
+            missed = isinstance(error, BoundMissedError)  # a finding, not a broken server
+            if missed:
+                trial.set_user_attr(TrialAttr.MISSED_P99_MS, error.p99_ms)
             record_failure(study, trial, str(error))
-            failures_in_a_row += 1
+            failures_in_a_row = 0 if missed else failures_in_a_row + 1
             progress.done(f"trial {trial.number} FAIL: {str(error).splitlines()[0]}",
                           _best_text(study, mode))
             if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from autotune.errors import BoundMissedError
 from autotune.loadgen import RunResult
 from autotune.options import PeakPolicy
-from autotune.peak import BoundMissedError, find_peak
+from autotune.peak import find_peak
 
 
 def _runs_against(capacity: float, errors_at: float | None = None):
