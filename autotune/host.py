@@ -6,6 +6,10 @@ and the study records them, so a result is always read next to the machine it ho
 Counts are taken over the CPUs this process may run on (its affinity mask), because a
 tuner inside a container or a cpuset sees only those; sysfs topology is the first
 source, `/proc/cpuinfo` the second, psutil the last, and every count is at least 1.
+
+Each physical core is also kept with its socket, its NUMA node (from the nodes'
+`cpulist` files) and its SMT siblings, so that CPU sets for several pinned server
+instances can be cut along NUMA nodes and whole cores (autotune.cpusets).
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ PROC_CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
+class Core:
+    """One physical core: its socket, its NUMA node and its usable logical CPUs (siblings)."""
+
+    package: int
+    node: int
+    cpus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """The CPU facts of one host, as stored in the study's `host` attribute."""
 
@@ -37,13 +50,20 @@ class HostFacts:
     usable_cpus: tuple[int, ...]
     #: one logical CPU per physical core (the first sibling of each), ascending
     core_leaders: tuple[int, ...]
+    #: every physical core with its siblings, ordered by leader (empty: one core per leader)
+    cores: tuple[Core, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form for study attributes and reports."""
         facts = asdict(self)
         facts["usable_cpus"] = list(self.usable_cpus)
         facts["core_leaders"] = list(self.core_leaders)
+        facts["cores"] = [{**asdict(core), "cpus": list(core.cpus)} for core in self.cores]
         return facts
+
+    def physical(self) -> tuple[Core, ...]:
+        """The cores, or one single-CPU core per leader on node 0 when siblings are unknown."""
+        return self.cores or tuple(Core(0, 0, (cpu,)) for cpu in self.core_leaders)
 
 
 def worker_id() -> str:
@@ -64,26 +84,31 @@ def detect_host(sysfs_cpu: Path = SYSFS_CPU, sysfs_node: Path = SYSFS_NODE,
     usable = sorted(usable_cpus) if usable_cpus is not None else _usable_cpus()
     cpuinfo_records = _read_cpuinfo(cpuinfo)
     topology = _sysfs_topology(sysfs_cpu, usable) or _cpuinfo_topology(cpuinfo_records, usable)
+    node_cpus = _numa_node_cpus(sysfs_node, usable)
     if topology:
-        first_cpu_of_core: dict[tuple[int, int], int] = {}
+        siblings: dict[tuple[int, int], list[int]] = {}
         for cpu, core_key in sorted(topology.items()):
-            first_cpu_of_core.setdefault(core_key, cpu)
-        leaders = sorted(first_cpu_of_core.values())
-        physical = len(first_cpu_of_core)
-        sockets = len({package for package, _ in first_cpu_of_core})
+            siblings.setdefault(core_key, []).append(cpu)
+        leaders = sorted(cpus[0] for cpus in siblings.values())
+        physical = len(siblings)
+        sockets = len({package for package, _ in siblings})
+        cores = sorted((Core(package, _node_of(cpus[0], node_cpus), tuple(cpus))
+                        for (package, _), cpus in siblings.items()), key=lambda core: core.cpus)
     else:
         physical = min(psutil.cpu_count(logical=False) or len(usable), len(usable))
         leaders = usable[:physical]
         sockets = 1
+        cores = [Core(0, _node_of(cpu, node_cpus), (cpu,)) for cpu in leaders]
     return HostFacts(
         hostname=socket.gethostname(),
         cpu_model=_cpu_model(cpuinfo_records),
         physical_cores=max(1, physical),
         sockets=max(1, sockets),
-        numa_nodes=max(1, _numa_nodes(sysfs_node, usable)),
+        numa_nodes=max(1, len(node_cpus)),
         logical_cpus=len(usable),
         usable_cpus=tuple(usable),
         core_leaders=tuple(leaders),
+        cores=tuple(cores),
     )
 
 
@@ -165,26 +190,24 @@ def parse_cpu_list(text: str) -> set[int]:
 
 def numa_layout(cpus: tuple[int, ...] | list[int], root: Path = SYSFS_NODE) -> list[int]:
     """Usable CPUs per NUMA node that has any, in node order (`[len(cpus)]` without sysfs)."""
-    usable = set(cpus)
-    counts = []
-    for node in sorted(root.glob("node[0-9]*"), key=lambda path: int(path.name[4:])):
-        try:
-            shared = len(parse_cpu_list((node / "cpulist").read_text()) & usable)
-        except (OSError, ValueError):
-            continue
-        if shared:
-            counts.append(shared)
-    return counts or [len(usable)]
+    nodes = _numa_node_cpus(root, list(cpus))
+    return [len(nodes[node]) for node in sorted(nodes)] or [len(set(cpus))]
 
 
-def _numa_nodes(root: Path, cpus: list[int]) -> int:
-    """NUMA nodes that hold at least one usable CPU (1 when sysfs has no node folder)."""
+def _numa_node_cpus(root: Path, cpus: list[int]) -> dict[int, set[int]]:
+    """NUMA node id -> its usable CPUs, for the nodes that hold any (empty without sysfs)."""
     usable = set(cpus)
-    nodes = 0
-    for node in sorted(root.glob("node[0-9]*")):
+    nodes: dict[int, set[int]] = {}
+    for folder in root.glob("node[0-9]*"):
         try:
-            node_cpus = parse_cpu_list((node / "cpulist").read_text())
+            node_cpus = parse_cpu_list((folder / "cpulist").read_text()) & usable
         except (OSError, ValueError):
             continue
-        nodes += bool(node_cpus & usable)
-    return nodes or 1
+        if node_cpus:
+            nodes[int(folder.name[len("node"):])] = node_cpus
+    return nodes
+
+
+def _node_of(cpu: int, node_cpus: dict[int, set[int]]) -> int:
+    """The NUMA node holding `cpu` (0 when no node lists it)."""
+    return next((node for node, cpus in sorted(node_cpus.items()) if cpu in cpus), 0)
