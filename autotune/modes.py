@@ -3,9 +3,9 @@
 A mode fixes the metric a trial reports, its unit and how it is printed, the study's
 direction, the objective stored with the study, whether requests carry `--batch-size`
 samples, the NCF tutorial's thread recommendation (the `tutorial` baseline), whether
-the search space has the batching knobs and a `--p99-ms` bound, the protocols it can
-measure over, and the defaults of the budget, the finalists raced and the accuracy
-gate's sample. Code
+the search space has the batching knobs, the instance counts and a `--p99-ms` bound, the
+protocols it can measure over, and the defaults of the budget, the finalists raced and the
+accuracy gate's sample. Code
 that differs by mode reads these fields instead of testing the mode's name; what a mode
 measures is `autotune.measure.MEASUREMENTS[mode.name]`.
 
@@ -61,6 +61,9 @@ class Mode:
     bounded: bool = False
     #: whether the space adds TF Serving's batching knobs (autotune.batching_space)
     searches_batching: bool = False
+    #: whether the space adds `instances`, several pinned servers sharing the load
+    #: (autotune.cpusets); not online, where one request at a time meets one server
+    searches_instances: bool = False
     #: trials when `--trials` is not given and the space is larger; None: the general
     #: default (autotune.options.DEFAULT_BUDGET)
     default_trials: int | None = None
@@ -109,7 +112,7 @@ ONLINE = Mode(name="online", summary="batch-1 latency", metric="latency_ms", uni
 BATCH = Mode(name="batch", summary="batch throughput", metric="throughput_sps",
              unit="samples/s", direction="maximize", fixed_objective="throughput", batched=True,
              tutorial_threads=_every_core, number_format=",.0f",
-             robust_attr="throughput_sps")
+             robust_attr="throughput_sps", searches_instances=True)
 #: server-mode trials each search a peak rate (~10 LoadGen runs): a smaller budget and
 #: fewer finalists keep a default run under 20 minutes on a small host; its gate scores a
 #: seeded sample of users (with batching on, its requests are cut to max_batch_size).
@@ -120,8 +123,8 @@ SERVER = Mode(name="server", summary="the most requests/s with p99 latency under
               metric="qps_at_slo", unit="requests/s", direction="maximize",
               fixed_objective="qps at p99 <= {p99_ms:g} ms", batched=False,
               tutorial_threads=_one_thread, number_format=",.0f", robust_attr="qps_at_slo",
-              bounded=True, searches_batching=True, default_trials=14, racing_top=2,
-              accuracy_users=500, protocols=(GRPC,))
+              bounded=True, searches_batching=True, searches_instances=True, default_trials=14,
+              racing_top=2, accuracy_users=500, protocols=(GRPC,))
 
 #: every mode by name, in `--mode` order
 MODES: dict[str, Mode] = {mode.name: mode for mode in (ONLINE, BATCH, SERVER)}

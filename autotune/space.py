@@ -6,8 +6,13 @@ is measured rather than assumed bad. The extended space adds the OpenMP knobs
 `KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
 `--cpuset-cpus`, the local one with `taskset`). A mode that searches batching (server
 mode) adds TF Serving's batching knobs (their choices: autotune.batching_space); its
-baselines run without batching. Params are the knobs of `autotune.launch.base.KNOBS`;
-a new knob is a row there plus its choices here.
+baselines run without batching. A mode that searches instances (batch and server mode)
+adds `instances`: several servers, each pinned to its own share of whole cores
+(autotune.cpusets), the thread settings then holding per instance and the load spread
+over them; online is one request at a time, which one instance serves, so there it is
+not searched. `cpuset` is asked only of single-instance trials (a conditional param):
+the instances' shares are their pinning. Params are the knobs of
+`autotune.launch.base.KNOBS`; a new knob is a row there plus its choices here.
 
 Baselines are the settings a user would try without a tuner: the NCF tutorial's
 recommendation for the mode (`tutorial`) and the serving image's own ENV defaults
@@ -28,6 +33,7 @@ from typing import Iterator, Mapping
 import optuna
 
 from autotune.batching_space import BatchingChoices
+from autotune.cpusets import format_cpu_list, instance_counts
 from autotune.host import HostFacts
 from autotune.launch.base import KNOBS, KNOBS_BY_PARAM, NO_CPUSET, ServerSettings, env_params
 from autotune.modes import Mode, get_mode
@@ -53,28 +59,36 @@ class SearchSpace:
     kmp_affinity: tuple[str, ...] = ()
     cpuset: tuple[str, ...] = ()
     batching: BatchingChoices | None = None
+    #: server instance counts (autotune.cpusets); empty: one instance
+    instances: tuple[int, ...] = ()
 
     def choices(self) -> dict[str, tuple[object, ...]]:
         """Param name -> its values, thread params first; optional knobs only when searched."""
         threads = tuple(range(1, self.max_threads + 1))
-        knobs = {"kmp_blocktime": self.kmp_blocktime, "kmp_affinity": self.kmp_affinity,
-                 "cpuset": self.cpuset}
+        knobs = {"instances": self.instances, "kmp_blocktime": self.kmp_blocktime,
+                 "kmp_affinity": self.kmp_affinity, "cpuset": self.cpuset}
         return {**{name: threads for name in THREAD_PARAMS},
                 **{name: values for name, values in knobs.items() if values}}
 
     @property
     def size(self) -> int:
-        """The number of distinct configurations."""
+        """The number of distinct configurations (`cpuset` only with one instance)."""
+        choices = self.choices()
+        cpusets = len(choices.pop("cpuset", (None,)))
+        counts = choices.pop("instances", (1,))
+        per_layout = math.prod(len(values) for values in choices.values())
         batching = self.batching.size if self.batching else 1
-        return math.prod(len(values) for values in self.choices().values()) * batching
+        return per_layout * sum(cpusets if count == 1 else 1 for count in counts) * batching
 
     def configurations(self) -> Iterator[dict[str, object]]:
         """Every configuration once, in a stable order."""
         choices = self.choices()
         batching = list(self.batching.configurations()) if self.batching else [{}]
         for values in itertools.product(*choices.values()):
-            for knobs in batching:
-                yield {**dict(zip(choices, values, strict=True)), **knobs}
+            params = dict(zip(choices, values, strict=True))
+            if params.get("instances", 1) == 1 or params.pop("cpuset", NO_CPUSET) == NO_CPUSET:
+                for knobs in batching:
+                    yield {**params, **knobs}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, object]:
         """Ask the trial for one value per param (enqueued trials get their fixed values)."""
@@ -82,7 +96,7 @@ class SearchSpace:
         for name, values in self.choices().items():
             if KNOBS_BY_PARAM[name].kind == "threads":
                 params[name] = trial.suggest_int(name, 1, self.max_threads)
-            else:
+            elif name != "cpuset" or params.get("instances", 1) == 1:
                 params[name] = trial.suggest_categorical(name, list(values))
         if self.batching:
             params.update(self.batching.suggest(trial))
@@ -98,23 +112,32 @@ class Baseline:
 
 
 def build_space(host: HostFacts, max_threads: int | None = None,
-                extended: bool = False, batching: bool = False) -> SearchSpace:
+                extended: bool = False, batching: bool = False,
+                instances: bool = False) -> SearchSpace:
     """The space for `host`: threads up to `max_threads` (default: physical cores).
 
     `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
-    of CPUs worth pinning to; `batching` (`Mode.searches_batching`) the batching knobs.
+    of CPUs worth pinning to; `batching` (`Mode.searches_batching`) the batching knobs;
+    `instances` (`Mode.searches_instances`) the instance counts, when there are several.
     """
     limit = max_threads or host.physical_cores
     knobs = BatchingChoices.for_cores(host.physical_cores) if batching else None
+    counts = instance_counts(host) if instances else ()
     if not extended:
-        return SearchSpace(max_threads=limit, batching=knobs)
+        return SearchSpace(max_threads=limit, batching=knobs, instances=_several(counts))
     return SearchSpace(
         max_threads=limit,
         kmp_blocktime=KMP_BLOCKTIME_CHOICES,
         kmp_affinity=tuple(KMP_AFFINITY_CHOICES.values()),
         cpuset=cpuset_choices(host),
         batching=knobs,
+        instances=_several(counts),
     )
+
+
+def _several(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """The instance counts worth searching: none when one instance is all there is."""
+    return counts if len(counts) > 1 else ()
 
 
 def cpuset_choices(host: HostFacts) -> tuple[str, ...]:
@@ -128,15 +151,6 @@ def cpuset_choices(host: HostFacts) -> tuple[str, ...]:
     pinned = [host.core_leaders[:size] for size in sizes]
     lists = [format_cpu_list(cpus) for cpus in pinned if set(cpus) != set(host.usable_cpus)]
     return (NO_CPUSET, *dict.fromkeys(lists)) if lists else ()
-
-
-def format_cpu_list(cpus: tuple[int, ...]) -> str:
-    """CPU ids as a kernel/Docker CPU list, e.g. (0, 1, 2, 5) -> "0-2,5"."""
-    parts = []
-    for _, run in itertools.groupby(enumerate(sorted(cpus)), key=lambda pair: pair[1] - pair[0]):
-        ids = [cpu for _, cpu in run]
-        parts.append(str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
-    return ",".join(parts)
 
 
 def describe_params(params: Mapping[str, object]) -> str:
@@ -173,6 +187,8 @@ def _params_from_env(space: SearchSpace, host: HostFacts,
                                       key=lambda choice: abs(choice - blocktime))
     if space.kmp_affinity:
         params["kmp_affinity"] = _affinity_choice(str(given.get("kmp_affinity", "none")))
+    if space.instances:
+        params["instances"] = 1
     if space.cpuset:
         params["cpuset"] = NO_CPUSET
     if space.batching:

@@ -142,7 +142,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
                                                         rest=options.protocol == REST))
         mode = options.mode
         space = build_space(host, options.max_threads, options.space == "extended",
-                            batching=mode.searches_batching)
+                            batching=mode.searches_batching,
+                            instances=mode.searches_instances)
         eval_rows = EvalRows.load(Path(assets.eval_path))
         workload = Workload.build(mode, options.objective, options.batch_size,
                                   options.iterations, eval_rows, options.seed,

@@ -138,7 +138,8 @@ def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int 
     """Tuned vs the tutorial's online settings at the bound, in interleaved rounds."""
     with tempfile.TemporaryDirectory(prefix="autotune-bench-server-") as workdir:
         tuned = tuned_server_params(ctx, kind, bound_ms, trials, Path(workdir))
-        space = build_space(ctx.host, batching=SERVER.searches_batching)
+        space = build_space(ctx.host, batching=SERVER.searches_batching,
+                            instances=SERVER.searches_instances)
         tutorial = baselines(space, ctx.host, SERVER, image_default_env())[0].params
         load = ServerLoad(RunSettings(bound_ms=bound_ms), PeakPolicy(), Path(workdir) / "rounds")
         workload = Workload.build(SERVER, "mean", ctx.batch_size, 1, ctx.eval_set, seed=0,

@@ -7,6 +7,7 @@ import pytest
 
 from autotune.host import HostFacts
 from autotune.image import UPSTREAM_MKL_ENV, image_default_env
+from autotune.modes import BATCH, MODES, ONLINE
 from autotune.space import (
     KMP_AFFINITY_CHOICES,
     NO_CPUSET,
@@ -47,6 +48,29 @@ def test_extended_space_adds_openmp_knobs_and_pinning():
     # one core: nothing to pin to that differs from no pinning
     one = HostFacts("h", "c", 1, 1, 1, 1, (0,), (0,))
     assert "cpuset" not in build_space(one, extended=True).choices()
+
+
+def test_batch_space_searches_instances_over_the_core_divisors():
+    space = build_space(TWO_CORES, instances=BATCH.searches_instances)
+    assert space.choices()["instances"] == (1, 2)
+    assert space.size == 16 == len(list(space.configurations()))
+    assert "instances" not in build_space(TWO_CORES, instances=ONLINE.searches_instances).choices()
+    one = HostFacts("h", "c", 1, 1, 1, 1, (0,), (0,))
+    assert "instances" not in build_space(one, instances=True).choices()
+    tutorial, image = baselines(space, TWO_CORES, "batch", UPSTREAM_MKL_ENV)
+    assert tutorial.params["instances"] == image.params["instances"] == 1
+    assert settings_from_params({**tutorial.params, "instances": 2}).instances == 2
+
+
+def test_cpuset_is_searched_with_one_instance_only():
+    space = build_space(EIGHT_CORES_SMT, extended=True, instances=True)
+    configurations = list(space.configurations())
+    assert len(configurations) == space.size
+    assert all(("cpuset" in params) == (params["instances"] == 1) for params in configurations)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    suggested = [space.suggest(study.ask()) for _ in range(30)]
+    assert {params["instances"] for params in suggested} == {1, 2, 4, 8}
+    assert all(("cpuset" in params) == (params["instances"] == 1) for params in suggested)
 
 
 def test_suggest_stays_in_bounds():
@@ -100,9 +124,11 @@ def test_every_baseline_lies_in_its_space():
                        core_leaders=(0,))
     for host in (TWO_CORES, EIGHT_CORES_SMT, one_core):
         for extended in (False, True):
-            space = build_space(host, extended=extended)
-            configurations = list(space.configurations())
-            for mode in ("online", "batch"):
+            for mode in MODES.values():
+                space = build_space(host, extended=extended, batching=mode.searches_batching,
+                                    instances=mode.searches_instances)
+                configurations = list(space.configurations())
+                assert len(configurations) == space.size
                 for baseline in baselines(space, host, mode, image_default_env()):
                     assert baseline.params in configurations
 

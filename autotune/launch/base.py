@@ -44,7 +44,8 @@ class Knob:
 
     `kind` says how a search space offers its values (autotune.space): `threads` ranges
     over 1..max threads, `choice` over a listed set of values, `cpuset` over CPU lists
-    (or `NO_CPUSET`), `batching` over TF Serving's batching knobs (autotune.batching_space).
+    (or `NO_CPUSET`), `batching` over TF Serving's batching knobs (autotune.batching_space),
+    `instances` over server counts (autotune.cpusets; `InstanceGroup` starts them).
     A knob reaches the server as its `env` variable and/or its `flag` (a
     `tensorflow_model_server` flag); `cpuset` is applied by the launcher; `batching`
     knobs travel together as `ServerSettings.batching`, the batching parameters file
@@ -56,7 +57,7 @@ class Knob:
     param: str
     #: short column label for tables and progress lines
     label: str
-    kind: Literal["threads", "choice", "cpuset", "batching"]
+    kind: Literal["threads", "choice", "cpuset", "batching", "instances"]
     env: str | None = None
     flag: str | None = None
     #: an env value as the param's value (`"0"` -> 0)
@@ -86,6 +87,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("kmp_blocktime", "blocktime", "choice", env="KMP_BLOCKTIME", parse=int),
     Knob("kmp_affinity", "affinity", "choice", env="KMP_AFFINITY"),
     Knob("cpuset", "cpuset", "cpuset"),
+    Knob("instances", "instances", "instances", parse=int),
     Knob(BATCHING_SWITCH, "batching", "batching", parse=_parse_bool),
     Knob("max_batch_size", "max_batch", "batching", parse=int),
     Knob("batch_timeout_micros", "timeout_us", "batching", parse=int),
