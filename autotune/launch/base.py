@@ -112,9 +112,12 @@ class ServerSettings:
     The thread knobs are fields; every other knob of `KNOBS` travels by its name:
     `extra_env` holds the env-carried ones (`KMP_BLOCKTIME`, `KMP_AFFINITY`, ...; an
     entry here wins over a field's variable), `extra_flags` the flag-only ones
-    (`--flag` -> value); `cpuset` pins the server to CPUs (`"0-3"`, `"0,2"`);
-    `batching` turns on server-side batching with these parameters (see
-    autotune.launch.batching_file for how a launcher passes them).
+    (`--flag` -> value); `cpuset` pins the server to CPUs (`"0-3"`, `"0,2"`) and
+    `cpuset_mems` its memory to NUMA nodes (Docker only); `batching` turns on
+    server-side batching with these parameters (see autotune.launch.batching_file for
+    how a launcher passes them). `instances` is how many servers with these settings
+    run side by side, each pinned to its own cores: a launcher starts one;
+    `InstanceGroup` (autotune.launch.group) starts several.
     """
 
     omp_num_threads: int
@@ -124,6 +127,8 @@ class ServerSettings:
     cpuset: str | None = None
     extra_flags: Mapping[str, str] = field(default_factory=dict)
     batching: BatchingParameters | None = None
+    cpuset_mems: str | None = None
+    instances: int = 1
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> ServerSettings:
@@ -139,7 +144,8 @@ class ServerSettings:
             if knob.kind == "cpuset":
                 values["cpuset"] = None if value in (None, NO_CPUSET) else str(value)
             elif knob.param in own:
-                values[knob.param] = int(value) if knob.kind == "threads" else value
+                values[knob.param] = (int(value) if knob.kind in ("threads", "instances")
+                                      else value)
             else:
                 if knob.env:
                     extra_env[knob.env] = str(value)
@@ -159,6 +165,9 @@ class ServerSettings:
             elif knob.kind == "cpuset":
                 if self.cpuset is not None:
                     params[knob.param] = self.cpuset
+            elif knob.kind == "instances":
+                if self.instances != 1:
+                    params[knob.param] = self.instances
             elif hasattr(self, knob.param):
                 params[knob.param] = getattr(self, knob.param)
             elif knob.env and knob.env in self.extra_env:
@@ -236,6 +245,14 @@ class Launcher(abc.ABC):
             port = free_port()
         self._rest_address = f"{LOOPBACK}:{port}" if port else None
         return port
+
+    def addresses(self) -> list[str]:
+        """Every started server's address (one here; several for an `InstanceGroup`)."""
+        return [self._address] if self._address else []
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the running server(s) in MiB; None when unknown or stopped."""
+        return None
 
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:

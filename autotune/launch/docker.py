@@ -262,6 +262,7 @@ class DockerLauncher(Launcher):
                 environment=environment,
                 mounts=mounts,
                 cpuset_cpus=settings.cpuset,
+                cpuset_mems=settings.cpuset_mems,
                 labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid()),
                         LAUNCHER_LABEL: self._launcher_id},
                 **network,
@@ -287,6 +288,20 @@ class DockerLauncher(Launcher):
             self._client.containers.get(name).remove(force=True)
         except docker.errors.NotFound:
             pass
+
+    def rss_mb(self) -> float | None:
+        """The container's memory as `docker stats` counts it: cgroup usage minus page cache."""
+        if self._container is None:
+            return None
+        try:
+            memory = self._container.stats(stream=False, one_shot=True).get("memory_stats", {})
+        except docker.errors.APIError:
+            return None
+        if "usage" not in memory:
+            return None
+        stats = memory.get("stats", {})
+        cache = stats.get("inactive_file", stats.get("total_inactive_file", 0))
+        return (memory["usage"] - cache) / 2**20
 
     def _exit_reason(self) -> str | None:
         if self._container is None:

@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import psutil
+
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
 from autotune.launch.batching_file import batching_args, write_batching_file
@@ -104,6 +106,17 @@ class LocalLauncher(Launcher):
     def pid(self) -> int | None:
         """The server's process id (its process group id too), while one was started."""
         return self._process.pid if self._process else None
+
+    def rss_mb(self) -> float | None:
+        """The resident memory of the server process and anything it spawned (psutil)."""
+        if self._process is None:
+            return None
+        try:
+            server = psutil.Process(self._process.pid)
+            processes = [server, *server.children(recursive=True)]
+            return sum(process.memory_info().rss for process in processes) / 2**20
+        except psutil.Error:
+            return None
 
     def _exit_reason(self) -> str | None:
         if self._process is None:
