@@ -124,13 +124,16 @@ def _tuning_parser() -> argparse.ArgumentParser:
     measure.add_argument("--confirm-precision", type=float, default=default("confirm_precision"),
                          help="stop racing when the survivors are tied within this share "
                               "(default %(default)s)")
-    gate = parser.add_argument_group("accuracy gate")
+    gate = parser.add_argument_group("constraints (accuracy gate, memory)")
     gate.add_argument("--min-hr", type=float, default=default("min_hr"),
                       help="HR@10 floor (default %(default)s)")
     gate.add_argument("--min-ndcg", type=float, default=default("min_ndcg"),
                       help="NDCG@10 floor (default %(default)s)")
     gate.add_argument("--accuracy-users", type=_positive_int, default=default("accuracy_users"),
                       help="score a seeded sample of N users (default all)")
+    gate.add_argument("--max-memory-mb", type=float, default=default("max_memory_mb"),
+                      help="resident memory limit of a trial's servers, all instances together "
+                           "(default: none)")
     _add_data_options(parser)
     study = parser.add_argument_group("study and report")
     _add_storage_options(study)

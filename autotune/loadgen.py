@@ -8,7 +8,9 @@ omission). autotune supplies its two halves:
 - the Query Sample Library: the eval pairs, one Predict request each, serialized once
   up front (nothing to load or unload per run);
 - the System Under Test: each issued query becomes an asynchronous gRPC Predict of its
-  pair, completed back to LoadGen from the response callback. Requests go out as
+  pair, completed back to LoadGen from the response callback; with several server
+  instances the queries go to them in turn (round robin, one channel each, no
+  extra work per query), so every instance gets an equal share. Requests go out as
   prepared bytes and responses are not decoded (only the status matters here), which
   keeps the adapter cheap enough to load a server at thousands of queries per second.
 
@@ -20,6 +22,7 @@ met, early stopping satisfied) and no request failed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from dataclasses import dataclass
@@ -69,17 +72,23 @@ class RunResult:
 class PredictSUT:
     """LoadGen's SUT and QSL over prepared Predict requests; use as a context manager.
 
-    `requests` are serialized `PredictRequest`s, one per eval pair (the QSL's samples).
+    `addresses` are the servers (one per instance), `requests` serialized
+    `PredictRequest`s, one per eval pair (the QSL's samples).
     """
 
-    def __init__(self, address: str, requests: Sequence[bytes], timeout_s: float = 10.0) -> None:
+    def __init__(self, addresses: str | Sequence[str], requests: Sequence[bytes],
+                 timeout_s: float = 10.0) -> None:
         if not requests:
             raise ValueError("the query sample library needs at least one request")
         self._requests = list(requests)
         self._timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        addresses = [addresses] if isinstance(addresses, str) else list(addresses)
+        self._channels = [grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+                          for address in addresses]
         # Raw bytes in and out: no per-query protobuf work on the load generator's side.
-        self._predict = self._channel.unary_unary(PREDICT_METHOD, _registered_method=True).future
+        self._predicts = itertools.cycle(
+            [channel.unary_unary(PREDICT_METHOD, _registered_method=True).future
+             for channel in self._channels])
         self._in_flight: dict[int, grpc.Future] = {}
         self._lock = threading.Lock()
         #: failed requests of the current run, and the first one's status
@@ -98,11 +107,12 @@ class PredictSUT:
     def close(self) -> None:
         lg.DestroyQSL(self._qsl)
         lg.DestroySUT(self._sut)
-        self._channel.close()
+        for channel in self._channels:
+            channel.close()
 
     def _issue(self, samples: list) -> None:
         for sample in samples:
-            future = self._predict(self._requests[sample.index], timeout=self._timeout_s)
+            future = next(self._predicts)(self._requests[sample.index], timeout=self._timeout_s)
             # gRPC cancels a call whose future is garbage: hold it until it completes.
             self._in_flight[sample.id] = future
             future.add_done_callback(

@@ -8,7 +8,7 @@ measurement is one function in `MEASUREMENTS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -61,36 +61,43 @@ class Workload:
         """The study direction of the mode (`minimize`, `maximize`)."""
         return self.mode.direction
 
-    def measure(self, client: Client,
-                on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
-        """The objective value and the trial attrs of one run against `client`."""
-        return MEASUREMENTS[self.mode.name](self, client, on_phase)
+    def measure(self, clients: Sequence[Client], on_phase: PhaseCallback | None = None,
+                in_flight: int = 1) -> tuple[float, dict[str, object]]:
+        """The objective value and the trial attrs of one run against the servers' `clients`
+        (one per instance), batch requests `in_flight` at a time per server."""
+        return MEASUREMENTS[self.mode.name](self, clients, on_phase, in_flight)
 
 
-def _measure_latency(workload: Workload, client: Client,
-                     on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
-    """Batch-1 requests one after another: the latency statistic of `--objective`."""
-    latency = measure_latency(client, workload.users, workload.items, workload.objective,
+def _measure_latency(workload: Workload, clients: Sequence[Client],
+                     on_phase: PhaseCallback | None,
+                     in_flight: int) -> tuple[float, dict[str, object]]:
+    """Batch-1 requests one after another to the first server: the `--objective` statistic."""
+    latency = measure_latency(clients[0], workload.users, workload.items, workload.objective,
                               workload.latency_policy, on_phase)
     return latency.statistic(workload.objective), latency.attrs()
 
 
-def _measure_throughput(workload: Workload, client: Client,
-                        on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
-    """The same large batch until precise (at most `iterations` times): samples per second."""
-    throughput = measure_throughput(client, workload.users, workload.items, workload.iterations,
-                                    precision=workload.precision, on_phase=on_phase)
+def _measure_throughput(workload: Workload, clients: Sequence[Client],
+                        on_phase: PhaseCallback | None,
+                        in_flight: int) -> tuple[float, dict[str, object]]:
+    """The same large batch until precise (at most `iterations` times), every server kept
+    busy with `in_flight` requests at once: the total samples per second."""
+    throughput = measure_throughput(clients, workload.users, workload.items, workload.iterations,
+                                    in_flight=in_flight, precision=workload.precision,
+                                    on_phase=on_phase)
     return throughput.samples_per_s, throughput.attrs()
 
 
-def _measure_peak(workload: Workload, client: Client,
-                  on_phase: PhaseCallback | None) -> tuple[float, dict[str, object]]:
-    """MLPerf LoadGen runs at rising rates: the most requests/s under the p99 bound."""
+def _measure_peak(workload: Workload, clients: Sequence[Client],
+                  on_phase: PhaseCallback | None,
+                  in_flight: int) -> tuple[float, dict[str, object]]:
+    """MLPerf LoadGen runs at rising rates, spread over the servers: the most requests/s
+    under the p99 bound."""
     assert workload.server_load is not None, "mode server needs a ServerLoad"
-    return workload.server_load.measure(client, workload.users, workload.items, on_phase)
+    return workload.server_load.measure(clients, workload.users, workload.items, on_phase)
 
 
-Measurement = Callable[[Workload, Client, "PhaseCallback | None"],
+Measurement = Callable[[Workload, Sequence[Client], "PhaseCallback | None", int],
                        tuple[float, dict[str, object]]]
 #: what each mode measures, by mode name: the objective value and the trial attrs
 MEASUREMENTS: dict[str, Measurement] = {

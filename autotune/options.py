@@ -111,6 +111,8 @@ class TuningOptions:
     #: the target of online and batch trials: the objective's 95% interval within this share
     precision: float = DEFAULT_PRECISION
     accuracy_users: int | None = None
+    #: resident memory limit of a trial's servers, all instances together (None: none)
+    max_memory_mb: float | None = None
     #: finalists raced besides the baselines; None: the mode's (`Mode.racing_top`)
     confirm_top: int | None = None
     #: seconds the racing may take (0: no racing)

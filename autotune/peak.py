@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -107,17 +107,20 @@ class ServerLoad:
     policy: PeakPolicy = PeakPolicy()
     log_root: Path = field(default_factory=lambda: Path("loadgen-logs"))
 
-    def measure(self, client: ServingClient, users: np.ndarray, items: np.ndarray,
+    def measure(self, clients: Sequence[ServingClient], users: np.ndarray, items: np.ndarray,
                 on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
-        """`qps_at_slo` and the trial attrs of one peak search against `client`'s server."""
-        requests = [client.request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+        """`qps_at_slo` and the trial attrs of one peak search against the `clients`'
+        servers (several instances share the load, request by request)."""
+        requests = [clients[0].request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
         if on_phase is not None:
             on_phase("warm-up")
-        for request in requests[:WARMUP_REQUESTS]:  # lazy initialisation on both sides
-            client.send(request)
+        for client in clients:
+            for request in requests[:WARMUP_REQUESTS]:  # lazy initialisation on both sides
+                client.send(request)
         log_dir = self._new_log_dir()
         counter = itertools.count(1)
-        with PredictSUT(client.address, [request.SerializeToString() for request in requests],
+        with PredictSUT([client.address for client in clients],
+                        [request.SerializeToString() for request in requests],
                         self.settings.request_timeout_s) as sut:
             def run(rate: float) -> RunResult:
                 step = next(counter)

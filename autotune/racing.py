@@ -27,6 +27,11 @@ when the next measurement would end after `budget_s` ("budget"), or on Ctrl-C
 ("interrupted": what was measured is kept, and the caller still writes the report).
 A finalist whose measurement fails twice is dropped ("failed").
 
+Several instances. When the study searched `instances`, the best single-instance
+configuration is a finalist too, under the role `SINGLE_INSTANCE` (kept in
+`Finalist.baselines` beside the baselines' names), so the report's gain over one
+instance is a paired ratio of raced measurements like every other speed-up.
+
 A fleet. Every worker of a host class races the class's finalists on its own host, and
 stores its race under its own study attr (`racing_attr`). The report pools the races
 (`pooled`): each worker's rounds stay blocks of their own, so every ratio still pairs two
@@ -51,6 +56,7 @@ from autotune.progress import Progress
 from autotune.schema import (
     StudyAttr,
     TrialAttr,
+    best_single_instance_trial,
     complete_trials,
     is_feasible,
     params_key,
@@ -63,6 +69,8 @@ from autotune.stats import PairedRatio, paired_ratio
 ALPHA = 0.05
 MIN_ROUNDS = 3
 MAX_FAILURES = 2
+#: the finalist role of the best single-instance configuration (see the module docstring)
+SINGLE_INSTANCE = "best single instance"
 
 T = TypeVar("T")
 Measure = Callable[[dict[str, object]], float]
@@ -145,7 +153,8 @@ class RaceRecord:
 
 
 def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
-    """The `top` best feasible distinct configurations, then each baseline's configuration."""
+    """The `top` best feasible distinct configurations, then each baseline's configuration,
+    then the best single-instance one when the study searched `instances`."""
     best_first = ranked(study, complete_trials(study))
     chosen: dict[tuple, Finalist] = {}
     for trial in filter(is_feasible, best_first):
@@ -159,6 +168,10 @@ def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
             finalist = chosen.setdefault(params_key(trial.params), Finalist(
                 trial.number, dict(trial.params), is_feasible(trial)))
             finalist.baselines.append(name)
+    single = best_single_instance_trial(study)
+    if single is not None and any("instances" in t.params for t in best_first):
+        chosen.setdefault(params_key(single.params), Finalist(
+            single.number, dict(single.params), True)).baselines.append(SINGLE_INSTANCE)
     return list(chosen.values())
 
 

@@ -11,7 +11,7 @@ the scores read from the answer's `outputs`. The signature comes from
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,13 +30,17 @@ class RestError(Exception):
 
 
 class RestClient:
-    """A connection pool to one server's REST API and one model; a context manager."""
+    """A connection pool to one server's REST API and one model; a context manager.
+
+    `connections` bounds the requests outstanding at once (`send_async` runs each on a
+    thread of a pool that size, the gRPC client's futures' counterpart)."""
 
     def __init__(self, address: str, model_name: str, signature_name: str = "serving_default",
                  timeout_s: float = 120.0, connections: int = 2) -> None:
         host, port = address.rsplit(":", 1)
         self.model_name = model_name
         self.timeout_s = timeout_s
+        self._senders = ThreadPoolExecutor(max_workers=connections)
         self._pool = urllib3.HTTPConnectionPool(
             host, int(port), maxsize=connections, block=True, retries=False,
             timeout=urllib3.Timeout(total=timeout_s))
@@ -54,6 +58,7 @@ class RestClient:
         self.close()
 
     def close(self) -> None:
+        self._senders.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
@@ -80,6 +85,14 @@ class RestClient:
         outputs = self._call("POST", self._predict_path, body)["outputs"]
         scores = outputs[self.signature.output_key] if isinstance(outputs, dict) else outputs
         return np.asarray(scores, dtype=np.float32).ravel()
+
+    def send_async(self, body: bytes) -> Future[np.ndarray]:
+        """POST a prepared body without waiting; `receive` its future for the scores."""
+        return self._senders.submit(self.send, body)
+
+    def receive(self, future: Future[np.ndarray]) -> np.ndarray:
+        """The scores of a request sent with `send_async`, once it is answered."""
+        return future.result()
 
     def predict(self, users: np.ndarray, items: np.ndarray, batch_size: int = 100_000,
                 in_flight: int = 2) -> np.ndarray:

@@ -22,6 +22,7 @@ from autotune.protocols import GRPC
 
 if TYPE_CHECKING:
     from autotune.accuracy import AccuracyResult
+    from autotune.memory import MemoryCheck
 
 
 class StudyAttr:
@@ -40,6 +41,8 @@ class StudyAttr:
     LAUNCHER = "launcher"  #: `Launcher.describe()`
     MODEL_DIR = "model_dir"  #: the model base path, absolute
     P99_MS = "p99_ms"  #: server mode: the p99 latency bound in ms
+    #: `--max-memory-mb`, the limit of a trial's servers' resident memory (None: none)
+    MAX_MEMORY_MB = "max_memory_mb"
     #: a server that listened beyond this host (`Launcher.exposure`), named in the report
     EXPOSURE = "exposure"
     HOST_CLASS = "host_class"  #: `HostClass.as_attr()` (autotune.fleet.host_class)
@@ -63,7 +66,8 @@ def racing_attr(worker: str) -> str:
 #: study attrs that must match for a resumed study's trials to be comparable
 COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
                           StudyAttr.PROTOCOL, StudyAttr.SPACE, StudyAttr.BATCH_SIZE,
-                          StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS)
+                          StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
+                          StudyAttr.MAX_MEMORY_MB)
 #: what a study from before an attr was recorded had (all were measured over gRPC then)
 STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
 
@@ -77,7 +81,12 @@ class TrialAttr:
     HR = "hr"  #: HR@10 through the server
     NDCG = "ndcg"  #: NDCG@10 through the server
     ACCURACY_OK = "accuracy_ok"  #: whether both floors were met
-    INFEASIBLE = "infeasible"  #: why not, when a floor was missed
+    INFEASIBLE = "infeasible"  #: why not, when a floor (or the memory limit) was missed
+    #: the resident memory of all the trial's server instances together, in MiB
+    RSS_MB = "rss_mb"
+    #: with several instances: each one's CPU list, and NUMA nodes where bound
+    CPUSETS = "cpusets"
+    CPUSET_MEMS = "cpuset_mems"
     FAILURE = "failure"  #: why a FAIL trial failed
     #: the budget number a trial spends (autotune.fleet.workers)
     BUDGET = "budget"
@@ -109,8 +118,10 @@ def study_mode(study: optuna.Study) -> Mode:
     return get_mode(study.user_attrs[StudyAttr.MODE])
 
 
-def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
-    """Store HR/NDCG and the floors as constraints, so a trial below a floor is infeasible.
+def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult,
+                    memory: MemoryCheck | None = None) -> None:
+    """Store HR/NDCG (and the servers' memory) with their limits as constraints: a trial
+    short of any is infeasible, with the reason in its `infeasible` attr.
 
     Optuna 5 reads `trial.set_constraint` (TPE and `best_trial` skip infeasible trials);
     optuna-dashboard 0.21 greys only trials with the older `constraints` list system attr,
@@ -119,9 +130,14 @@ def record_accuracy(trial: optuna.Trial, accuracy: AccuracyResult) -> None:
     trial.set_user_attr(TrialAttr.HR, accuracy.hr)
     trial.set_user_attr(TrialAttr.NDCG, accuracy.ndcg)
     trial.set_user_attr(TrialAttr.ACCURACY_OK, accuracy.ok)
-    if not accuracy.ok:
-        trial.set_user_attr(TrialAttr.INFEASIBLE, accuracy.shortfall())
     constraints = accuracy.constraints()
+    reasons = [accuracy.shortfall()]
+    if memory is not None:
+        trial.set_user_attr(TrialAttr.RSS_MB, round(memory.rss_mb, 1))
+        constraints.update(memory.constraints())
+        reasons.append(memory.shortfall())
+    if any(reasons):
+        trial.set_user_attr(TrialAttr.INFEASIBLE, "; ".join(filter(None, reasons)))
     for name, value in constraints.items():
         trial.set_constraint(name, value)
     trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS,
@@ -135,7 +151,8 @@ def record_failure(study: optuna.Study, trial: optuna.Trial, reason: str) -> Non
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
-    """Whether the trial met every accuracy floor (Optuna: all constraints <= 0)."""
+    """Whether the trial met every constraint, the accuracy floors and the memory limit
+    (Optuna: all constraints <= 0)."""
     return all(value <= 0 for value in trial.constraints.values())
 
 
@@ -173,3 +190,15 @@ def best_feasible_trial(study: optuna.Study) -> FrozenTrial | None:
         return study.best_trial
     except ValueError:  # no COMPLETE trial, or none feasible
         return None
+
+
+def instances_of(params: Mapping[str, Any]) -> int:
+    """The server instance count of a configuration (1 where it was not searched)."""
+    return int(params.get("instances", 1))
+
+
+def best_single_instance_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial of one server instance (`instances` 1 or not searched)."""
+    single = [t for t in complete_trials(study)
+              if is_feasible(t) and instances_of(t.params) == 1]
+    return ranked(study, single)[0] if single else None

@@ -7,10 +7,13 @@ one with ask-and-tell: restart the server with the trial's settings, measure, sc
 eval set through the same server, record. Optuna's `trial.set_constraint` carries the
 accuracy floors, so TPE and `best_trial` skip infeasible trials (TPESampler reads them
 itself; its `constraints_func` is deprecated since Optuna 5.0). After the search the
-finalists (the best and the baselines) are raced (autotune.racing) until the data
-decides, and autotune.report publishes the result. Whatever differs by mode (the
-measurement, the space's batching knobs, the defaults of budget, finalists and gate) is
-read from the run's `Mode` (autotune.modes).
+finalists (the best, the baselines and, when `instances` was searched, the best single
+instance) are raced (autotune.racing) until the data decides, and autotune.report
+publishes the result. Whatever differs by mode (the measurement, the space's batching
+knobs and instance counts, the defaults of budget, finalists and gate) is read from the
+run's `Mode` (autotune.modes). Every trial runs through an `InstanceGroup`, so a trial
+of `instances` N starts N pinned servers; their memory is recorded (`rss_mb`) and, with
+`--max-memory-mb`, is a constraint like the floors (autotune.memory).
 
 Several tuners may share the study (hosts of one class on one PostgreSQL storage, see
 autotune.fleet): planning and claiming a trial happen under a storage lock, `--trials`
@@ -67,9 +70,11 @@ from autotune.fleet import (
 from autotune.host import HostFacts, detect_host
 from autotune.launch import make_launcher
 from autotune.launch.base import Launcher, ModelLocation, ServerSettings
+from autotune.launch.group import InstanceGroup
 from autotune.launch.running import RunningServer, running_server
 from autotune.lock import HostLock
 from autotune.measure import Workload
+from autotune.memory import MemoryCheck, over_limit_summary
 from autotune.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import MODES, Mode
 from autotune.options import DEFAULT_BUDGET, DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
@@ -137,9 +142,7 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         host = detect_host()
         assets = check_assets(assets) if assets else _prepare(options)
         model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
-        launcher = stack.enter_context(launcher_factory(options.server, model,
-                                                        image=options.image,
-                                                        rest=options.protocol == REST))
+        launcher = stack.enter_context(_instance_group(options, model, host, launcher_factory))
         mode = options.mode
         space = build_space(host, options.max_threads, options.space == "extended",
                             batching=mode.searches_batching,
@@ -162,7 +165,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         budget = open_budget(study, storage,
                              lambda: plan_trials(study, space, named, options.budget))
         objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
-                                   options.request_timeout, options.protocol)
+                                   options.request_timeout, options.protocol,
+                                   options.max_memory_mb)
         run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
                    progress)
         interrupted = False
@@ -175,10 +179,12 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         raise KeyboardInterrupt
     if report["best"] is None:
         counts = report["trials"]
+        memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
         raise NoFeasibleTrialError(
             f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
-            f"measured ({counts['infeasible']} below the floors {HR_LABEL} >= {options.min_hr}, "
-            f"{NDCG_LABEL} >= {options.min_ndcg}), {counts.get('FAIL', 0)} failed"
+            f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
+            f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
+            f"{'; ' + memory if memory else ''}), {counts.get('FAIL', 0)} failed"
             f"{_missed_bound(study, options)}")
     return 0
 
@@ -213,6 +219,8 @@ def check_options(options: TuningOptions) -> None:
          "--grace-period must be longer than --heartbeat-interval"),
         (options.request_timeout <= 0, "--request-timeout must be positive"),
         (options.protocol not in options.mode.protocols, _unmeasurable(options)),
+        (options.max_memory_mb is not None and options.max_memory_mb <= 0,
+         "--max-memory-mb must be positive"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
@@ -233,6 +241,18 @@ def _prepare(options: TuningOptions) -> "PreparedAssets":
     return prepare_assets(dataset=options.dataset, data_dir=options.data_dir,
                           model_dir=options.model_dir, epochs=options.epochs, seed=options.seed,
                           download=options.download, quiet=options.quiet)
+
+
+def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFacts,
+                    launcher_factory: LauncherFactory) -> InstanceGroup:
+    """The launchers for `--server`, grouped so that a trial can run several instances;
+    the first decides `auto`, the others are of its kind."""
+    rest = options.protocol == REST
+    first = launcher_factory(options.server, model, image=options.image, rest=rest)
+    unused = [first]
+    return InstanceGroup(lambda: unused.pop() if unused else
+                         launcher_factory(first.kind, model, image=options.image, rest=rest),
+                         host)
 
 
 @contextmanager
@@ -276,6 +296,7 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         StudyAttr.MIN_HR: options.min_hr, StudyAttr.MIN_NDCG: options.min_ndcg,
         StudyAttr.PRECISION: options.precision,
         **({StudyAttr.P99_MS: options.p99_ms} if options.mode.bounded else {}),
+        StudyAttr.MAX_MEMORY_MB: options.max_memory_mb,
         StudyAttr.HOST: host.as_dict(), StudyAttr.IMAGE: options.image,
         StudyAttr.LAUNCHER: launcher.describe(), StudyAttr.MODEL_DIR: str(model_dir.resolve()),
     }
@@ -334,10 +355,10 @@ def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
 class TrialObjective:
     """Measures one configuration: server restart, objective, accuracy gate, trial record."""
 
-    def __init__(self, space: SearchSpace, launcher: Launcher, workload: Workload,
+    def __init__(self, space: SearchSpace, launcher: InstanceGroup, workload: Workload,
                  gate: AccuracyGate, start_timeout_s: float, progress: Progress,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
-                 protocol: str = GRPC) -> None:
+                 protocol: str = GRPC, max_memory_mb: float | None = None) -> None:
         self.space = space
         self.protocol = protocol
         self.launcher = launcher
@@ -346,6 +367,7 @@ class TrialObjective:
         self.start_timeout_s = start_timeout_s
         self.request_timeout_s = request_timeout_s
         self.progress = progress
+        self.max_memory_mb = max_memory_mb
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Measure the trial's settings, record its attrs and constraints; its objective value."""
@@ -358,19 +380,34 @@ class TrialObjective:
             trial.set_user_attr(TrialAttr.STARTUP_S, round(server.startup_s, 3))
             if self.launcher.exposure:  # named in the report (autotune.launch.base)
                 trial.study.set_user_attr(StudyAttr.EXPOSURE, self.launcher.exposure)
-            value, attrs = self.workload.measure(server.client, self.progress.phase)
+            value, attrs = self.workload.measure(server.clients, self.progress.phase,
+                                                 server.in_flight)
             self.progress.phase("accuracy")
             accuracy = self.gate.check(server.client, settings.batching and
                                        settings.batching.max_batch_size)
+            memory = self._memory()
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
-        record_accuracy(trial, accuracy)
+        for name, values in ((TrialAttr.CPUSETS, self.launcher.cpusets),
+                             (TrialAttr.CPUSET_MEMS, self.launcher.cpuset_mems)):
+            if any(values):
+                trial.set_user_attr(name, values)
+        record_accuracy(trial, accuracy, memory)
         return value
+
+    def _memory(self) -> MemoryCheck | None:
+        """The running servers' memory against the limit; None when unknown and unlimited."""
+        rss_mb = self.launcher.rss_mb()
+        if rss_mb is None and self.max_memory_mb is not None:
+            raise MeasurementError(f"cannot read the memory of the {self.launcher.kind} server(s), "
+                                   "which --max-memory-mb needs")
+        return None if rss_mb is None else MemoryCheck(rss_mb, self.max_memory_mb)
 
     def remeasure(self, params: dict[str, object]) -> float:
         """The objective of `params` once more (the racing): no gate, no trial."""
         with self._running(settings_from_params(params)) as server:
-            return self.workload.measure(server.client, self.progress.phase)[0]
+            return self.workload.measure(server.clients, self.progress.phase,
+                                         server.in_flight)[0]
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
         return running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,
@@ -431,8 +468,8 @@ def _best_text(study: optuna.Study, mode: Mode) -> str | None:
 
 def _trial_line(trial: optuna.trial.FrozenTrial, mode: Mode) -> str:
     attrs = trial.user_attrs
-    verdict = ("ok" if attrs[TrialAttr.ACCURACY_OK]
-               else f"[red]infeasible: {attrs[TrialAttr.INFEASIBLE]}[/]")
+    verdict = (f"[red]infeasible: {attrs[TrialAttr.INFEASIBLE]}[/]"
+               if TrialAttr.INFEASIBLE in attrs else "ok")
     baseline = f" ({attrs[TrialAttr.BASELINE]})" if TrialAttr.BASELINE in attrs else ""
     return (f"trial {trial.number} {describe_params(trial.params)}{baseline}: "
             f"{mode.format(trial.value)}, {HR_LABEL} {attrs[TrialAttr.HR]:.3f} "

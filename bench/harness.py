@@ -154,7 +154,7 @@ def timed_trial(launcher: Launcher, params: Params, workload: Workload,
     clock = PhaseClock()
     with running_server(launcher, settings_from_params(params), MODEL_NAME, start_timeout_s,
                         on_phase=clock, protocol=protocol) as server:
-        value, attrs = workload.measure(server.client, on_phase=clock)
+        value, attrs = workload.measure(server.clients, clock, server.in_flight)
         accuracy = None
         if gate is not None:
             clock("accuracy gate")

@@ -221,3 +221,33 @@ def test_html_shows_infeasible_trials_and_baselines():
     assert page.count('"name":"Infeasible Trial"') == 1 + len(THREADS)
     assert "tutorial (trial 0)" in page and "image-defaults (trial 1)" in page  # reference lines
     assert "<h2>Racing</h2>" not in page  # nothing raced: no empty plot
+
+
+def test_several_instances_report_cpusets_memory_and_the_gain_over_one():
+    study = _study("maximize")
+    for instances, value in ((1, 100.0), (2, 150.0), (1, 120.0)):
+        study.enqueue_trial({**dict(zip(THREADS, (1, 1, 1), strict=True)), "instances": instances})
+        trial = study.ask()
+        for name in THREADS:
+            trial.suggest_int(name, 1, 4)
+        trial.suggest_categorical("instances", [1, 2])
+        if instances == 2:
+            trial.set_user_attr("cpusets", ["0", "1"])
+            trial.set_user_attr("cpuset_mems", ["0", "1"])
+        trial.set_user_attr("rss_mb", 300.0 * instances)
+        record_accuracy(trial, AccuracyResult(hr=0.5, ndcg=0.3, min_hr=0.22, min_ndcg=0.11))
+        study.tell(trial, value)
+    report = build_report(study)
+    assert report["best"]["trial"] == 1 and report["best"]["instances"] == 2
+    assert report["best"]["cpusets"] == ["0", "1"] and report["best"]["rss_mb"] == 600.0
+    assert report["single_instance"]["trial"] == 2
+    assert report["single_instance"]["speedup_of_best"]["ratio"] == pytest.approx(150.0 / 120.0)
+    first, second = report["best"]["docker_run"].splitlines()
+    assert "-p 8500:8500" in first and "--cpuset-cpus=0" in first and "--cpuset-mems=0" in first
+    assert "-p 8501:8500" in second and "--cpuset-cpus=1" in second and "--cpuset-mems=1" in second
+    markdown = render_markdown(report)
+    assert "2 instance(s) on CPUs `0`, `1`" in markdown and "1.25x from single measurements" in markdown
+    assert "600 MB" in markdown
+    page = render_html(study, report)  # the HTML report states them as the summary does
+    assert "2 instance(s) on CPUs <code>0</code>, <code>1</code>" in page
+    assert "--cpuset-cpus=1" in page

@@ -246,9 +246,15 @@ class Launcher(abc.ABC):
         self._rest_address = f"{LOOPBACK}:{port}" if port else None
         return port
 
+    @property
     def addresses(self) -> list[str]:
-        """Every started server's address (one here; several for an `InstanceGroup`)."""
+        """Every started server's gRPC address (one here; several for an `InstanceGroup`)."""
         return [self._address] if self._address else []
+
+    @property
+    def rest_addresses(self) -> list[str]:
+        """Every started server's REST address when `rest` (one here; several for a group)."""
+        return [self.rest_address] if self.rest_address else []
 
     def rss_mb(self) -> float | None:
         """Resident memory of the running server(s) in MiB; None when unknown or stopped."""

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 import docker
 import docker.errors
@@ -82,28 +83,37 @@ def container_env(settings: ServerSettings, model_name: str) -> dict[str, str]:
 
 def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
                        model_name: str = MODEL_NAME,
-                       batching_file: Path = Path(FILE_NAME), protocol: str = GRPC) -> str:
+                       batching_file: Path = Path(FILE_NAME), protocol: str = GRPC,
+                       cpusets: Sequence[str] | None = None,
+                       cpuset_mems: Sequence[str] | None = None) -> str:
     """A ready `docker run` of `image` with `settings`, in the NCF tutorial's style,
     publishing the image's port of `protocol` (8500 gRPC, 8501 REST).
 
     The model folder is mounted where TF Serving's images look for it, the settings go
     in as environment (as `start()` passes them) and the CPU pinning as `--cpuset-cpus`;
     with batching on, `batching_file` (the parameters, on the host) is mounted read-only
-    where `start()` mounts it and named by TF Serving's batching flags.
+    where `start()` mounts it and named by TF Serving's batching flags. Several
+    instances (their `cpusets`, and `cpuset_mems` on a NUMA host) give one line each,
+    published on consecutive host ports from the protocol's (8500, 8501, ... for gRPC).
     """
     port = PROTOCOL_PORTS[protocol]
-    words = ["docker", "run", "-d", "-p", f"{port}:{port}",
-             "-v", f"{model_dir}:{MODELS_IN_CONTAINER}/{model_name}"]
-    if settings.batching is not None:
-        words += ["-v", f"{Path(batching_file).resolve()}:{CONTAINER_PATH}:ro"]
-    for name, value in container_env(settings, model_name).items():
-        words += ["-e", f"{name}={value}"]
-    if settings.cpuset:
-        words.append(f"--cpuset-cpus={settings.cpuset}")
-    words.append(image)
-    if settings.batching is not None:
-        words += batching_args(CONTAINER_PATH)
-    return shlex.join(words)
+    lines = []
+    for index, cpuset in enumerate(cpusets or [settings.cpuset]):
+        words = ["docker", "run", "-d", "-p", f"{port + index}:{port}",
+                 "-v", f"{model_dir}:{MODELS_IN_CONTAINER}/{model_name}"]
+        if settings.batching is not None:
+            words += ["-v", f"{Path(batching_file).resolve()}:{CONTAINER_PATH}:ro"]
+        for name, value in container_env(settings, model_name).items():
+            words += ["-e", f"{name}={value}"]
+        if cpuset:
+            words.append(f"--cpuset-cpus={cpuset}")
+        if cpuset_mems:
+            words.append(f"--cpuset-mems={cpuset_mems[index]}")
+        words.append(image)
+        if settings.batching is not None:
+            words += batching_args(CONTAINER_PATH)
+        lines.append(shlex.join(words))
+    return "\n".join(lines)
 
 
 def _missing_image(image: str) -> LauncherUnavailableError:

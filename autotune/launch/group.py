@@ -33,7 +33,7 @@ class InstanceGroup(Launcher):
 
     def __init__(self, make_member: Callable[[], Launcher], host: HostFacts) -> None:
         self._members: list[Launcher] = [make_member()]
-        super().__init__(self._members[0].model)
+        super().__init__(self._members[0].model, rest=self._members[0].rest)
         self.kind = self._members[0].kind
         self._make_member = make_member
         self.host = host
@@ -43,6 +43,9 @@ class InstanceGroup(Launcher):
     def describe(self) -> str:
         return self._members[0].describe()
 
+    def image_env(self) -> dict[str, str]:
+        return self._members[0].image_env()
+
     @property
     def members(self) -> list[Launcher]:
         """The launchers of the instances started last (kept until the next start)."""
@@ -51,6 +54,15 @@ class InstanceGroup(Launcher):
     @property
     def addresses(self) -> list[str]:
         return [address for member in self._running if (address := member.address)]
+
+    @property
+    def rest_address(self) -> str | None:
+        return self._running[0].rest_address if self._running and self._address else None
+
+    @property
+    def rest_addresses(self) -> list[str]:
+        """Each started instance's own REST address (each member has its own port)."""
+        return [address for member in self._running if (address := member.rest_address)]
 
     @property
     def cpusets(self) -> list[str | None]:

@@ -1,5 +1,10 @@
 """One server's life for one measurement: start, wait until AVAILABLE, connect, stop.
 
+With several instances (`ServerSettings.instances`, started by an `InstanceGroup`) the
+server is all of them: one client of the measured protocol is connected to each (over
+REST, to each instance's own REST port), and batch requests are kept `in_flight` at a
+time on each (`requests_in_flight`).
+
 The tuner's trials, its racing and the benchmarks all measure through
 `running_server`, so a configuration is started and stopped the same way wherever it
 is measured. Its phases (`SERVER_START`, `MODEL_AVAILABLE`, `STOP`) are announced to an
@@ -15,7 +20,7 @@ imports both clients (and with them TensorFlow's protos), unlike `autotune.launc
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -42,10 +47,17 @@ Client = ServingClient | RestClient
 
 @dataclass(frozen=True)
 class RunningServer:
-    """A started, AVAILABLE server and a client connected to it."""
+    """Started, AVAILABLE server(s) and a client connected to each."""
 
-    client: Client
+    clients: list[Client]
     startup_s: float
+    #: batch requests to keep outstanding on each instance (`requests_in_flight`)
+    in_flight: int = 1
+
+    @property
+    def client(self) -> Client:
+        """The client of the first server (online requests, the accuracy gate)."""
+        return self.clients[0]
 
 
 def _no_hook(phase: str) -> None:
@@ -57,8 +69,8 @@ def running_server(launcher: Launcher, settings: ServerSettings, model_name: str
                    start_timeout_s: float, on_phase: PhaseCallback = _no_hook,
                    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
                    protocol: str = GRPC) -> Iterator[RunningServer]:
-    """Start a server with `settings`, yield it with a client of `protocol`, and always
-    stop it.
+    """Start the server(s) of `settings`, yield them with a client of `protocol` to each,
+    and always stop them.
 
     A failed start or a client error while it runs (a request unanswered after
     `request_timeout_s` included) becomes `MeasurementError`, carrying the last lines of
@@ -71,8 +83,11 @@ def running_server(launcher: Launcher, settings: ServerSettings, model_name: str
         on_phase(MODEL_AVAILABLE)
         launcher.wait_until_available(start_timeout_s)
         startup_s = time.monotonic() - begin
-        with connect(launcher, model_name, protocol, request_timeout_s) as client:
-            yield RunningServer(client=client, startup_s=startup_s)
+        in_flight = requests_in_flight(settings)
+        with ExitStack() as stack:
+            clients = [stack.enter_context(client) for client in
+                       connect(launcher, model_name, protocol, request_timeout_s, in_flight)]
+            yield RunningServer(clients=clients, startup_s=startup_s, in_flight=in_flight)
     except ServerStartError as error:
         raise MeasurementError(f"server did not start: {error}") from error
     except CLIENT_ERRORS as error:
@@ -83,16 +98,32 @@ def running_server(launcher: Launcher, settings: ServerSettings, model_name: str
         launcher.stop()
 
 
-def connect(launcher: Launcher, model_name: str, protocol: str, timeout_s: float) -> Client:
-    """A client of `protocol` to the server `launcher` has started (and made AVAILABLE),
-    whose every request gives up after `timeout_s` (`--request-timeout`)."""
+def requests_in_flight(settings: ServerSettings) -> int:
+    """Batch requests kept outstanding per server: its inter-op parallelism.
+
+    Inter-op threads let a server run independent work side by side, and for a model
+    like NCF, one chain of ops per request, that work is the next request: a server set
+    to inter-op 2 is measured with two requests in flight, one set to 1 (the tutorial's
+    batch setting) one request at a time, as the tutorial's client sends them.
+    """
+    return max(1, settings.inter_op_parallelism)
+
+
+def connect(launcher: Launcher, model_name: str, protocol: str, timeout_s: float,
+            in_flight: int = 1) -> list[Client]:
+    """A client of `protocol` to each server `launcher` has started (and made AVAILABLE),
+    whose every request gives up after `timeout_s` (`--request-timeout`); a REST client
+    keeps a connection for each of `in_flight` outstanding requests."""
     if protocol == REST:
-        if launcher.rest_address is None:
+        if not launcher.rest_addresses:
             raise ValueError("REST is measured, but the launcher was made without rest=True")
-        return RestClient(launcher.rest_address, model_name, timeout_s=timeout_s)
-    if launcher.address is None:
+        return [RestClient(address, model_name, timeout_s=timeout_s,
+                           connections=max(2, in_flight))
+                for address in launcher.rest_addresses]
+    if not launcher.addresses:
         raise ValueError("connect() called before the launcher started a server")
-    return ServingClient(launcher.address, model_name, timeout_s=timeout_s)
+    return [ServingClient(address, model_name, timeout_s=timeout_s)
+            for address in launcher.addresses]
 
 
 def failure(error: Exception) -> str:

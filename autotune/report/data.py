@@ -11,6 +11,9 @@ and 95% CI over its rounds), with the configurations tied with the fastest and e
 baseline's speed-up as a paired ratio, its 95% interval and whether it is significant
 (a baseline that is the recommended configuration is marked `is_recommended` instead).
 Without a race the best feasible trial is reported (no CI) and no speed-up is claimed.
+When the study searched `instances`, the report also states the best's CPU sets and
+memory, one `docker run` per instance, and its speed-up over the best single-instance
+configuration, raced with the finalists (autotune.racing.SINGLE_INSTANCE).
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from autotune.importance import param_importances
 from autotune.launch.docker import container_env, docker_run_command
 from autotune.modes import speedup
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
-from autotune.racing import RaceRecord, stored_race
+from autotune.racing import SINGLE_INSTANCE, RaceRecord, stored_race
 from autotune.report.server_files import batching_file
 from autotune.schema import (
     STUDY_ATTRS_BEFORE_RECORDED,
     StudyAttr,
     TrialAttr,
     best_feasible_trial,
+    best_single_instance_trial,
+    instances_of,
     is_feasible,
     ranked,
 )
@@ -72,7 +77,8 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         "model_dir": attrs.get(StudyAttr.MODEL_DIR),
         "exposure": attrs.get(StudyAttr.EXPOSURE),
         "floors": {"min_hr": attrs.get(StudyAttr.MIN_HR),
-                   "min_ndcg": attrs.get(StudyAttr.MIN_NDCG)},
+                   "min_ndcg": attrs.get(StudyAttr.MIN_NDCG),
+                   "max_memory_mb": attrs.get(StudyAttr.MAX_MEMORY_MB)},
         "best": best,
         "recommendation": None,
         "tied": [],
@@ -90,6 +96,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         report["p99_ms"] = attrs[StudyAttr.P99_MS]
     if best is None:
         return report
+    single = _best_single_instance(study, complete, record)
     if verdict is not None:
         report["recommendation"] = verdict.sentence
         report["tied"] = [{"trial": f.trial, "params": f.params, **_mean(f.measured),
@@ -98,17 +105,33 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
                              if name in verdict.speedups}
         report["speedup"].update({name: IS_RECOMMENDED for name in verdict.recommended.baselines
                                   if name in baselines})
+        if single is not None:
+            single["speedup_of_best"] = (
+                IS_RECOMMENDED if SINGLE_INSTANCE in verdict.recommended.baselines
+                else verdict.speedups[SINGLE_INSTANCE].as_dict()
+                if SINGLE_INSTANCE in verdict.speedups else _unraced(direction, None, None))
     else:
         report["recommendation"] = UNRACED
-        report["speedup"] = {name: {"ratio": speedup(direction, best["search_value"],
-                                                     baseline["search_value"]),
-                                    "ci95": None, "significant": False}
+        report["speedup"] = {name: _unraced(direction, best["search_value"],
+                                            baseline["search_value"])
                              for name, baseline in baselines.items()}
+        if single is not None:
+            single["speedup_of_best"] = _unraced(direction, best["search_value"],
+                                                 single["search_value"])
+    if single is not None:
+        report["single_instance"] = single
     best["docker_run"] = docker_run_command(
         settings_from_params(best["params"]), attrs.get(StudyAttr.MODEL_DIR, "<model_dir>"),
         attrs.get(StudyAttr.IMAGE, "<image>"), batching_file=batching_file(
-            report_dir, study.study_name), protocol=report["protocol"])
+            report_dir, study.study_name), protocol=report["protocol"],
+        cpusets=best["cpusets"], cpuset_mems=best["cpuset_mems"])
     return report
+
+
+def _unraced(direction: str, value: float | None, other: float | None) -> dict[str, Any]:
+    """A speed-up from single search measurements (or none): no interval, never significant."""
+    ratio = None if value is None or other is None else speedup(direction, value, other)
+    return {"ratio": ratio, "ci95": None, "significant": False}
 
 
 def _mean(values: list[float]) -> dict[str, Any]:
@@ -117,6 +140,27 @@ def _mean(values: list[float]) -> dict[str, Any]:
         return {"value": None, "ci95": None}
     mean, ci = mean_and_ci95(values)
     return {"value": mean, "ci95": list(ci) if len(values) > 1 else None}
+
+
+def _best_single_instance(study: optuna.Study, complete: list[FrozenTrial],
+                          record: RaceRecord | None) -> dict[str, Any] | None:
+    """The best single-instance configuration, when the study searched `instances` at all:
+    the one raced as `SINGLE_INSTANCE` (its raced mean), else the best feasible search trial."""
+    if not any("instances" in trial.params for trial in complete):
+        return None
+    raced = next((f for f in (record.finalists if record else [])
+                  if SINGLE_INSTANCE in f.baselines), None)
+    if raced is not None:
+        trial = study.trials[raced.trial]
+        measured = ({**_mean(raced.measured), "source": "racing"} if raced.measured
+                    else {"value": trial.value, "ci95": None, "source": "search"})
+    else:
+        trial = best_single_instance_trial(study)
+        if trial is None:
+            return None
+        measured = {"value": trial.value, "ci95": None, "source": "search"}
+    return {"trial": trial.number, "params": dict(trial.params), "search_value": trial.value,
+            **measured}
 
 
 def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None:
@@ -133,7 +177,11 @@ def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None
     return {"trial": trial.number, "params": dict(trial.params), "env": _server_env(trial.params),
             **measured, "search_value": trial.value,
             "hr": trial.user_attrs.get(TrialAttr.HR), "ndcg": trial.user_attrs.get(TrialAttr.NDCG),
-            "baseline": trial.user_attrs.get(TrialAttr.BASELINE), **_server_attrs(trial)}
+            "baseline": trial.user_attrs.get(TrialAttr.BASELINE),
+            "instances": instances_of(trial.params),
+            "cpusets": trial.user_attrs.get(TrialAttr.CPUSETS),
+            "cpuset_mems": trial.user_attrs.get(TrialAttr.CPUSET_MEMS),
+            "rss_mb": trial.user_attrs.get(TrialAttr.RSS_MB), **_server_attrs(trial)}
 
 
 def _baselines(study: optuna.Study, complete: list[FrozenTrial],

@@ -26,9 +26,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"**Exposure**: {report['exposure']}.", ""]
     best = report["best"]
     if best is None:
-        lines += ["**No feasible trial**: none met the accuracy floors "
+        lines += ["**No feasible trial**: none met the constraints "
                   f"({HR_LABEL} >= {report['floors']['min_hr']}, "
-                  f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}).", ""]
+                  f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}{_memory_floor(report)}).",
+                  ""]
     else:
         source = (f"the racing ({report['racing']['rounds']} rounds)"
                   if best["source"] == "racing" else "the search")
@@ -39,6 +40,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                   report["recommendation"], "",
                   "| setting | value |", "|---|---|",
                   *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
+                  *_instances_lines(report),
                   "```", best["docker_run"], "```", ""]
     if len(report["tied"]) > 1:
         lines += ["## Statistically tied with the fastest", "",
@@ -129,6 +131,30 @@ def _capped_lines(measurement: dict[str, Any]) -> list[str]:
     goal = f"±{target:.0%}" if target is not None else "the precision"
     return [f"{len(capped)} trial(s) stopped at the measurement cap before their 95% interval "
             f"was within {goal}: {reached}.", ""]
+
+
+def _memory_floor(report: dict[str, Any]) -> str:
+    limit = report["floors"].get("max_memory_mb")
+    return f", memory <= {limit:g} MB" if limit is not None else ""
+
+
+def _instances_lines(report: dict[str, Any]) -> list[str]:
+    """CPU sets, memory and the gain over the best single instance, where known."""
+    best, single = report["best"], report.get("single_instance")
+    lines = []
+    if best["cpusets"]:
+        lines.append(f"{best['instances']} instance(s) on CPUs "
+                     + ", ".join(f"`{cpus}`" for cpus in best["cpusets"]) + ".")
+    if best["rss_mb"] is not None:
+        lines.append(f"Resident memory, all instances together: {best['rss_mb']:,.0f} MB.")
+    if single is not None and single["speedup_of_best"].get("is_recommended"):
+        lines.append("The best single instance is the recommended configuration.")
+    elif single is not None:
+        lines.append(f"Best single instance: trial {single['trial']}, "
+                     f"{format_metric(report['objective']['metric'], single['value'])}"
+                     f"{_interval(report['objective']['metric'], single['ci95'])}; the best "
+                     f"over it: {describe_ratio(single['speedup_of_best'])}.")
+    return [*lines, ""] if lines else []
 
 
 def rate_table(name: str, rows: Sequence[dict[str, Any]], bound_ms: float | None) -> list[str]:

@@ -31,14 +31,18 @@ def _trials_table(study: optuna.Study, report: dict[str, Any]) -> Table:
     ranked = sorted(complete, key=lambda t: (not is_feasible(t), -t.value if reverse else t.value))
     params = list(dict.fromkeys(name for trial in ranked for name in trial.params))
     metric = report["objective"]["metric"]
+    shown = ranked[:TABLE_ROWS]
+    memory = any(TrialAttr.RSS_MB in trial.user_attrs for trial in shown)
     table = Table(title=f"{report['study']}: best trials")
     objective_column = f"{metric.split('_')[0]} ({metric_unit(metric)})"
     for column in ["trial", *[PARAM_LABELS.get(p, p) for p in params], objective_column,
-                   HR_LABEL, NDCG_LABEL, "baseline"]:
+                   *(["MB"] if memory else []), HR_LABEL, NDCG_LABEL, "baseline"]:
         table.add_column(column)
-    for trial in ranked[:TABLE_ROWS]:
+    for trial in shown:
+        rss_mb = trial.user_attrs.get(TrialAttr.RSS_MB, float("nan"))
         table.add_row(str(trial.number), *[str(trial.params.get(p, "-")) for p in params],
                       format_metric(metric, trial.value, unit=False),
+                      *([f"{rss_mb:,.0f}"] if memory else []),
                       f"{trial.user_attrs.get(TrialAttr.HR, float('nan')):.4f}",
                       f"{trial.user_attrs.get(TrialAttr.NDCG, float('nan')):.4f}",
                       trial.user_attrs.get(TrialAttr.BASELINE, ""),

@@ -83,15 +83,15 @@ def test_precision_is_the_relative_half_width_of_the_95_interval():
 def test_throughput_counts_samples_per_second_until_precise(server_address, eval_rows):
     users, items = eval_rows.random_pairs(5000, seed=0)
     with ServingClient(server_address, "ncf") as client:
-        capped = measure_throughput(client, users, items, iterations=3, precision=0.0)
-        lenient = measure_throughput(client, users, items, iterations=20, precision=100.0)
+        capped = measure_throughput([client], users, items, iterations=3, precision=0.0)
+        lenient = measure_throughput([client], users, items, iterations=20, precision=100.0)
     assert capped.batch_size == 5000 and capped.iterations == 3 and not capped.converged
     assert capped.samples_per_s == pytest.approx(15000 / capped.seconds)
     per_request = capped.attrs()["request_sps"]  # each request's own, for the HTML report
     assert len(per_request) == 3 and min(per_request) <= capped.samples_per_s <= max(per_request)
     assert lenient.iterations == MIN_ITERATIONS and lenient.converged
     assert set(lenient.attrs()) == {"throughput_sps", "measured_requests", "precision", "converged",
-                                    "request_sps"}
+                                    "in_flight", "request_sps"}
 
 
 def test_a_model_with_uint16_item_ids_works(tmp_path):
