@@ -25,6 +25,7 @@ from autotune.accuracy import AccuracyGate, AccuracyResult
 from autotune.eval_rows import EvalRows
 from autotune.host import HostFacts, detect_host
 from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
+from autotune.launch.group import InstanceGroup
 from autotune.launch.running import running_server
 from autotune.measure import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
@@ -99,7 +100,9 @@ class BenchContext:
         return ModelLocation(Path(self.assets.model_dir), MODEL_NAME)
 
     def launcher(self, kind: str, rest: bool = False) -> Launcher:
-        return make_launcher(kind, self.model, image=self.image, rest=rest)
+        """Launchers of `kind` as the tuner groups them, so a config may run several instances."""
+        return InstanceGroup(lambda: make_launcher(kind, self.model, image=self.image, rest=rest),
+                             self.host)
 
     def workload(self, mode: str, objective: str = "mean") -> Workload:
         return Workload.build(mode, objective, self.batch_size, self.sizes.iterations,

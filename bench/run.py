@@ -6,12 +6,13 @@
     python bench/run.py --server-only --quick   # only the server-mode figures
     python bench/run.py --answer-only --quick   # only the trustworthiness of the answer
     python bench/run.py --protocols-only --launchers local,docker          # gRPC vs REST
+    python bench/run.py --instances-only --quick   # several pinned instances vs one
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
     summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
              server_overhead_ms=O batch_efficiency=E loadgen_rps=L slo_qps_gain=G
-             answer_worst=W false_claims=F
+             answer_worst=W false_claims=F instances_gain=I
 
 R1 and R2 are speed ratios (> 1: tuned faster) of the median tuner run, the lower of
 the two modes, on the first launcher; S the median batch trial with the accuracy gate;
@@ -20,7 +21,9 @@ p50 minus in-process; E the embedded server's batch throughput over in-process; 
 LoadGen adapter's requests/s at p99 <= --p99-ms against a trivial server, G the
 server-mode tuned configuration's requests/s at that bound over the tutorial online
 settings' (bench/server.py); W the worst tuner run's ratio to the grid's optimum over
-both modes, F the significant speed-up claims the grid contradicts (bench/answer.py).
+both modes, F the significant speed-up claims the grid contradicts (bench/answer.py);
+I the best multi-instance batch configuration's throughput over the best single
+instance's, on the first launcher (bench/instances.py; n/a on one core).
 The data and model are prepared first if missing (not counted in any number).
 """
 
@@ -39,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from answer import Run, measure_answers  # noqa: E402
 from harness import BenchContext, log, print_table, ratio  # noqa: E402
+from instances import measure_instances, print_instances  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
 from protocols import run_protocols  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
@@ -94,6 +98,8 @@ def main() -> int:
     parser.add_argument("--max-threads", type=int, default=None,
                         help="upper bound of the protocol grid's thread settings "
                              "(default: physical cores)")
+    parser.add_argument("--instances-only", action="store_true",
+                        help="only the several-instances benchmark (its own batch grid)")
     args = parser.parse_args()
     launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
     began = time.monotonic()
@@ -131,6 +137,12 @@ def main() -> int:
         print(f"\nsummary: {answer_keys(answers)}")
         log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
+    if args.instances_only:
+        gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
+        print_instances(gains)
+        print(f"\nsummary: instances_gain={ratio(gains[0].gain)}")
+        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
+        return 0
 
     restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
     print_repeatability(restart_runs)
@@ -141,6 +153,9 @@ def main() -> int:
     print_overhead(overhead, costs)
 
     answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
+
+    gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
+    print_instances(gains)
 
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
@@ -160,7 +175,7 @@ def main() -> int:
           f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
           f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
           f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys} "
-          f"{answer_keys(answers)}")
+          f"{answer_keys(answers)} instances_gain={ratio(gains[0].gain)}")
     log(f"benchmarks done in {minutes:.1f} min")
     return 0
 
