@@ -26,7 +26,8 @@ def big_host(tmp_path_factory: pytest.TempPathFactory) -> HostFacts:
         first = node * CORES_PER_SOCKET
         folder = root / "node" / f"node{node}"
         folder.mkdir(parents=True)
-        (folder / "cpulist").write_text(f"{first}-{first + 27},{first + CORES}-{first + CORES + 27}\n")
+        last = first + CORES_PER_SOCKET - 1
+        (folder / "cpulist").write_text(f"{first}-{last},{first + CORES}-{last + CORES}\n")
     return detect_host(root / "cpu", root / "node", Path("/nonexistent"),
                        usable_cpus=list(range(2 * CORES)))
 

@@ -9,10 +9,10 @@ import os
 import sys
 from typing import Iterator
 
-import docker
 import psutil
 import pytest
 
+import docker
 from autotune.cpusets import split_host
 from autotune.errors import ServerStartError
 from autotune.host import detect_host
@@ -46,7 +46,7 @@ def test_two_local_instances_each_on_its_own_core(tiny_model: ModelLocation) -> 
         assert group.addresses[0] == first and len(set(group.addresses)) == 2
         assert group.cpusets == [share.cpu_list for share in shares]
         pids = [member.pid for member in group.members]
-        for pid, share in zip(pids, shares):
+        for pid, share in zip(pids, shares, strict=True):
             assert psutil.Process(pid).cpu_affinity() == list(share.cpus)
         for address in group.addresses:
             client = PlainClient(address)

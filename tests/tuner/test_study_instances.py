@@ -13,17 +13,16 @@ import threading
 import time
 from typing import Callable
 
-import docker
 import optuna
 import psutil
 import pytest
 from optuna.trial import TrialState
 
+import docker
 from autotune.errors import NoFeasibleTrialError
 from autotune.host import detect_host
 from autotune.launch.docker import PID_LABEL
 from autotune.study import run_tuning
-from serving.fixtures import serving_image  # noqa: F401 (fixture)
 
 from .processes import serving_processes
 
@@ -126,5 +125,6 @@ def test_a_memory_limit_below_one_instance_makes_every_trial_infeasible(tuning_o
     assert "3 above --max-memory-mb 1 (the smallest used" in str(raised.value)
     (name,) = optuna.study.get_all_study_names(options.storage)
     for trial in optuna.load_study(study_name=name, storage=options.storage).trials:
-        assert trial.constraints["memory"] > 0 and "--max-memory-mb 1" in trial.user_attrs["infeasible"]
+        assert trial.constraints["memory"] > 0
+        assert "--max-memory-mb 1" in trial.user_attrs["infeasible"]
     assert not serving_processes()
