@@ -67,7 +67,8 @@ def test_two_workers_measure_the_grid_once_between_them(postgres_url, small_asse
     study = _only_study(postgres_url)
     trials = study.get_trials()
     assert all(trial.state == TrialState.COMPLETE for trial in trials), [t.state for t in trials]
-    grid = {_key(params) for params in build_space(detect_host(), None, False).configurations()}
+    grid = {_key(params)
+            for params in build_space(detect_host(), None, False, "batch").configurations()}
     measured = [_key(trial.params) for trial in trials]
     assert sorted(measured) == sorted(grid)  # every configuration, each exactly once
     assert len({trial.number for trial in trials}) == len(trials)
