@@ -1,11 +1,12 @@
-"""Several pinned instances as one launcher, with real servers: each on its own core, all
-AVAILABLE together, one failing instance failing the start in its own words, Ctrl-C and
-stop leaving nothing, memory summed over the instances."""
+"""Several pinned instances as one launcher, with real servers: each on its own core and
+on loopback, all AVAILABLE together, one failing instance failing the start in its own
+words, Ctrl-C, stop and a killed tuner leaving nothing, memory summed over the instances."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import sys
 from typing import Iterator
 
@@ -20,6 +21,7 @@ from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.docker import PID_LABEL
 from autotune.launch.group import InstanceGroup
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+from reliability.leftovers import containers_of, wait_until
 from serving.fixtures import START_DEADLINE_S, PlainClient, sample_ids
 
 HOST = detect_host()
@@ -44,6 +46,8 @@ def test_two_local_instances_each_on_its_own_core(tiny_model: ModelLocation) -> 
         first = group.start(ServerSettings(1, 1, 1, instances=2))
         group.wait_until_available(START_DEADLINE_S)
         assert group.addresses[0] == first and len(set(group.addresses)) == 2
+        assert all(address.startswith("127.0.0.1:") for address in group.addresses)
+        assert group.exposure is None  # every instance passed the listening check
         assert group.cpusets == [share.cpu_list for share in shares]
         pids = [member.pid for member in group.members]
         for pid, share in zip(pids, shares, strict=True):
@@ -109,3 +113,32 @@ def test_two_containers_each_on_its_own_core(tiny_model: ModelLocation, serving_
         assert (group.rss_mb() or 0) > 2 * 20
         assert len(engine.containers.list(all=True, filters=ours)) == 2
     assert engine.containers.list(all=True, filters=ours) == []
+
+
+@pytest.mark.docker
+def test_a_killed_tuner_leaves_no_instance_container(tiny_model: ModelLocation,
+                                                     serving_image: str) -> None:
+    """Each instance's container has its launcher's watchdog: SIGKILL the tuner, none stays."""
+    tuner = subprocess.Popen([sys.executable, "-c", f"""
+from pathlib import Path
+from autotune.host import detect_host
+from autotune.launch import ModelLocation, ServerSettings, make_launcher
+from autotune.launch.group import InstanceGroup
+model = ModelLocation(Path({str(tiny_model.base_path)!r}), {tiny_model.name!r})
+group = InstanceGroup(lambda: make_launcher("docker", model, image={serving_image!r}),
+                      detect_host())
+group.start(ServerSettings(1, 1, 1, instances=2))
+print(" ".join(member.container_name for member in group.members), flush=True)
+input()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        names = tuner.stdout.readline().split()
+        assert len(names) == 2 and sorted(containers_of(tuner.pid)) == sorted(names)
+    finally:
+        tuner.kill()
+        tuner.wait()
+
+    def none_left() -> bool:
+        """no container of the killed tuner"""
+        return not containers_of(tuner.pid)
+    wait_until(none_left, 15)
