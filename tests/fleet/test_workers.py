@@ -22,6 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.host import detect_host
+from autotune.modes import BATCH
 from autotune.space import build_space
 
 pytestmark = [pytest.mark.slow,
@@ -67,8 +68,8 @@ def test_two_workers_measure_the_grid_once_between_them(postgres_url, small_asse
     study = _only_study(postgres_url)
     trials = study.get_trials()
     assert all(trial.state == TrialState.COMPLETE for trial in trials), [t.state for t in trials]
-    grid = {_key(params)
-            for params in build_space(detect_host(), None, False, "batch").configurations()}
+    space = build_space(detect_host(), instances=BATCH.searches_instances)
+    grid = {_key(params) for params in space.configurations()}
     measured = [_key(trial.params) for trial in trials]
     assert sorted(measured) == sorted(grid)  # every configuration, each exactly once
     assert len({trial.number for trial in trials}) == len(trials)

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from typing import Iterator
 
+import docker
 import psutil
 import pytest
 
-import docker
 from autotune.cpusets import split_host
 from autotune.errors import ServerStartError
 from autotune.host import detect_host

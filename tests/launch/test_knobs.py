@@ -63,3 +63,12 @@ def test_batching_knobs_travel_as_the_batching_parameters():
     assert settings.server_args() == ServerSettings(1, 1, 1).server_args()
     off = ServerSettings.from_params({**threads, "enable_batching": False})
     assert off.batching is None and off.params() == threads
+
+
+def test_instances_are_a_count_the_launcher_applies():
+    threads = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 2}
+    settings = ServerSettings.from_params({**threads, "instances": 2})
+    assert settings.instances == 2 and settings.params() == {**threads, "instances": 2}
+    assert settings.env() == ServerSettings(1, 1, 2).env()  # not by env, not by flag
+    assert settings.server_args() == ServerSettings(1, 1, 2).server_args()
+    assert ServerSettings.from_params({**threads, "instances": 1}).params() == threads

@@ -13,12 +13,12 @@ import threading
 import time
 from typing import Callable
 
+import docker
 import optuna
 import psutil
 import pytest
 from optuna.trial import TrialState
 
-import docker
 from autotune.errors import NoFeasibleTrialError
 from autotune.host import detect_host
 from autotune.launch.docker import PID_LABEL
