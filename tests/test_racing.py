@@ -141,6 +141,29 @@ def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once(
     assert all(finalist.feasible for finalist in finalists)
 
 
+def test_the_best_single_instance_is_a_finalist_when_instances_were_searched():
+    import optuna
+
+    from autotune.accuracy import AccuracyResult
+    from autotune.racing import SINGLE_INSTANCE, pick_finalists
+    from autotune.schema import record_accuracy
+
+    study = optuna.create_study(direction="maximize")
+    for instances, value in ((2, 9.0), (2, 8.0), (1, 5.0), (1, 4.0)):
+        study.enqueue_trial({"instances": instances, "x": int(value)})
+        trial = study.ask()
+        trial.suggest_categorical("instances", [1, 2])
+        trial.suggest_int("x", 0, 10)
+        record_accuracy(trial, AccuracyResult(hr=0.5, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
+        study.tell(trial, value)
+    finalists = pick_finalists(study, top=2)
+    assert [(f.params, f.baselines) for f in finalists] == [
+        ({"instances": 2, "x": 9}, []), ({"instances": 2, "x": 8}, []),
+        ({"instances": 1, "x": 5}, [SINGLE_INSTANCE])]
+    # one already among the top: it is marked there, not raced twice
+    assert [f.baselines for f in pick_finalists(study, top=3)] == [[], [], [SINGLE_INSTANCE]]
+
+
 def _host_race(worker: str, true_ms: dict[int, float], seed: int, budget_s: float) -> RaceRecord:
     record = _race(FakeHost(true_ms, seed=seed), list(true_ms), budget_s=budget_s)
     record.workers = [worker]

@@ -246,7 +246,8 @@ def test_several_instances_report_cpusets_memory_and_the_gain_over_one():
     assert "-p 8500:8500" in first and "--cpuset-cpus=0" in first and "--cpuset-mems=0" in first
     assert "-p 8501:8500" in second and "--cpuset-cpus=1" in second and "--cpuset-mems=1" in second
     markdown = render_markdown(report)
-    assert "2 instance(s) on CPUs `0`, `1`" in markdown and "1.25x from single measurements" in markdown
+    assert "2 instance(s) on CPUs `0`, `1`" in markdown
+    assert "1.25x from single measurements" in markdown
     assert "600 MB" in markdown
     page = render_html(study, report)  # the HTML report states them as the summary does
     assert "2 instance(s) on CPUs <code>0</code>, <code>1</code>" in page

@@ -48,7 +48,7 @@ def test_measurements_and_gate_run_over_rest(rest_server: Launcher, eval_rows: E
     with RestClient(rest_server.rest_address, "ncf") as rest:
         latency = measure_latency(rest, users, items, "mean",
                                   LatencyPolicy(warmup_requests=5, window=40, max_seconds=3.0))
-        throughput = measure_throughput(rest, users, items, iterations=3)
+        throughput = measure_throughput([rest], users, items, iterations=3)
         accuracy = AccuracyGate(eval_rows, min_hr=0.22, min_ndcg=0.11,
                                 pairs_per_request=50_000).check(rest)
     assert latency.mean_ms > 0 and latency.requests >= 120
