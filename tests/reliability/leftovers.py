@@ -26,9 +26,12 @@ def serving_processes_of(pid: int) -> list[psutil.Process]:
 
 
 def containers_of(pid: int) -> list[str]:
-    """Names of the containers (running or not) a tuner of pid `pid` started."""
+    """Names of the containers (running or not) a tuner of pid `pid` started.
+
+    `ignore_removed`: the SDK lists, then inspects each container; one a watchdog removes
+    in between is gone, not an error (without it this raced the removal it waits for)."""
     client = docker.from_env()
-    found = client.containers.list(all=True, filters={
+    found = client.containers.list(all=True, ignore_removed=True, filters={
         "label": [f"{OWNER_LABEL}={OWNER}", f"{PID_LABEL}={pid}"]})
     return [container.name for container in found]
 
