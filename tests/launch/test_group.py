@@ -115,6 +115,30 @@ def test_two_containers_each_on_its_own_core(tiny_model: ModelLocation, serving_
     assert engine.containers.list(all=True, filters=ours) == []
 
 
+def test_rest_is_measured_on_every_instance_through_its_own_port(tiny_model: ModelLocation
+                                                                 ) -> None:
+    """--protocol rest with two instances: each has its own REST port, a client each, and
+    the batch measurement drives both at once."""
+    from autotune.client import measure_throughput
+    from autotune.launch.running import connect
+    from autotune.protocols import REST
+
+    with InstanceGroup(lambda: LocalLauncher(tiny_model, program=EMBEDDED_SERVER, rest=True),
+                       HOST) as group:
+        group.start(ServerSettings(1, 1, 1, instances=2))
+        group.wait_until_available(START_DEADLINE_S)
+        assert len(set(group.rest_addresses)) == 2
+        assert not set(group.rest_addresses) & set(group.addresses)
+        clients = connect(group, tiny_model.name, REST, 30.0, in_flight=2)
+        try:
+            result = measure_throughput(clients, *sample_ids(50), iterations=8, in_flight=2,
+                                        precision=0.0)
+        finally:
+            for client in clients:
+                client.close()
+    assert result.instances == 2 and result.iterations == 8 and result.samples_per_s > 0
+
+
 @pytest.mark.docker
 def test_a_killed_tuner_leaves_no_instance_container(tiny_model: ModelLocation,
                                                      serving_image: str) -> None:
