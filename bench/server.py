@@ -1,10 +1,11 @@
 """Server mode's two figures: the LoadGen adapter's capacity, and the tuned gain at the bound.
 
 - Capacity (`loadgen_rps`): the highest rate at which LoadGen, through autotune's SUT,
-  sustains p99 <= the bound against a trivial Predict server (bench/trivial_server.py,
-  its own process on this host), found by the tuner's own peak search. Beside it, the
-  CPU each side spent per query at that rate (load generator process vs server
-  process), which says where the time goes.
+  sustains p99 <= the bound against a trivial Predict server (the native one,
+  bench/trivial_server.cc, else the Python one, bench/trivial_server.py; its own process
+  on this host), found by the tuner's own peak search. Beside it, the CPU each side
+  spent per query at that rate (load generator process vs server process), which says
+  where the time goes.
 - Gain (`slo_qps_gain`): run `autotune --mode server` with its default budget (or
   `server_trials`), then measure its best configuration and the tutorial's online
   settings side by side in interleaved rounds, a fresh server each time; the gain is
@@ -26,6 +27,7 @@ from pathlib import Path
 import optuna
 import psutil
 from harness import BenchContext, Samples, interleaved, log, print_table
+from native_build import NativeUnavailable, native_server_argv
 from tensorflow_serving.apis import predict_pb2
 
 from autotune.image import image_default_env
@@ -50,6 +52,7 @@ class Capacity:
     at_peak: RunResult
     client_cpu_us: float
     server_cpu_us: float
+    server: str
 
 
 def _free_port() -> int:
@@ -58,16 +61,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _trivial_server_argv(port: int) -> tuple[str, list[str]]:
+    """Which trivial server runs (native if it can be built here) and its command."""
+    try:
+        return "native (C++)", native_server_argv(port)
+    except NativeUnavailable as reason:
+        log(f"  native trivial server unavailable ({reason}); using the Python one, "
+            "which caps the capacity measured")
+        return "Python", [sys.executable, str(TRIVIAL_SERVER), str(port)]
+
+
 @contextlib.contextmanager
-def trivial_server() -> "contextlib.Generator[tuple[str, psutil.Process], None, None]":
-    """The trivial server as a child process; its address and process."""
+def trivial_server() -> "contextlib.Generator[tuple[str, str, psutil.Process], None, None]":
+    """The trivial server as a child process; which one, its address and process."""
     port = _free_port()
-    process = subprocess.Popen([sys.executable, str(TRIVIAL_SERVER), str(port)],
-                               stdout=subprocess.PIPE, text=True)
+    kind, argv = _trivial_server_argv(port)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         process.stdout.readline()  # "listening" once it serves
-        yield f"127.0.0.1:{port}", psutil.Process(process.pid)
+        yield kind, f"127.0.0.1:{port}", psutil.Process(process.pid)
     finally:
         process.terminate()
         process.wait(10)
@@ -78,11 +91,12 @@ def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> C
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL_NAME
     settings = dataclasses.replace(settings, bound_ms=bound_ms)
-    with (trivial_server() as (address, server),
+    with (trivial_server() as (kind, address, server),
           PredictSUT(address, [request.SerializeToString()]) as sut):
         peak = find_peak(lambda rate: sut.run(rate, settings, workdir / f"capacity-{rate:.0f}"),
                          PeakPolicy(start_qps=CAPACITY_START_QPS), bound_ms)
-        log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms")
+        log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms "
+            f"against the {kind} trivial server")
         # CPU per query at the peak rate, load generator vs server, over one more run
         processes = {"client": psutil.Process(), "server": server}
         before = {name: _cpu_s(process) for name, process in processes.items()}
@@ -90,7 +104,8 @@ def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> C
         spent_us = {name: (_cpu_s(process) - before[name]) / run.queries * 1e6
                     for name, process in processes.items()}
     return Capacity(qps=peak.qps_at_slo, at_peak=peak.at_peak,
-                    client_cpu_us=spent_us["client"], server_cpu_us=spent_us["server"])
+                    client_cpu_us=spent_us["client"], server_cpu_us=spent_us["server"],
+                    server=kind)
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -100,7 +115,8 @@ def _cpu_s(process: psutil.Process) -> float:
 
 def print_capacity(capacity: Capacity, bound_ms: float) -> None:
     run = capacity.at_peak
-    print_table(f"LoadGen adapter capacity against a trivial server (p99 <= {bound_ms:g} ms)",
+    print_table(f"LoadGen adapter capacity against the {capacity.server} trivial server "
+                f"(p99 <= {bound_ms:g} ms)",
                 ["requests/s", "p50 ms", "p99 ms", "load generator CPU us/query",
                  "server CPU us/query"],
                 [(f"{capacity.qps:,.0f}", f"{run.p50_ms:.2f}", f"{run.p99_ms:.2f}",

@@ -1,9 +1,10 @@
 """A trivial TF-Serving-compatible Predict server: the same small answer to every request.
 
-It measures the load generator, not a model: `bench/loadgen_capacity.py` runs it as its
-own process (so it does not share the load generator's interpreter) and finds the
-highest rate the LoadGen adapter sustains against it. An asyncio gRPC server, the
-cheapest Python server per request.
+It measures the load generator, not a model: `bench/server.py` runs it as its own
+process (so it does not share the load generator's interpreter) where the native twin
+(`bench/trivial_server.cc`) cannot be built, and finds the highest rate the LoadGen
+adapter sustains against it. An asyncio gRPC server, the cheapest Python server per
+request; `fixed_response` is also the native server's answer.
 
     python bench/trivial_server.py PORT
 """
