@@ -97,20 +97,21 @@ def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> C
                          PeakPolicy(start_qps=CAPACITY_START_QPS), bound_ms)
         log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms "
             f"against the {kind} trivial server")
-        # CPU per query at the peak rate, load generator vs server, over one more run
-        processes = {"client": psutil.Process(), "server": server}
-        before = {name: _cpu_s(process) for name, process in processes.items()}
+        # CPU per query at the peak rate, load generator (LoadGen's process and the client
+        # processes) vs server, over one more run
+        processes = {"client": [psutil.Process(), *map(psutil.Process, sut.pids)],
+                     "server": [server]}
+        before = {name: _cpu_s(group) for name, group in processes.items()}
         run = sut.run(peak.qps_at_slo, settings, workdir / "capacity-cpu")
-        spent_us = {name: (_cpu_s(process) - before[name]) / run.queries * 1e6
-                    for name, process in processes.items()}
+        spent_us = {name: (_cpu_s(group) - before[name]) / run.queries * 1e6
+                    for name, group in processes.items()}
     return Capacity(qps=peak.qps_at_slo, at_peak=peak.at_peak,
                     client_cpu_us=spent_us["client"], server_cpu_us=spent_us["server"],
                     server=kind)
 
 
-def _cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    return sum(times.user + times.system for times in (p.cpu_times() for p in processes))
 
 
 def print_capacity(capacity: Capacity, bound_ms: float) -> None:

@@ -1,0 +1,63 @@
+"""The LoadGen adapter on its own against a real server: every query answered, failures
+counted with their status, a dead client process failing its queries instead of hanging.
+
+The runs are short and at a low rate (the suite shares two busy cores): what is checked
+is the bookkeeping between LoadGen, the client processes and the server, not speed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+import psutil
+import pytest
+
+from autotune.client import ServingClient
+from autotune.loadgen import PredictSUT
+from autotune.options import RunSettings
+
+SHORT = RunSettings(min_duration_s=0.5, min_queries=200, max_duration_s=3.0,
+                    request_timeout_s=5.0)
+RATE = 200.0
+
+
+@pytest.fixture(scope="module")
+def requests(server_address) -> list[bytes]:
+    with ServingClient(server_address, "ncf") as client:
+        return [client.request([user], [user + 1]).SerializeToString() for user in range(16)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_every_query_is_answered_by_a_real_server(server_address, requests, tmp_path):
+    with PredictSUT(server_address, requests, processes=2) as sut:
+        workers = [psutil.Process(pid) for pid in sut.pids]
+        run = sut.run(RATE, SHORT, tmp_path / "run")
+    assert run.errors == 0 and run.first_error is None
+    assert run.queries >= SHORT.min_queries and run.completed_qps > 0
+    assert (tmp_path / "run" / "mlperf_log_detail.txt").exists()
+    assert not any(worker.is_running() for worker in workers)  # none left behind
+
+
+def test_failed_requests_are_counted_with_their_status(requests, tmp_path):
+    with PredictSUT(f"127.0.0.1:{_closed_port()}", requests, processes=2) as sut:
+        run = sut.run(RATE, SHORT, tmp_path / "run")
+    assert run.errors == run.queries and not run.meets_bound
+    assert run.first_error.startswith("UNAVAILABLE: ")
+
+
+def test_a_dead_client_process_fails_its_queries_instead_of_hanging(server_address, requests,
+                                                                   tmp_path):
+    with PredictSUT(server_address, requests, processes=2) as sut:
+        os.kill(sut.pids[0], signal.SIGKILL)
+        psutil.Process(sut.pids[0]).wait(10)
+        run = sut.run(RATE, SHORT, tmp_path / "run")
+    # the survivor answers its share; the dead one's share fails, and the run ends
+    assert 0 < run.errors < run.queries
+    assert f"client process {sut.pids[0]}" in run.first_error
