@@ -3,9 +3,10 @@
 - Capacity (`loadgen_rps`): the highest rate at which LoadGen, through autotune's SUT,
   sustains p99 <= the bound against a trivial Predict server (the native one,
   bench/trivial_server.cc, else the Python one, bench/trivial_server.py; its own process
-  on this host), found by the tuner's own peak search. Beside it, the CPU each side
-  spent per query at that rate (load generator process vs server process), which says
-  where the time goes.
+  on this host), found by the tuner's own peak search. Then one run at that rate and
+  one at each of a few fixed rates (SWEEP_QPS), each with the CPU each side spent per
+  query (load generator processes vs server process): what the adapter completes
+  whatever the p99, and where the time goes.
 - Gain (`slo_qps_gain`): run `autotune --mode server` with its default budget (or
   `server_trials`), then measure its best configuration and the tutorial's online
   settings side by side in interleaved rounds, a fresh server each time; the gain is
@@ -44,14 +45,24 @@ from autotune.study import run_tuning
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
 #: where the capacity search starts (the adapter is expected to pass thousands)
 CAPACITY_START_QPS = 500.0
+#: fixed target rates run after the search: what the adapter completes whatever the p99
+SWEEP_QPS = (1000.0, 2000.0, 3000.0, 4000.0)
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One LoadGen run and the CPU each side spent per query during it."""
+
+    run: RunResult
+    client_cpu_us: float
+    server_cpu_us: float
 
 
 @dataclass(frozen=True)
 class Capacity:
     qps: float
-    at_peak: RunResult
-    client_cpu_us: float
-    server_cpu_us: float
+    #: one more run at the peak rate, then one at each SWEEP_QPS
+    runs: list[MeasuredRun]
     server: str
 
 
@@ -96,18 +107,20 @@ def measure_capacity(bound_ms: float, settings: RunSettings, workdir: Path) -> C
         peak = find_peak(lambda rate: sut.run(rate, settings, workdir / f"capacity-{rate:.0f}"),
                          PeakPolicy(start_qps=CAPACITY_START_QPS), bound_ms)
         log(f"  adapter capacity: {peak.qps_at_slo:,.0f} requests/s at p99 <= {bound_ms:g} ms "
-            f"against the {kind} trivial server")
-        # CPU per query at the peak rate, load generator (LoadGen's process and the client
-        # processes) vs server, over one more run
-        processes = {"client": [psutil.Process(), *map(psutil.Process, sut.pids)],
-                     "server": [server]}
-        before = {name: _cpu_s(group) for name, group in processes.items()}
-        run = sut.run(peak.qps_at_slo, settings, workdir / "capacity-cpu")
-        spent_us = {name: (_cpu_s(group) - before[name]) / run.queries * 1e6
-                    for name, group in processes.items()}
-    return Capacity(qps=peak.qps_at_slo, at_peak=peak.at_peak,
-                    client_cpu_us=spent_us["client"], server_cpu_us=spent_us["server"],
-                    server=kind)
+            f"against the {kind} trivial server; now the CPU per query at fixed rates")
+        # the load generator is LoadGen's process and the client processes
+        client = [psutil.Process(), *map(psutil.Process, sut.pids)]
+        runs = [_measured_run(sut, rate, settings, workdir / f"fixed-{rate:.0f}", client, server)
+                for rate in (peak.qps_at_slo, *SWEEP_QPS)]
+    return Capacity(qps=peak.qps_at_slo, runs=runs, server=kind)
+
+
+def _measured_run(sut: PredictSUT, rate: float, settings: RunSettings, log_dir: Path,
+                  client: list[psutil.Process], server: psutil.Process) -> MeasuredRun:
+    before = _cpu_s(client), _cpu_s([server])
+    run = sut.run(rate, settings, log_dir)
+    return MeasuredRun(run, client_cpu_us=(_cpu_s(client) - before[0]) / run.queries * 1e6,
+                       server_cpu_us=(_cpu_s([server]) - before[1]) / run.queries * 1e6)
 
 
 def _cpu_s(processes: list[psutil.Process]) -> float:
@@ -115,13 +128,15 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
 
 
 def print_capacity(capacity: Capacity, bound_ms: float) -> None:
-    run = capacity.at_peak
-    print_table(f"LoadGen adapter capacity against the {capacity.server} trivial server "
-                f"(p99 <= {bound_ms:g} ms)",
-                ["requests/s", "p50 ms", "p99 ms", "load generator CPU us/query",
-                 "server CPU us/query"],
-                [(f"{capacity.qps:,.0f}", f"{run.p50_ms:.2f}", f"{run.p99_ms:.2f}",
-                  f"{capacity.client_cpu_us:.0f}", f"{capacity.server_cpu_us:.0f}")])
+    print_table(f"LoadGen adapter capacity against the {capacity.server} trivial server: "
+                f"{capacity.qps:,.0f} requests/s at p99 <= {bound_ms:g} ms; one run per rate",
+                ["target/s", "completed/s", "p50 ms", "p99 ms", "meets bound", "errors",
+                 "load generator CPU us/query", "server CPU us/query"],
+                [(f"{m.run.target_qps:,.0f}", f"{m.run.completed_qps:,.0f}",
+                  f"{m.run.p50_ms:.2f}", f"{m.run.p99_ms:.2f}",
+                  "yes" if m.run.meets_bound else "no", str(m.run.errors),
+                  f"{m.client_cpu_us:.0f}", f"{m.server_cpu_us:.0f}")
+                 for m in capacity.runs])
 
 
 @dataclass(frozen=True)
