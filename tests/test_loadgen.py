@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from autotune.loadgen import PredictSUT, RunSettings
+from autotune.loadgen import CLIENT_PROCESSES, PredictSUT, RunSettings
 from autotune.serving.tensors import encode_into
 
 SHORT_RUN = RunSettings(bound_ms=1000.0, min_duration_s=0.5, min_queries=400, max_duration_s=3.0)
@@ -54,4 +54,5 @@ def test_queries_are_shared_out_over_the_instances(tmp_path) -> None:
             server.stop(None)
     counts = [servicer.answered for servicer in servicers]
     assert result.errors == 0 and sum(counts) == result.queries >= 400
-    assert abs(counts[0] - counts[1]) <= 1, counts  # in turn: one each
+    # each client process sends its share to the instances in turn: one apart at most each
+    assert abs(counts[0] - counts[1]) <= CLIENT_PROCESSES, counts
