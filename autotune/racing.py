@@ -62,6 +62,7 @@ from autotune.schema import (
     params_key,
     racing_attr,
     ranked,
+    searched_instances,
 )
 from autotune.space import describe_params
 from autotune.stats import PairedRatio, paired_ratio
@@ -169,7 +170,7 @@ def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
                 trial.number, dict(trial.params), is_feasible(trial)))
             finalist.baselines.append(name)
     single = best_single_instance_trial(study)
-    if single is not None and any("instances" in t.params for t in best_first):
+    if single is not None and searched_instances(best_first):
         chosen.setdefault(params_key(single.params), Finalist(
             single.number, dict(single.params), True)).baselines.append(SINGLE_INSTANCE)
     return list(chosen.values())

@@ -197,6 +197,11 @@ def instances_of(params: Mapping[str, Any]) -> int:
     return int(params.get("instances", 1))
 
 
+def searched_instances(trials: Iterable[FrozenTrial]) -> bool:
+    """Whether these trials come from a study that searched `instances`."""
+    return any("instances" in trial.params for trial in trials)
+
+
 def best_single_instance_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best feasible trial of one server instance (`instances` 1 or not searched)."""
     single = [t for t in complete_trials(study)

@@ -37,6 +37,7 @@ from autotune.cpusets import format_cpu_list, instance_counts
 from autotune.host import HostFacts
 from autotune.launch.base import KNOBS, KNOBS_BY_PARAM, NO_CPUSET, ServerSettings, env_params
 from autotune.modes import Mode, get_mode
+from autotune.schema import instances_of
 
 THREAD_PARAMS = tuple(knob.param for knob in KNOBS if knob.kind == "threads")
 KMP_BLOCKTIME_CHOICES = (0, 1, 10, 200)
@@ -86,7 +87,7 @@ class SearchSpace:
         batching = list(self.batching.configurations()) if self.batching else [{}]
         for values in itertools.product(*choices.values()):
             params = dict(zip(choices, values, strict=True))
-            if params.get("instances", 1) == 1 or params.pop("cpuset", NO_CPUSET) == NO_CPUSET:
+            if instances_of(params) == 1 or params.pop("cpuset", NO_CPUSET) == NO_CPUSET:
                 for knobs in batching:
                     yield {**params, **knobs}
 
@@ -96,7 +97,7 @@ class SearchSpace:
         for name, values in self.choices().items():
             if KNOBS_BY_PARAM[name].kind == "threads":
                 params[name] = trial.suggest_int(name, 1, self.max_threads)
-            elif name != "cpuset" or params.get("instances", 1) == 1:
+            elif name != "cpuset" or instances_of(params) == 1:
                 params[name] = trial.suggest_categorical(name, list(values))
         if self.batching:
             params.update(self.batching.suggest(trial))

@@ -73,18 +73,22 @@ def _finalist(study: optuna.Study, number: int, values: list[float], **fields) -
             **fields}
 
 
+def _race(study: optuna.Study, stopped: str, *finalists: dict) -> None:
+    """Store a four-round race of `finalists` (minimize, 2% precision, 55 s of 60)."""
+    study.set_user_attr(StudyAttr.RACING, {
+        "direction": "minimize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
+        "rounds": 4, "seconds": 55.0, "stopped": stopped, "finalists": list(finalists)})
+
+
 def test_the_racing_decides_ties_recommendation_and_claims():
     study = _online_study()
     rounds = [1.0, 1.2, 0.9, 1.1]
-    study.set_user_attr(StudyAttr.RACING, {
-        "direction": "minimize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
-        "rounds": 4, "seconds": 55.0, "stopped": "budget", "finalists": [
-            _finalist(study, 3, rounds),  # (1, 2, 1): four threads
-            _finalist(study, 0,  # the tutorial
-                      [v * (1.05, 0.96)[i % 2] for i, v in enumerate(rounds)]),
-            _finalist(study, 1, [2 * v for v in rounds[:3]] + [None], dropped_round=3,
-                      dropped_reason="slower"),  # image defaults
-        ]})
+    _race(study, "budget",
+          _finalist(study, 3, rounds),  # (1, 2, 1): four threads
+          _finalist(study, 0,  # the tutorial
+                    [v * (1.05, 0.96)[i % 2] for i, v in enumerate(rounds)]),
+          _finalist(study, 1, [2 * v for v in rounds[:3]] + [None], dropped_round=3,
+                    dropped_reason="slower"))  # image defaults
     report = build_report(study)
     assert report["best"]["trial"] == 3 and report["best"]["source"] == "racing"
     assert report["best"]["value"] == pytest.approx(1.05) and len(report["best"]["ci95"]) == 2
@@ -108,12 +112,9 @@ def test_the_racing_decides_ties_recommendation_and_claims():
 def test_a_baseline_that_is_the_recommendation_is_not_compared_with_itself():
     study = _online_study()
     rounds = [1.0, 1.2, 0.9, 1.1]
-    study.set_user_attr(StudyAttr.RACING, {
-        "direction": "minimize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
-        "rounds": 4, "seconds": 55.0, "stopped": "one left", "finalists": [
-            _finalist(study, 0, rounds),  # the tutorial, the fastest
-            _finalist(study, 3, [1.5 * v for v in rounds]),
-        ]})
+    _race(study, "one left",
+          _finalist(study, 0, rounds),  # the tutorial, the fastest
+          _finalist(study, 3, [1.5 * v for v in rounds]))
     report = build_report(study)
     assert report["best"]["trial"] == 0
     assert report["speedup"]["tutorial"]["is_recommended"]

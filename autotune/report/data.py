@@ -39,6 +39,7 @@ from autotune.schema import (
     instances_of,
     is_feasible,
     ranked,
+    searched_instances,
 )
 from autotune.space import settings_from_params
 from autotune.stats import mean_and_ci95
@@ -48,8 +49,11 @@ from autotune.verdict import Verdict, decide
 SERVER_TRIAL_ATTRS = (TrialAttr.RATES_TRIED, TrialAttr.LOADGEN_LOGS)
 #: the recommendation when nothing was raced
 UNRACED = "The best single measurement of the search (no racing): no speed-up is claimed."
-#: the speed-up entry of a baseline whose configuration is the recommended one
-IS_RECOMMENDED = {"ratio": 1.0, "ci95": None, "significant": False, "is_recommended": True}
+
+
+def _is_recommended() -> dict[str, Any]:
+    """The speed-up entry of a baseline whose configuration is the recommended one."""
+    return {"ratio": 1.0, "ci95": None, "significant": False, "is_recommended": True}
 
 
 def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> dict[str, Any]:
@@ -103,11 +107,11 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
                            "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]
         report["speedup"] = {name: verdict.speedups[name].as_dict() for name in baselines
                              if name in verdict.speedups}
-        report["speedup"].update({name: IS_RECOMMENDED for name in verdict.recommended.baselines
+        report["speedup"].update({name: _is_recommended() for name in verdict.recommended.baselines
                                   if name in baselines})
         if single is not None:
             single["speedup_of_best"] = (
-                IS_RECOMMENDED if SINGLE_INSTANCE in verdict.recommended.baselines
+                _is_recommended() if SINGLE_INSTANCE in verdict.recommended.baselines
                 else verdict.speedups[SINGLE_INSTANCE].as_dict()
                 if SINGLE_INSTANCE in verdict.speedups else _unraced(direction, None, None))
     else:
@@ -146,7 +150,7 @@ def _best_single_instance(study: optuna.Study, complete: list[FrozenTrial],
                           record: RaceRecord | None) -> dict[str, Any] | None:
     """The best single-instance configuration, when the study searched `instances` at all:
     the one raced as `SINGLE_INSTANCE` (its raced mean), else the best feasible search trial."""
-    if not any("instances" in trial.params for trial in complete):
+    if not searched_instances(complete):
         return None
     raced = next((f for f in (record.finalists if record else [])
                   if SINGLE_INSTANCE in f.baselines), None)
