@@ -41,9 +41,12 @@ class BoundMissedError(MeasurementError):
     The trial fails, but as a finding about this configuration on this host, not as a
     broken measurement: it does not count towards the failures in a row that end a study
     (a host whose every configuration misses a tight bound still gets its report, and the
-    run's error says which bound it could meet). `p99_ms` is the p99 at the lowest rate.
+    run's error says which bound it could meet). `p99_ms` is the p99 at the lowest rate,
+    `rates_tried` every run of the search (`RunResult.row()`s), kept with the trial.
     """
 
-    def __init__(self, message: str, p99_ms: float) -> None:
+    def __init__(self, message: str, p99_ms: float,
+                 rates_tried: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.p99_ms = p99_ms
+        self.rates_tried = rates_tried or []

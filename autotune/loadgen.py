@@ -12,10 +12,13 @@ omission). autotune supplies its two halves:
   instances the queries go to them in turn (round robin, one channel each, no extra
   work per query), so every instance gets an equal share. Requests go out as
   prepared bytes and responses are not decoded (only the status matters here), and the
-  calls run in a few client processes (`autotune.loadgen_worker`) fed through pipes,
-  since one Python process spends a few hundred microseconds of CPU a call under its
-  GIL; together that keeps the adapter ahead of a server at 3,000 queries per second
-  on two cores (BENCHMARKS.md, `loadgen_rps`).
+  calls run in a couple of client processes fed through pipes, leaving LoadGen's
+  process only the bookkeeping. The client processes are native (`autotune.native`'s
+  `loadgen_client`, gRPC's C++ callback API, a few tens of microseconds of CPU a call)
+  where g++ and gRPC's C++ headers are installed, else their Python twin
+  (`autotune.loadgen_worker`, a few hundred microseconds a call under its GIL); on a
+  2-core host that also runs the server, that is what keeps the adapter ahead of it at
+  thousands of queries per second (BENCHMARKS.md, `loadgen_rps`).
 
 A run's verdict and statistics come from LoadGen's own detail log (`mlperf_log_detail.txt`,
 beside `mlperf_log_summary.txt` in the run's folder): the run meets the bound when
@@ -25,10 +28,10 @@ met, early stopping satisfied) and no request failed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
-import pickle
 import selectors
 import subprocess
 import sys
@@ -40,12 +43,14 @@ from typing import Sequence
 import grpc
 import mlperf_loadgen as lg
 
-from autotune.client import CHANNEL_OPTIONS
-from autotune.loadgen_worker import DONE, ISSUE, READ_SIZE
+from autotune import native
+from autotune.loadgen_worker import DONE, ISSUE, READ_SIZE, frame_requests
 from autotune.options import RunSettings
 
-#: client processes sending the Predicts (one Python process tops out near 2,500 calls/s)
+#: client processes sending the Predicts (a Python one tops out near 2,500 calls/s)
 CLIENT_PROCESSES = 2
+#: which client processes send the Predicts: the native one where it builds, else Python
+NATIVE, PYTHON = "native", "python"
 #: how long a client process may take to exit once its pipe closes
 WORKER_EXIT_S = 10.0
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -89,19 +94,22 @@ class PredictSUT:
 
     `addresses` are the servers (one per instance), `requests` serialized
     `PredictRequest`s, one per eval pair (the QSL's samples). The calls run in
-    `processes` client processes (`autotune.loadgen_worker`), each with its own channel
-    to every instance (used in turn): LoadGen's issue callback only writes each query to
-    one of them (round robin) through a pipe, and one thread here reads what they report done and
-    completes it back to LoadGen in batches. A worker that dies fails its outstanding
-    queries instead of hanging the run.
+    `processes` client processes (`client_program`: native or Python), each with its own
+    channel to every instance (used in turn): LoadGen's issue callback only writes each
+    query to one of them (round robin) through a pipe, and one thread here reads what
+    they report done and completes it back to LoadGen in batches. A worker that dies
+    fails its outstanding queries instead of hanging the run.
     """
 
     def __init__(self, addresses: str | Sequence[str], requests: Sequence[bytes],
-                 timeout_s: float = 10.0, processes: int = CLIENT_PROCESSES) -> None:
+                 timeout_s: float = 10.0, processes: int = CLIENT_PROCESSES,
+                 client: str | None = None) -> None:
         if not requests:
             raise ValueError("the query sample library needs at least one request")
         self._requests = list(requests)
         addresses = [addresses] if isinstance(addresses, str) else list(addresses)
+        #: the client processes' program (`client`: NATIVE, PYTHON, or None for the best here)
+        self.client = client_program(client)
         self._lock = threading.Lock()
         #: failed requests of the current run, and the first one's status
         self.errors = 0
@@ -109,7 +117,8 @@ class PredictSUT:
         self._workers: list[_Worker] = []
         try:
             for _ in range(processes):
-                self._workers.append(_Worker.start(addresses, timeout_s, self._requests))
+                self._workers.append(_Worker.start(self.client.argv, addresses, timeout_s,
+                                                   self._requests))
         except BaseException:
             for worker in self._workers:
                 worker.stop()
@@ -228,21 +237,22 @@ class _Worker:
     partial: bytes = b""
 
     @classmethod
-    def start(cls, addresses: list[str], timeout_s: float,
+    def start(cls, program: Sequence[str], addresses: list[str], timeout_s: float,
               requests: list[bytes]) -> "_Worker":
         issue_read, issue_fd = os.pipe()
         done_fd, done_write = os.pipe()
         # the same autotune as this process's, wherever it was imported from
         path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
         process = subprocess.Popen(
-            [sys.executable, "-m", "autotune.loadgen_worker", str(issue_read), str(done_write)],
+            [*program, str(issue_read), str(done_write), str(round(timeout_s * 1000)),
+             *addresses],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(issue_read, done_write),
             env={**os.environ, "PYTHONPATH": path})
         os.close(issue_read)
         os.close(done_write)
         assert process.stdin is not None and process.stdout is not None
         with process.stdin:
-            pickle.dump((addresses, CHANNEL_OPTIONS, timeout_s, requests), process.stdin)
+            process.stdin.write(frame_requests(requests))
         if process.stdout.readline().strip() != b"ready":
             os.close(issue_fd)
             os.close(done_fd)
@@ -258,6 +268,37 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass(frozen=True)
+class ClientProgram:
+    """The program every client process runs, which kind it is, and why not native."""
+
+    kind: str
+    argv: tuple[str, ...]
+    #: for the Python client: why not the native one ("" when native)
+    why: str = ""
+
+    def describe(self) -> str:
+        return self.kind if not self.why else f"{self.kind} ({self.why})"
+
+
+@functools.cache
+def client_program(kind: str | None = None) -> ClientProgram:
+    """The client processes' program: `kind` (NATIVE or PYTHON), or None for native when
+    it builds here and Python otherwise (the reason kept; the build is tried once)."""
+    if kind not in (None, NATIVE, PYTHON):
+        raise ValueError(f"no LoadGen client {kind!r}: {NATIVE} or {PYTHON}")
+    if kind == PYTHON:
+        why = "asked for"
+    else:
+        try:
+            return ClientProgram(NATIVE, (str(native.build(native.LOADGEN_CLIENT)),))
+        except native.NativeUnavailable as unavailable:
+            if kind == NATIVE:
+                raise
+            why = f"native client unavailable: {unavailable}"
+    return ClientProgram(PYTHON, (sys.executable, "-m", "autotune.loadgen_worker"), why)
 
 
 def _load_nothing(_indices: list[int]) -> None:

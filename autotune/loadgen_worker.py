@@ -1,28 +1,31 @@
-"""One client process of the LoadGen adapter: sends the Predicts LoadGen's process issues.
+"""One client process of the LoadGen adapter, in Python: sends the Predicts LoadGen issues.
 
-A Python gRPC call costs a few hundred microseconds of CPU under the GIL, so a single
-process tops out near 2,500 calls/s on this kind of host. `autotune.loadgen.PredictSUT`
-therefore spreads the calls over a few of these processes, each with its own channel,
-and keeps only LoadGen and the bookkeeping in its own process. The pipes between them:
+`autotune.loadgen.PredictSUT` spreads its calls over a few client processes and keeps
+only LoadGen and the bookkeeping in its own. It prefers their native twin
+(`autotune/native/loadgen_client.cc`, a tenth of the CPU a call); this one runs where that
+cannot be built. A Python gRPC call costs a few hundred microseconds of CPU under the
+GIL, so one such process tops out near 2,500 calls/s on this kind of host.
 
-- startup: a pickled `(addresses, channel options, timeout, requests)` on stdin (one
-  address per server instance, each query sent to the next in turn); the worker
-  answers `ready` on stdout;
-- issue pipe (in): `ISSUE` records, `(query id, sample index)`; end of file ends the worker;
+The pipes, the same for both kinds:
+
+- argv: `ISSUE_FD DONE_FD TIMEOUT_MS ADDRESS...`, one address per server instance, each
+  query sent to the next in turn;
+- stdin: the requests, each a `REQUEST_LENGTH` and that many bytes of a serialized
+  `PredictRequest`, up to end of file; the worker then answers `ready` on stdout;
+- issue pipe (in): `ISSUE` records, `(query id, request index)`; end of file ends the worker;
 - done pipe (out): a `DONE` record per finished call, `(query id, status code, length)`,
   followed by that many bytes of the error's details when the call failed. Each record is
   one `write` of less than `PIPE_BUF`, so records from the gRPC threads never interleave.
 
 This module imports only gRPC, so a worker starts in a fraction of a second.
 
-    python -m autotune.loadgen_worker ISSUE_FD DONE_FD
+    python -m autotune.loadgen_worker ISSUE_FD DONE_FD TIMEOUT_MS ADDRESS...
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import struct
 import sys
 
@@ -31,15 +34,16 @@ import grpc
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 ISSUE = struct.Struct("<QI")
 DONE = struct.Struct("<QBH")
+REQUEST_LENGTH = struct.Struct("<I")
 #: an error's details are cut to this many bytes (keeps each record one atomic write)
 MAX_DETAILS = 1024
 READ_SIZE = 1 << 16
 
 
-def serve(issue_fd: int, done_fd: int) -> None:
+def serve(issue_fd: int, done_fd: int, timeout_s: float, addresses: list[str]) -> None:
     """Send every issued query as an asynchronous Predict; report each when it finishes."""
-    addresses, options, timeout_s, requests = pickle.load(sys.stdin.buffer)
-    channels = [grpc.insecure_channel(address, options=options) for address in addresses]
+    requests = read_requests(sys.stdin.buffer.read())
+    channels = [grpc.insecure_channel(address) for address in addresses]
     predicts = itertools.cycle([channel.unary_unary(PREDICT_METHOD, _registered_method=True)
                                 .future for channel in channels])
     # gRPC cancels a call whose future is garbage: hold each until it completes.
@@ -68,5 +72,20 @@ def serve(issue_fd: int, done_fd: int) -> None:
         channel.close()
 
 
+def frame_requests(requests: list[bytes]) -> bytes:
+    """The requests as a worker reads them on stdin."""
+    return b"".join(REQUEST_LENGTH.pack(len(request)) + request for request in requests)
+
+
+def read_requests(framed: bytes) -> list[bytes]:
+    """The inverse of `frame_requests`."""
+    requests, offset = [], 0
+    while offset < len(framed):
+        (length,), offset = REQUEST_LENGTH.unpack_from(framed, offset), offset + REQUEST_LENGTH.size
+        requests.append(framed[offset:offset + length])
+        offset += length
+    return requests
+
+
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000, sys.argv[4:])

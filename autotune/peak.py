@@ -10,8 +10,8 @@ bound; its p50/p95/p99 and every rate tried (with its p99 and verdict) go into t
 trial attrs, and each run's LoadGen logs stay in the measurement's folder.
 
 A host that misses the bound even at `min_qps` raises `BoundMissedError` (a
-`MeasurementError`), which the study records as a FAIL trial with that reason and the
-p99 it saw at that rate.
+`MeasurementError`), which the study records as a FAIL trial with that reason, the
+p99 it saw at that rate and every rate tried.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
         while best is None:
             rate /= 2
             if rate < policy.min_qps:
-                raise BoundMissedError(_missed(runs[-1], bound_ms), runs[-1].p99_ms)
+                raise BoundMissedError(_missed(runs[-1], bound_ms), runs[-1].p99_ms,
+                                       [run.row() for run in runs])
             attempt(rate)
     assert best is not None
     while (ceiling is not None and ceiling / best.target_qps > 1 + policy.precision
@@ -129,7 +130,8 @@ class ServerLoad:
                 return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
 
             peak = find_peak(run, self.policy, self.settings.bound_ms)
-        return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir)}
+        return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir),
+                                 TrialAttr.LOADGEN_CLIENT: sut.client.describe()}
 
     def _new_log_dir(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

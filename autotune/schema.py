@@ -96,6 +96,9 @@ class TrialAttr:
     QPS_AT_SLO = "qps_at_slo"
     RATES_TRIED = "rates_tried"
     LOADGEN_LOGS = "loadgen_logs"
+    #: which LoadGen client processes sent the load (`ClientProgram.describe()`: native,
+    #: or python and why)
+    LOADGEN_CLIENT = "loadgen_client"
     #: server mode, a trial that missed the bound even at the lowest rate: its p99 there
     MISSED_P99_MS = "missed_p99_ms"
     #: online and batch (autotune.client): the 95% interval's half-width relative to the

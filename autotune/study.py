@@ -439,6 +439,7 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
             missed = isinstance(error, BoundMissedError)  # a finding, not a broken server
             if missed:
                 trial.set_user_attr(TrialAttr.MISSED_P99_MS, error.p99_ms)
+                trial.set_user_attr(TrialAttr.RATES_TRIED, error.rates_tried)
             record_failure(study, trial, str(error))
             failures_in_a_row = 0 if missed else failures_in_a_row + 1
             progress.done(f"trial {trial.number} FAIL: {str(error).splitlines()[0]}",

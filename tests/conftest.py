@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated $AUTOTUNE_HOME for the session, and a small trained model.
+"""Shared fixtures: an isolated $AUTOTUNE_HOME for the session, a small trained model, and
+each kind of LoadGen client process.
 
 `small_assets` is what integration tests serve: a synthetic dataset of 300 users and
 500 items, trained for 5 epochs (5-10 s on 2 busy cores), whose model clears the tuner's default
@@ -14,7 +15,9 @@ from typing import Iterator
 import pytest
 
 from autotune.data.synthetic import SyntheticShape
+from autotune.loadgen import NATIVE, PYTHON, client_program
 from autotune.lock import LOCK_FILE_ENV
+from autotune.native import NativeUnavailable
 
 #: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
 #: PostgreSQL server (postgres.py), for every test folder
@@ -51,3 +54,31 @@ def small_assets(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("small-assets")
     return prepare_assets(data_dir=root / "data", model_dir=root / "models" / "ncf",
                           epochs=SMALL_EPOCHS, seed=0, quiet=True, synthetic_shape=SMALL_SHAPE)
+
+
+
+def _require_native_client() -> None:
+    """Builds the native LoadGen client (g++ and gRPC's C++ headers); where it cannot be
+    built the test skips with the reason, except under CI=true, whose `.ci/run` installs
+    the toolchain."""
+    try:
+        client_program(NATIVE)
+    except NativeUnavailable as error:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI promises the native LoadGen client (.ci/run installs its "
+                        f"toolchain): {error}")
+        pytest.skip(f"the native LoadGen client cannot be built here: {error}")
+
+
+@pytest.fixture(params=[NATIVE, PYTHON])
+def loadgen_client(request: pytest.FixtureRequest) -> str:
+    """Each kind of LoadGen client process (the native one as `_require_native_client`)."""
+    if request.param == NATIVE:
+        _require_native_client()
+    return request.param
+
+
+@pytest.fixture
+def native_toolchain() -> None:
+    """A test of native builds: g++ and gRPC's C++ headers, as `_require_native_client`."""
+    _require_native_client()

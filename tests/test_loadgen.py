@@ -41,13 +41,14 @@ def _serve(servicer: CountingPrediction) -> tuple[grpc.Server, str]:
     return server, f"127.0.0.1:{port}"
 
 
-def test_queries_are_shared_out_over_the_instances(tmp_path) -> None:
+def test_queries_are_shared_out_over_the_instances(loadgen_client, tmp_path) -> None:
     servicers = [CountingPrediction(), CountingPrediction()]
     servers, addresses = zip(*(_serve(servicer) for servicer in servicers), strict=True)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "ncf"
     try:
-        with PredictSUT(list(addresses), [request.SerializeToString()]) as sut:
+        with PredictSUT(list(addresses), [request.SerializeToString()],
+                        client=loadgen_client) as sut:
             result = sut.run(400.0, SHORT_RUN, tmp_path / "run")
     finally:
         for server in servers:

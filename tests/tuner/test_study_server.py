@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError
+from autotune.loadgen import client_program
 from autotune.options import PeakPolicy, RunSettings
 from autotune.report.server_files import loadgen_log_root
 from autotune.study import MAX_FAILURES_IN_A_ROW, run_tuning
@@ -56,6 +57,8 @@ def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, smal
         assert any(row["ok"] and row["qps"] == round(trial.value, 1) for row in rates)
         assert trial.user_attrs["slo_latency_ms_p99"] <= 250.0
         assert trial.user_attrs["accuracy_ok"]
+        # the load came from the best client processes this host can build
+        assert trial.user_attrs["loadgen_client"] == client_program().describe()
     batched = next(t for t in trials if t.params.get("enable_batching"))
     assert batched.params["max_batch_size"] == 32
     if "instances" in batched.params:  # searched where the host has two cores or more
@@ -100,6 +103,9 @@ def test_a_host_missing_the_bound_at_the_lowest_rate_fails_the_trial(tuning_opti
     for trial in failed:
         assert trial.user_attrs["failure"].startswith(
             "misses p99 <= 0.001 ms even at the lowest rate, 100 requests/s")
+        # every rate the search tried is kept, down to the lowest, all missed
+        rates = trial.user_attrs["rates_tried"]
+        assert rates and not any(row["ok"] for row in rates) and rates[-1]["qps"] == 100.0
     best = min(trial.user_attrs["missed_p99_ms"] for trial in failed)
     assert f"{len(failed)} missed p99 <= 0.001 ms even at 100 requests/s" in str(raised.value)
     assert f"(the best p99 there: {best:.2f} ms)" in str(raised.value)
