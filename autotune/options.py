@@ -83,6 +83,9 @@ class PeakPolicy:
     max_qps: float = 100_000.0
     precision: float = 0.05
     max_runs: int = 14
+    #: a miss at the start rate or while ramping up is run again (a third time if the
+    #: two disagree) before it counts: one unlucky run otherwise halves the answer
+    confirm_misses: bool = True
 
 
 @dataclass(frozen=True)

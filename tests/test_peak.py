@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from autotune.errors import BoundMissedError
@@ -49,3 +51,38 @@ def test_missing_the_bound_at_the_lowest_rate_says_so() -> None:
 def test_the_search_stops_at_its_run_budget() -> None:
     peak = find_peak(_runs_against(1e9), PeakPolicy(start_qps=100, max_runs=4))
     assert len(peak.runs) == 4 and peak.ceiling_qps is None
+
+
+def _unlucky(run, misses: set[int]):
+    """`run`, except that its calls numbered in `misses` (from 0) miss the bound."""
+    calls = iter(range(10_000))
+
+    def unlucky_run(rate: float) -> RunResult:
+        result = run(rate)
+        if next(calls) in misses:
+            return dataclasses.replace(result, p99_ms=50.0, valid=False)
+        return result
+    return unlucky_run
+
+
+def test_an_unlucky_run_at_the_start_rate_is_outvoted_before_the_search_turns_down() -> None:
+    peak = find_peak(_unlucky(_runs_against(1000.0), {0}), PeakPolicy(start_qps=200))
+    rates = [run.target_qps for run in peak.runs]
+    assert rates[:5] == [200, 200, 200, 400, 800]  # a miss, then two passes: it met the bound
+    assert 950 <= peak.qps_at_slo <= 1000.0 < peak.ceiling_qps
+
+
+def test_a_miss_while_ramping_up_counts_once_confirmed() -> None:
+    peak = find_peak(_runs_against(1000.0), PeakPolicy(start_qps=250, precision=0.05))
+    rates = [run.target_qps for run in peak.runs]
+    assert rates[:5] == [250, 500, 1000, 2000, 2000]  # 2,000 missed twice: the ceiling
+    assert peak.ceiling_qps <= 1050 and peak.qps_at_slo == 1000.0
+    # the bisection that follows takes each run's verdict as it comes
+    assert len(rates) == len(set(rates[4:])) + 4
+
+
+def test_without_confirmation_one_run_decides_each_rate() -> None:
+    peak = find_peak(_unlucky(_runs_against(1000.0), {0}),
+                     PeakPolicy(start_qps=200, min_qps=50, confirm_misses=False))
+    assert [run.target_qps for run in peak.runs][:2] == [200, 100]
+    assert peak.qps_at_slo < 200
