@@ -91,13 +91,21 @@ def _wait_until_measuring(pid: int, timeout_s: float = 180) -> None:
     """Until the worker's server has answered for a moment."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        servers = [child for child in psutil.Process(pid).children(recursive=True)
-                   if "autotune.serving" in " ".join(child.cmdline())]
-        if any(c.status == psutil.CONN_ESTABLISHED
-               for server in servers for c in server.net_connections(kind="tcp")):
+        if any(_answering_server(child) for child in psutil.Process(pid).children(recursive=True)):
             return
         time.sleep(0.2)
     raise AssertionError("the worker never had a server answering")
+
+
+def _answering_server(process: psutil.Process) -> bool:
+    """Whether `process` is a serving process with an established connection; a child
+    that ended since it was listed (gone, or a zombie not yet reaped) is not."""
+    try:
+        return ("autotune.serving" in " ".join(process.cmdline())
+                and any(c.status == psutil.CONN_ESTABLISHED
+                        for c in process.net_connections(kind="tcp")))
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
 
 
 def test_a_killed_workers_trial_fails_and_is_measured_again(postgres_url, small_assets, tmp_path):
