@@ -14,9 +14,9 @@ omission). autotune supplies its two halves:
   prepared bytes and responses are not decoded (only the status matters here), and the
   calls run in a couple of client processes fed through pipes, leaving LoadGen's
   process only the bookkeeping. The client processes are native (`autotune.native`'s
-  `loadgen_client`, gRPC's C++ callback API, a few tens of microseconds of CPU a call)
-  where g++ and gRPC's C++ headers are installed, else their Python twin
-  (`autotune.loadgen_worker`, a few hundred microseconds a call under its GIL); on a
+  `loadgen_client`, gRPC's C++ callback API, 140-230 us of CPU a call here) where g++
+  and gRPC's C++ headers are installed, else their Python twin
+  (`autotune.loadgen_worker`, 300-640 us a call under its GIL); on a
   2-core host that also runs the server, that is what keeps the adapter ahead of it at
   thousands of queries per second (BENCHMARKS.md, `loadgen_rps`).
 
@@ -115,10 +115,11 @@ class PredictSUT:
         self.errors = 0
         self.first_error: str | None = None
         self._workers: list[_Worker] = []
+        framed = frame_requests(self._requests)  # once: every worker reads the same bytes
         try:
             for _ in range(processes):
                 self._workers.append(_Worker.start(self.client.argv, addresses, timeout_s,
-                                                   self._requests))
+                                                   framed))
         except BaseException:
             for worker in self._workers:
                 worker.stop()
@@ -226,7 +227,7 @@ class PredictSUT:
 
 @dataclass
 class _Worker:
-    """One client process (`autotune.loadgen_worker`) and the pipes to and from it."""
+    """One client process (native or `autotune.loadgen_worker`) and its pipes."""
 
     process: subprocess.Popen
     issue_fd: int
@@ -238,7 +239,8 @@ class _Worker:
 
     @classmethod
     def start(cls, program: Sequence[str], addresses: list[str], timeout_s: float,
-              requests: list[bytes]) -> "_Worker":
+              framed_requests: bytes) -> "_Worker":
+        """Start `program` on its pipes and hand it the requests (`frame_requests`)."""
         issue_read, issue_fd = os.pipe()
         done_fd, done_write = os.pipe()
         # the same autotune as this process's, wherever it was imported from
@@ -252,7 +254,7 @@ class _Worker:
         os.close(done_write)
         assert process.stdin is not None and process.stdout is not None
         with process.stdin:
-            process.stdin.write(frame_requests(requests))
+            process.stdin.write(framed_requests)
         if process.stdout.readline().strip() != b"ready":
             os.close(issue_fd)
             os.close(done_fd)

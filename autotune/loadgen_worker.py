@@ -2,7 +2,7 @@
 
 `autotune.loadgen.PredictSUT` spreads its calls over a few client processes and keeps
 only LoadGen and the bookkeeping in its own. It prefers their native twin
-(`autotune/native/loadgen_client.cc`, a tenth of the CPU a call); this one runs where that
+(`autotune/native/loadgen_client.cc`, about half the CPU a call); this one runs where that
 cannot be built. A Python gRPC call costs a few hundred microseconds of CPU under the
 GIL, so one such process tops out near 2,500 calls/s on this kind of host.
 

@@ -1,6 +1,6 @@
 """Small C++ programs autotune builds on first use: g++ against the system's gRPC, cached.
 
-The LoadGen adapter's client process (`native/loadgen_client.cc`) costs a tenth of a
+The LoadGen adapter's client process (`native/loadgen_client.cc`) costs about half a
 Python gRPC client's CPU per call, which matters on a host whose few cores also run the
 server under test (autotune.loadgen). Nothing is shipped prebuilt: each source is
 compiled once per content and compiler flags into `<autotune home>/native/`, with

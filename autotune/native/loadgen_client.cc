@@ -3,9 +3,9 @@
 // autotune.loadgen.PredictSUT writes each query LoadGen issues to a client process
 // through a pipe; this one sends it as an asynchronous gRPC Predict through the C++
 // callback API and reports the call done through another pipe. A Python gRPC call costs
-// a few hundred microseconds of CPU, a C++ one a few tens: on a 2-core host that shares
-// its CPUs with the server under test, that difference is what leaves the adapter
-// ahead of a server at several thousand queries per second (BENCHMARKS.md, loadgen_rps).
+// 300-640 microseconds of CPU here, a C++ one 140-230: on a 2-core host that shares its
+// CPUs with the server under test, that difference is what leaves the adapter ahead of
+// a server at several thousand queries per second (BENCHMARKS.md, loadgen_rps).
 // autotune.native builds it with g++ against the system's gRPC on first use.
 //
 // The pipes, the same for both kinds of client process (little-endian records):

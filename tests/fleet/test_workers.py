@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from autotune.host import detect_host
 from autotune.modes import BATCH
 from autotune.space import build_space
+from tuner.processes import wait_for_answering_server
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
@@ -87,30 +88,9 @@ def test_two_workers_measure_the_grid_once_between_them(postgres_url, small_asse
     assert "x" in cells[5] and postgres_url.split("@")[0] not in fleet.stdout
 
 
-def _wait_until_measuring(pid: int, timeout_s: float = 180) -> None:
-    """Until the worker's server has answered for a moment."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(_answering_server(child) for child in psutil.Process(pid).children(recursive=True)):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the worker never had a server answering")
-
-
-def _answering_server(process: psutil.Process) -> bool:
-    """Whether `process` is a serving process with an established connection; a child
-    that ended since it was listed (gone, or a zombie not yet reaped) is not."""
-    try:
-        return ("autotune.serving" in " ".join(process.cmdline())
-                and any(c.status == psutil.CONN_ESTABLISHED
-                        for c in process.net_connections(kind="tcp")))
-    except psutil.NoSuchProcess:  # ZombieProcess included
-        return False
-
-
 def test_a_killed_workers_trial_fails_and_is_measured_again(postgres_url, small_assets, tmp_path):
     doomed = _worker(small_assets, postgres_url, tmp_path, "--trials", "3")
-    _wait_until_measuring(doomed.pid)
+    wait_for_answering_server(psutil.Process(doomed.pid), timeout_s=180)
     survivor = _worker(small_assets, postgres_url, tmp_path, "--trials", "3")
     servers = [child for child in psutil.Process(doomed.pid).children(recursive=True)]
     doomed.send_signal(signal.SIGKILL)

@@ -17,7 +17,7 @@ from autotune.errors import NoFeasibleTrialError, UsageError
 from autotune.lock import HostLock
 from autotune.study import StudyAbortedError, run_tuning
 
-from .processes import serving_processes
+from .processes import serving_processes, wait_for_answering_server
 
 DRIVER = Path(__file__).with_name("tuner_driver.py")
 
@@ -80,7 +80,8 @@ def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, s
                                                                       request):
     storage = f"sqlite:///{tmp_path}/studies.db"
     tuner = _tuner(request, storage, small_assets)
-    servers = _wait_for_measuring_server(psutil.Process(tuner.pid))
+    servers = wait_for_answering_server(psutil.Process(tuner.pid), timeout_s=120)
+    time.sleep(1.0)  # the server has answered for a moment
     tuner.send_signal(signal.SIGINT)
     assert tuner.wait(60) == 130, tuner.stderr.read().decode()[-2000:]
     for server in servers:
@@ -90,29 +91,14 @@ def test_ctrl_c_stops_the_server_marks_the_trial_and_a_rerun_resumes(tmp_path, s
     assert interrupted.user_attrs["failure"] == "interrupted"
 
     rerun = _tuner(request, storage, small_assets)
-    _wait_for_measuring_server(psutil.Process(rerun.pid))
+    wait_for_answering_server(psutil.Process(rerun.pid), timeout_s=120)
+    time.sleep(1.0)
     rerun.send_signal(signal.SIGTERM)  # SIGTERM is handled like Ctrl-C
     assert rerun.wait(60) == 130
     resumed = _only_study(storage)  # the same study went on: a second trial was interrupted
     assert resumed.study_name == study.study_name
     assert [t.user_attrs["failure"] for t in resumed.get_trials(states=(TrialState.FAIL,))] == [
         "interrupted", "interrupted"]
-
-
-def _wait_for_measuring_server(tuner: psutil.Process,
-                               timeout_s: float = 120) -> list[psutil.Process]:
-    """The tuner's server processes, once one has answered for a moment."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        servers = [child for child in tuner.children(recursive=True)
-                   if "autotune.serving" in " ".join(child.cmdline())]
-        connections = [c for s in servers for c in s.net_connections(kind="tcp")
-                       if c.status == psutil.CONN_ESTABLISHED]
-        if connections:
-            time.sleep(1.0)
-            return servers
-        time.sleep(0.2)
-    raise AssertionError("the tuner never had a server answering")
 
 
 def test_a_second_tuner_is_refused(tuning_options, small_assets):
