@@ -25,6 +25,11 @@ from autotune.peak import ServerLoad
 
 #: distinct eval pairs cycled through by the batch-1 latency run
 ONLINE_PAIRS = 1000
+#: one block of a side-by-side round (autotune.side_by_side): the batch-1 requests sent
+#: first to let the previous server's threads go quiet (not counted), then the large
+#: batches counted (a batch's own two warm-up requests settle it)
+BLOCK_SETTLE_REQUESTS = 20
+BLOCK_BATCHES = 30
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,14 @@ class Workload:
     def direction(self) -> str:
         """The study direction of the mode (`minimize`, `maximize`)."""
         return self.mode.direction
+
+    def block(self) -> "Workload":
+        """This workload cut to one block of a side-by-side round (autotune.side_by_side):
+        a few settling requests, then one latency window or `BLOCK_BATCHES` batches, with
+        no precision target (the round has its own)."""
+        policy = replace(self.latency_policy, warmup_requests=BLOCK_SETTLE_REQUESTS,
+                         min_windows=1, max_requests=self.latency_policy.window)
+        return replace(self, iterations=BLOCK_BATCHES, latency_policy=policy, precision=0.0)
 
     def measure(self, clients: Sequence[Client], on_phase: PhaseCallback | None = None,
                 in_flight: int = 1) -> tuple[float, dict[str, object]]:

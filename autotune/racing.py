@@ -5,7 +5,11 @@ configuration moves by 5-12%: more than many configurations differ by. So after 
 search the finalists (the top-k feasible configurations and every baseline) are raced:
 each round measures every survivor once, in a rotated order, with a fresh server each
 time, so that a drift of the host hits all of them alike and a round is a paired
-observation.
+observation. How a round measures is the caller's (`MeasureRound`): online and batch
+rounds run every survivor's server at once and alternate short blocks of requests
+between them (autotune.side_by_side), because the host drifts within seconds; a
+server-mode round, whose peak searches take minutes each, measures one survivor after
+another (`one_at_a_time`).
 
 The test. From round `min_rounds` (3) on, after every round, the leader is the survivor
 with the best geometric mean; every other survivor is compared with it by the paired
@@ -23,7 +27,8 @@ and their intervals anyway, and ranks cannot say how much faster.
 
 The race stops when one survivor is left ("one left"), when every survivor's interval
 against the leader lies within a factor 1 + `precision` ("tied within precision"),
-when the next measurement would end after `budget_s` ("budget"), or on Ctrl-C
+when the next round would end after `budget_s` at the mean time a configuration has
+taken so far ("budget"), or on Ctrl-C
 ("interrupted": what was measured is kept, and the caller still writes the report).
 A finalist whose measurement fails twice is dropped ("failed").
 
@@ -75,6 +80,10 @@ SINGLE_INSTANCE = "best single instance"
 
 T = TypeVar("T")
 Measure = Callable[[dict[str, object]], float]
+#: what a round reports for each configuration, by its index: its value, or its failure
+Record = Callable[[int, "float | MeasurementError"], None]
+#: measures one round of configurations, calling `Record` once for each (in any order)
+MeasureRound = Callable[[Sequence[dict[str, object]], Record], None]
 Clock = Callable[[], float]
 
 
@@ -190,11 +199,12 @@ def look_alpha(look: int, comparisons: int, alpha: float = ALPHA) -> float:
 class Race:
     """Runs the rounds of one race over `measure`, recording into a RaceRecord."""
 
-    def __init__(self, record: RaceRecord, measure: Measure, progress: Progress | None = None,
+    def __init__(self, record: RaceRecord, measure_round: MeasureRound,
+                 progress: Progress | None = None,
                  metric: str = "value", min_rounds: int = MIN_ROUNDS,
                  clock: Clock = time.monotonic) -> None:
         self.record = record
-        self.measure = measure
+        self.measure_round = measure_round
         self.progress = progress or Progress()
         self.metric = metric
         self.min_rounds = min_rounds
@@ -254,33 +264,30 @@ class Race:
     def _round(self) -> None:
         record = self.record
         index = record.rounds
-        survivors = record.survivors
+        survivors = rotated(record.survivors, index)
         for finalist in record.finalists:
             finalist.values.append(None)
         record.rounds += 1
         self.progress.begin(f"racing round {index + 1}: {len(survivors)} configurations",
                             len(survivors))
-        for finalist in rotated(survivors, index):
-            if not self._fits(1):
-                break
-            self._measure_one(finalist, index)
-
-    def _measure_one(self, finalist: Finalist, index: int) -> None:
-        self.progress.step(f"round {index + 1} {finalist.label}")
         began = self.clock()
         try:
-            value = self.measure(finalist.params)
-        except MeasurementError as error:
-            finalist.failures.append(str(error))
-            self.progress.done(f"  round {index + 1} {finalist.label}: failed: {error}")
-            if len(finalist.failures) >= MAX_FAILURES:
-                self._drop(finalist, f"failed {len(finalist.failures)} times: {error}")
-            return
+            self.measure_round([finalist.params for finalist in survivors],
+                               lambda at, outcome: self._record(survivors[at], index, outcome))
         finally:
-            self._measure_seconds.append(self.clock() - began)
-        finalist.values[index] = value
+            share = (self.clock() - began) / len(survivors)
+            self._measure_seconds.extend([share] * len(survivors))
+
+    def _record(self, finalist: Finalist, index: int, outcome: float | MeasurementError) -> None:
+        if isinstance(outcome, MeasurementError):
+            finalist.failures.append(str(outcome))
+            self.progress.done(f"  round {index + 1} {finalist.label}: failed: {outcome}")
+            if len(finalist.failures) >= MAX_FAILURES:
+                self._drop(finalist, f"failed {len(finalist.failures)} times: {outcome}")
+            return
+        finalist.values[index] = outcome
         self.progress.done(f"  round {index + 1} {finalist.label}: "
-                           f"{format_metric(self.metric, value)}")
+                           f"{format_metric(self.metric, outcome)}")
 
     def _drop_slower(self) -> None:
         record = self.record
@@ -305,21 +312,40 @@ class Race:
                            f"{reason}")
 
 
-def race(finalists: list[Finalist], measure: Measure, *, direction: str, budget_s: float,
-         precision: float, progress: Progress | None = None, metric: str = "value",
-         clock: Clock = time.monotonic) -> RaceRecord:
-    """Race `finalists` over `measure` (see the module docstring); the record."""
+def one_at_a_time(measure: Measure, progress: Progress | None = None) -> MeasureRound:
+    """A round that measures its configurations one after another with `measure` (a
+    fresh server each): for measurements too long to alternate, a server-mode peak search."""
+    steps = progress or Progress()
+
+    def measure_round(configs: Sequence[dict[str, object]], record: Record) -> None:
+        for index, params in enumerate(configs):
+            steps.step(describe_params(params))
+            try:
+                value = measure(params)
+            except MeasurementError as error:
+                record(index, error)
+                continue
+            record(index, value)
+
+    return measure_round
+
+
+def race(finalists: list[Finalist], measure_round: MeasureRound, *, direction: str,
+         budget_s: float, precision: float, progress: Progress | None = None,
+         metric: str = "value", clock: Clock = time.monotonic) -> RaceRecord:
+    """Race `finalists`, a round at a time over `measure_round` (see the module
+    docstring); the record."""
     record = RaceRecord(direction=direction, precision=precision, budget_s=budget_s,
                         finalists=finalists)
-    return Race(record, measure, progress, metric, clock=clock).run()
+    return Race(record, measure_round, progress, metric, clock=clock).run()
 
 
-def race_study(study: optuna.Study, top: int, measure: Measure, budget_s: float,
+def race_study(study: optuna.Study, top: int, measure_round: MeasureRound, budget_s: float,
                precision: float, progress: Progress | None = None) -> RaceRecord:
     """Race the study's finalists and store the record as the study's StudyAttr.RACING."""
     direction = study.direction.name.lower()
-    record = race(pick_finalists(study, top), measure, direction=direction, budget_s=budget_s,
-                  precision=precision, progress=progress,
+    record = race(pick_finalists(study, top), measure_round, direction=direction,
+                  budget_s=budget_s, precision=precision, progress=progress,
                   metric=(study.metric_names or ["value"])[0])
     record.workers = [worker_id()]
     study.set_user_attr(racing_attr(record.workers[0]), record.to_dict())

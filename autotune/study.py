@@ -8,8 +8,9 @@ eval set through the same server, record. Optuna's `trial.set_constraint` carrie
 accuracy floors, so TPE and `best_trial` skip infeasible trials (TPESampler reads them
 itself; its `constraints_func` is deprecated since Optuna 5.0). After the search the
 finalists (the best, the baselines and, when `instances` was searched, the best single
-instance) are raced (autotune.racing) until the data decides, and autotune.report
-publishes the result. Whatever differs by mode (the measurement, the space's batching
+instance) are raced (autotune.racing) until the data decides, online and batch with
+their servers side by side (autotune.side_by_side), and autotune.report publishes the
+result. Whatever differs by mode (the measurement, the space's batching
 knobs and instance counts, the defaults of budget, finalists and gate) is read from the
 run's `Mode` (autotune.modes). Every trial runs through an `InstanceGroup`, so a trial
 of `instances` N starts N pinned servers; their memory is recorded (`rss_mb`) and, with
@@ -39,6 +40,7 @@ import signal
 import time
 import warnings
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 
@@ -83,7 +85,7 @@ from autotune.peak import ServerLoad
 from autotune.preflight import check_assets, check_run
 from autotune.progress import Progress, make_progress
 from autotune.protocols import GRPC, PROTOCOL_LABELS, REST
-from autotune.racing import race_study
+from autotune.racing import MeasureRound, one_at_a_time, race_study
 from autotune.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
@@ -97,6 +99,7 @@ from autotune.schema import (
     record_accuracy,
     record_failure,
 )
+from autotune.side_by_side import SideBySide
 from autotune.space import (
     Baseline,
     SearchSpace,
@@ -171,8 +174,11 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
                    progress)
         interrupted = False
         if options.confirm_budget and best_feasible_trial(study) is not None:
-            record = race_study(study, options.racing_top, objective.remeasure,
-                                options.confirm_budget, options.confirm_precision, progress)
+            more_launchers = partial(_instance_group, options, model, host, launcher_factory,
+                                     launcher.kind)
+            with objective.racing_rounds(more_launchers) as measure_round:
+                record = race_study(study, options.racing_top, measure_round,
+                                    options.confirm_budget, options.confirm_precision, progress)
             interrupted = record.stopped == "interrupted"
     report = publish_report(study, options.report_dir, quiet=options.quiet)
     if interrupted:
@@ -244,11 +250,11 @@ def _prepare(options: TuningOptions) -> "PreparedAssets":
 
 
 def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFacts,
-                    launcher_factory: LauncherFactory) -> InstanceGroup:
-    """The launchers for `--server`, grouped so that a trial can run several instances;
-    the first decides `auto`, the others are of its kind."""
+                    launcher_factory: LauncherFactory, kind: str | None = None) -> InstanceGroup:
+    """The launchers for `--server` (or of `kind`), grouped so that a trial can run several
+    instances; the first decides `auto`, the others are of its kind."""
     rest = options.protocol == REST
-    first = launcher_factory(options.server, model, image=options.image, rest=rest)
+    first = launcher_factory(kind or options.server, model, image=options.image, rest=rest)
     unused = [first]
     return InstanceGroup(lambda: unused.pop() if unused else
                          launcher_factory(first.kind, model, image=options.image, rest=rest),
@@ -408,6 +414,18 @@ class TrialObjective:
         with self._running(settings_from_params(params)) as server:
             return self.workload.measure(server.clients, self.progress.phase,
                                          server.in_flight)[0]
+
+    @contextmanager
+    def racing_rounds(self, make_launcher: Callable[[], Launcher]) -> Iterator[MeasureRound]:
+        """How the race measures a round: every finalist's server at once with requests
+        alternating between them (autotune.side_by_side, on launchers `make_launcher`
+        builds) where the mode races side by side, else one after another (`remeasure`)."""
+        if not self.workload.mode.races_side_by_side:
+            yield one_at_a_time(self.remeasure, self.progress)
+            return
+        with SideBySide(make_launcher, self.workload, self.start_timeout_s,
+                        self.request_timeout_s, self.protocol, self.progress) as side_by_side:
+            yield side_by_side
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
         return running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,

@@ -1,8 +1,10 @@
 """How trustworthy is the tuner's answer? K tuner runs from scratch against a well-measured grid.
 
 Per mode (on the first launcher): first every configuration of the default space is
-measured in interleaved rounds (each round all of them, in a rotated order, a restart
-each): at least `grid_min_rounds` rounds, then for as long as `grid_budget_s` allows;
+measured in rounds side by side, as the tuner races (autotune.side_by_side: each round
+a fresh server for every configuration, all up at once, requests alternating between
+them in short blocks, in a rotated order): at least `grid_min_rounds` rounds, then for
+as long as `grid_budget_s` allows;
 the grid's optimum is the configuration with the best geometric mean, and how well it
 is known is stated as its paired ratio over the runner-up with the 95% interval (and
 which configurations the grid cannot tell apart from it). Then the tuner runs from
@@ -26,15 +28,21 @@ import contextlib
 import math
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import optuna
-from harness import BenchContext, Samples, format_interval, interleaved, log, print_table, ratio
+from harness import BenchContext, Samples, format_interval, log, print_table, ratio
 
+from autotune.errors import MeasurementError
 from autotune.image import image_default_env
-from autotune.options import TuningOptions
+from autotune.measure import Workload
+from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
+from autotune.racing import rotated
 from autotune.report import build_report
+from autotune.side_by_side import SideBySide
 from autotune.space import baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
 from autotune.study import run_tuning
@@ -45,7 +53,7 @@ MAX_GRID_ROUNDS = 1000
 
 @dataclass(frozen=True)
 class Grid:
-    """The default space measured in interleaved rounds: values per configuration label."""
+    """The default space measured in rounds side by side: values per configuration label."""
 
     mode: str
     direction: str
@@ -92,14 +100,42 @@ def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
     for baseline in baselines(space, ctx.host, mode, image_default_env()):
         roles[describe_params(baseline.params)].append(baseline.name)
     workload = ctx.workload(mode)
-    log(f"measuring the {len(configs)} configurations of the default space, {mode}, {kind}, "
-        f"in at least {ctx.sizes.grid_min_rounds} rounds, then rounds for "
+    log(f"measuring the {len(configs)} configurations of the default space side by side, "
+        f"{mode}, {kind}, in at least {ctx.sizes.grid_min_rounds} rounds, then rounds for "
         f"{ctx.sizes.grid_budget_s:.0f} s")
-    with ctx.launcher(kind) as launcher:
-        samples = interleaved(launcher, configs, workload, MAX_GRID_ROUNDS,
-                              budget_s=ctx.sizes.grid_budget_s,
-                              min_rounds=ctx.sizes.grid_min_rounds)
+    samples = side_by_side_rounds(ctx, kind, configs, workload)
     return Grid(mode=mode, direction=workload.direction, samples=samples, roles=roles)
+
+
+def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, dict[str, object]],
+                        workload: Workload) -> dict[str, Samples]:
+    """Rounds of every configuration at once, as the tuner races (autotune.side_by_side),
+    in a rotated order: at least `grid_min_rounds`, then while one more round as long as
+    the slowest so far ends within `grid_budget_s`."""
+    labels = list(configs)
+    samples = {label: Samples() for label in labels}
+    began, slowest = time.monotonic(), 0.0
+    with SideBySide(lambda: ctx.launcher(kind), workload, start_timeout_s=120.0,
+                    request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S) as measure_round:
+        for index in range(MAX_GRID_ROUNDS):
+            if (index >= ctx.sizes.grid_min_rounds
+                    and time.monotonic() - began + slowest > ctx.sizes.grid_budget_s):
+                break
+            round_began = time.monotonic()
+            order = rotated(labels, index)
+            measure_round([configs[label] for label in order],
+                          partial(_keep, [samples[label] for label in order]))
+            slowest = max(slowest, time.monotonic() - round_began)
+            log(f"  round {index + 1}: " + ", ".join(
+                f"{label} {workload.mode.format(samples[label].values[-1])}" for label in order))
+    return samples
+
+
+def _keep(in_order: list[Samples], at: int, outcome: float | MeasurementError) -> None:
+    """The round's value of the configuration at `at`; a failure ends the benchmark."""
+    if isinstance(outcome, MeasurementError):
+        raise outcome
+    in_order[at].values.append(outcome)
 
 
 def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Path) -> dict:
@@ -173,8 +209,8 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
 
 def print_grid(kind: str, grid: Grid) -> None:
     optimum = grid.optimum
-    print_table(f"Grid of the default space, {kind}, {grid.mode}, {grid.rounds} interleaved rounds "
-                "(mean and 95% CI; ratio: the optimum's speed over it, paired by round)",
+    print_table(f"Grid of the default space, {kind}, {grid.mode}, {grid.rounds} rounds side by "
+                "side (mean and 95% CI; ratio: the optimum's speed over it, paired by round)",
                 ["configuration", "objective", "CV", "optimum vs it", "role"],
                 [(label, format_interval(grid.mode, s), f"{s.cv:.1%}",
                   "-" if label == optimum else _interval(grid.ratio(optimum, label)),

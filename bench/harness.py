@@ -68,7 +68,7 @@ FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   grid_min_rounds=10, confirm_budget_s=360)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
                    reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, grid_min_rounds=6, confirm_budget_s=90)
+                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=180)
 
 
 @dataclass

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from autotune.errors import MeasurementError
-from autotune.racing import Finalist, RaceRecord, look_alpha, pooled, race, rotated, stored_race
+from autotune.racing import (
+    Finalist,
+    RaceRecord,
+    look_alpha,
+    one_at_a_time,
+    pooled,
+    race,
+    rotated,
+    stored_race,
+)
 from autotune.schema import StudyAttr, racing_attr
 from autotune.verdict import decide
 
@@ -50,8 +59,8 @@ def _finalists(xs, baselines=None) -> list[Finalist]:
 
 
 def _race(host: FakeHost, xs, budget_s: float = 1000.0, precision: float = 0.02, **kwargs):
-    return race(_finalists(xs, **kwargs), host.measure, direction="minimize", budget_s=budget_s,
-                precision=precision, clock=host.clock)
+    return race(_finalists(xs, **kwargs), one_at_a_time(host.measure), direction="minimize",
+                budget_s=budget_s, precision=precision, clock=host.clock)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -78,8 +87,8 @@ def test_the_budget_is_honoured_and_no_round_is_started_that_cannot_end():
     record = _race(host, [0, 1, 2], budget_s=10)
     assert record.stopped == "budget" and record.rounds == 3 and host.now == 9.0
     assert record.seconds <= 10
-    assert race(_finalists([0, 1]), host.measure, direction="minimize", budget_s=0, precision=0.02,
-                clock=host.clock).rounds == 0
+    assert race(_finalists([0, 1]), one_at_a_time(host.measure), direction="minimize",
+                budget_s=0, precision=0.02, clock=host.clock).rounds == 0
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -1,0 +1,139 @@
+"""Measuring several configurations side by side: all their servers up at once, requests
+alternating between them in short blocks.
+
+Why. On a shared host the whole machine's speed drifts by 10-40% within seconds. One
+server's batch-1 latency, read in one-second chunks over 30 s, went 1.3 -> 2.2 ms in one
+life and 1.9 -> 3.5 -> 2.0 ms in another. Measured one after another, each with its own
+restart, two configurations of one round are 10-15 s apart, so a round's ratio is mostly
+that drift: the per-round ratios of one pair spread by +-25% on this 2-core VM. Started
+together and measured in alternating half-second blocks, the two meet the same drift:
+the same pair's round ratios then agreed within 2-3% (online 1.24, 1.21, 1.23; batch
+1.45, 1.45, 1.47 in three rounds), and two servers of one configuration in the same
+round came within 0-5% of each other.
+
+How. `SideBySide` measures one round: it starts a fresh server (an instance group, so a
+configuration may be several pinned instances) for each configuration, one after
+another in the order given (the race rotates it), then visits them in turn, one block
+each (`Workload.block`: a few settling requests, then one window of batch-1 requests or
+a few large batches), until every configuration has `MIN_BLOCKS` blocks whose 95%
+interval is within the workload's precision, or has been measured for `cap_s`
+seconds (`ROUND_CAP_S`); then it stops them all. A configuration's value is the
+geometric mean of its blocks' values (each block's own objective). A server that does
+not start, or stops answering, is that configuration's `MeasurementError`; the others
+go on.
+
+While one is measured the others idle, each in its own process. A block begins with
+`PAUSE_S` of quiet and a few settling requests (not counted), so that the threads of
+the server measured before it have stopped spinning. The price is memory: a round holds
+every finalist's server at once.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from contextlib import ExitStack
+from typing import Callable, Sequence
+
+from autotune.errors import MeasurementError
+from autotune.launch.base import Launcher
+from autotune.launch.running import CLIENT_ERRORS, RunningServer, failure, running_server
+from autotune.measure import Workload
+from autotune.paths import MODEL_NAME
+from autotune.progress import Progress
+from autotune.protocols import GRPC
+from autotune.racing import Record
+from autotune.space import describe_params, settings_from_params
+from autotune.stats import relative_half_width
+
+#: blocks every configuration gets in a round before its precision may end it
+MIN_BLOCKS = 5
+#: seconds of blocks each configuration gets in a round at most: six half-second blocks
+#: bring two servers of one configuration within 1-5% of each other here, and the race
+#: gains more from more rounds (its t quantile shrinks with them) than from longer ones
+ROUND_CAP_S = 3.0
+#: seconds of quiet before each block, so that the threads of the server measured before
+#: it stop spinning and do not slow it: without it, in batch, a block after one of an
+#: intra=2 server ran 25-40% slower than the same configuration's block after an intra=1
+#: one; with 0.3 s (or 1 s) two servers of one configuration came within 0-3%
+PAUSE_S = 0.3
+
+Params = dict[str, object]
+
+
+class SideBySide:
+    """Measures rounds of configurations side by side (see the module docstring).
+
+    `make_launcher` builds one more launcher (the tuner's: an instance group of its
+    `--server` kind); a round of n configurations needs n, kept between rounds and
+    closed on exit.
+    """
+
+    def __init__(self, make_launcher: Callable[[], Launcher], workload: Workload,
+                 start_timeout_s: float, request_timeout_s: float, protocol: str = GRPC,
+                 progress: Progress | None = None, cap_s: float = ROUND_CAP_S) -> None:
+        self.make_launcher = make_launcher
+        self.workload = workload
+        self.block = workload.block()
+        self.start_timeout_s = start_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.protocol = protocol
+        self.progress = progress or Progress()
+        self.cap_s = cap_s
+        self._launchers: list[Launcher] = []
+
+    def __enter__(self) -> "SideBySide":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for launcher in self._launchers:
+            launcher.__exit__(*exc_info)
+
+    def __call__(self, configs: Sequence[Params], record: Record) -> None:
+        """Measure one round of `configs`; `record(index, value or error)` once for each."""
+        while len(self._launchers) < len(configs):
+            self._launchers.append(self.make_launcher())
+        with ExitStack() as stack:
+            running: dict[int, RunningServer] = {}
+            for index, params in enumerate(configs):
+                self.progress.step(f"starting {describe_params(params)}")
+                try:
+                    running[index] = stack.enter_context(running_server(
+                        self._launchers[index], settings_from_params(params), MODEL_NAME,
+                        self.start_timeout_s, self.progress.phase, self.request_timeout_s,
+                        self.protocol))
+                except MeasurementError as error:
+                    record(index, error)
+            self.progress.phase(f"measuring {len(running)} side by side")
+            blocks = self._alternate(running, record)
+        for index, values in blocks.items():
+            record(index, math.exp(statistics.fmean(math.log(value) for value in values)))
+
+    def _alternate(self, running: dict[int, RunningServer],
+                   record: Record) -> dict[int, list[float]]:
+        """One block of each running configuration in turn until all are precise or capped;
+        the block values of each that kept answering."""
+        blocks: dict[int, list[float]] = {index: [] for index in running}
+        seconds = dict.fromkeys(running, 0.0)
+        while running and not all(self._enough(blocks[index], seconds[index])
+                                  for index in running):
+            for index, server in list(running.items()):
+                time.sleep(PAUSE_S)
+                began = time.monotonic()
+                try:
+                    value, _ = self.block.measure(server.clients, None, server.in_flight)
+                except CLIENT_ERRORS as error:
+                    record(index, MeasurementError(f"server stopped answering ({failure(error)})"))
+                    del running[index], blocks[index]
+                    continue
+                seconds[index] += time.monotonic() - began
+                blocks[index].append(value)
+        return blocks
+
+    def _enough(self, values: list[float], seconds: float) -> bool:
+        """Whether a configuration's blocks are precise enough, or its time is up."""
+        if seconds >= self.cap_s:
+            return True
+        return (len(values) >= MIN_BLOCKS
+                and relative_half_width(values) <= self.workload.precision)
