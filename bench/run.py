@@ -86,9 +86,9 @@ def main() -> int:
                         help="seconds of grid rounds per mode (default 150 quick, 900 full)")
     parser.add_argument("--grid-rounds", type=int, default=None,
                         help="rounds of the answer grid before its budget counts "
-                             "(default 6 quick, 10 full)")
+                             "(default 5 quick, 10 full)")
     parser.add_argument("--confirm-budget", type=float, default=None,
-                        help="racing budget of each tuner run (default 90 quick, 360 full)")
+                        help="racing budget of each tuner run (default 180 quick, 360 full)")
     parser.add_argument("--protocols-only", action="store_true",
                         help="only gRPC vs REST: the tutorial's settings over each protocol, "
                              "and the default grid over both")

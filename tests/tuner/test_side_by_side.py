@@ -1,0 +1,72 @@
+"""Side-by-side rounds against real embedded servers: every configuration's server is up
+at once while the blocks alternate, each gets one value (or its own failure), and
+nothing is left running."""
+
+from pathlib import Path
+
+import pytest
+
+from autotune.errors import MeasurementError
+from autotune.eval_rows import EvalRows
+from autotune.host import detect_host
+from autotune.launch.base import ModelLocation
+from autotune.launch.group import InstanceGroup
+from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+from autotune.measure import Workload
+from autotune.paths import MODEL_NAME
+from autotune.progress import Progress
+from autotune.side_by_side import SideBySide
+from tuner.processes import serving_processes
+
+CONFIGS = [{"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1},
+           {"omp_num_threads": 1, "intra_op_parallelism": 2, "inter_op_parallelism": 1}]
+
+
+class ServersWhileMeasuring(Progress):
+    """Counts the model servers alive when the round starts measuring."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def phase(self, text: str) -> None:
+        if text.startswith("measuring") and "side by side" in text:
+            self.seen.append(len(serving_processes()))
+
+
+def _side_by_side(assets, mode: str, progress: Progress, broken: int | None = None) -> SideBySide:
+    """Side-by-side rounds on embedded servers; the launcher of slot `broken` runs a
+    program that exits at once."""
+    model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
+    made: list[InstanceGroup] = []
+
+    def make_launcher() -> InstanceGroup:
+        program = ("false",) if len(made) == broken else EMBEDDED_SERVER
+        made.append(InstanceGroup(lambda: LocalLauncher(model, program=program), detect_host()))
+        return made[-1]
+
+    workload = Workload.build(mode, "mean", batch_size=2000, iterations=5,
+                              eval_rows=EvalRows.load(Path(assets.eval_path)), seed=0)
+    return SideBySide(make_launcher, workload, start_timeout_s=60, request_timeout_s=15,
+                      progress=progress, cap_s=0.5)
+
+
+@pytest.mark.parametrize("mode", ["online", "batch"])
+def test_a_round_runs_every_server_at_once_and_gives_each_one_value(small_assets, mode):
+    progress = ServersWhileMeasuring()
+    outcomes: list[tuple[int, object]] = []
+    with _side_by_side(small_assets, mode, progress) as measure_round:
+        for _ in range(2):  # the launchers are reused by the next round
+            measure_round(CONFIGS, lambda at, outcome: outcomes.append((at, outcome)))
+    assert progress.seen == [2, 2]
+    assert sorted(at for at, _ in outcomes) == [0, 0, 1, 1]
+    assert all(isinstance(value, float) and value > 0 for _, value in outcomes)
+    assert not serving_processes()
+
+
+def test_a_server_that_does_not_start_fails_only_its_configuration(small_assets):
+    outcomes: dict[int, object] = {}
+    with _side_by_side(small_assets, "online", Progress(), broken=1) as measure_round:
+        measure_round(CONFIGS, outcomes.__setitem__)
+    assert isinstance(outcomes[1], MeasurementError) and "did not start" in str(outcomes[1])
+    assert isinstance(outcomes[0], float) and outcomes[0] > 0
+    assert not serving_processes()
