@@ -197,7 +197,7 @@ def look_alpha(look: int, comparisons: int, alpha: float = ALPHA) -> float:
 
 
 class Race:
-    """Runs the rounds of one race over `measure`, recording into a RaceRecord."""
+    """Runs the rounds of one race over `measure_round`, recording into a RaceRecord."""
 
     def __init__(self, record: RaceRecord, measure_round: MeasureRound,
                  progress: Progress | None = None,

@@ -39,6 +39,7 @@ from harness import BenchContext, Samples, format_interval, log, print_table, ra
 from autotune.errors import MeasurementError
 from autotune.image import image_default_env
 from autotune.measure import Workload
+from autotune.modes import get_mode
 from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
 from autotune.racing import rotated
 from autotune.report import build_report
@@ -89,12 +90,18 @@ class Run:
     recommended: str
     vs_optimum: float
     vs_tutorial: float
+    #: the run's race: its finalists, the rounds it ran and why it stopped
+    race: str = ""
     claims: list[str] = field(default_factory=list)
     contradicted: list[str] = field(default_factory=list)
 
 
 def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
-    space = build_space(ctx.host)
+    """The tuner's default space for `mode` (batch's has `instances` too), every
+    configuration measured in rounds side by side."""
+    searches = get_mode(mode)
+    space = build_space(ctx.host, batching=searches.searches_batching,
+                        instances=searches.searches_instances)
     configs = {describe_params(params): params for params in space.configurations()}
     roles: dict[str, list[str]] = {label: [] for label in configs}
     for baseline in baselines(space, ctx.host, mode, image_default_env()):
@@ -157,9 +164,12 @@ def judge(grid: Grid, report: dict) -> Run:
     """The run's recommendation and claims, checked against the grid's measurements."""
     recommended = describe_params(report["best"]["params"])
     tutorial = next(label for label, roles in grid.roles.items() if "tutorial" in roles)
+    racing = report["racing"]
     result = Run(mode=grid.mode, recommended=recommended,
                  vs_optimum=grid.ratio(recommended, grid.optimum).ratio,
-                 vs_tutorial=grid.ratio(recommended, tutorial).ratio)
+                 vs_tutorial=grid.ratio(recommended, tutorial).ratio,
+                 race=(f"{len(racing['finalists'])} finalists, {racing['rounds']} rounds, "
+                       f"{racing['stopped']}") if racing else "not raced")
     for name, claim in report["speedup"].items():
         if not claim["significant"]:
             continue
@@ -199,9 +209,9 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
     print_table(f"The tuner's answer, {ctx.sizes.answer_runs} runs from scratch, {kind}, {mode} "
                 f"(racing budget {ctx.sizes.confirm_budget_s:.0f} s; ratios from the grid's "
                 "rounds)",
-                ["run", "recommended", "tuned/optimum", "tuned/tutorial",
+                ["run", "recommended", "tuned/optimum", "tuned/tutorial", "race",
                  "significant claims (grid's ratio)", "contradicted"],
-                [(index + 1, r.recommended, ratio(r.vs_optimum), ratio(r.vs_tutorial),
+                [(index + 1, r.recommended, ratio(r.vs_optimum), ratio(r.vs_tutorial), r.race,
                   "; ".join(r.claims) or "none", len(r.contradicted))
                  for index, r in enumerate(runs)])
     return runs

@@ -67,8 +67,8 @@ def main() -> int:
     parser.add_argument("--modes", default=None,
                         help="comma-separated modes of the search benchmark and of the "
                              "protocol grid (default: online with --quick, else online,batch), "
-                             "and of the protocols at the tutorial's settings (default: "
-                             "online,batch)")
+                             "and of the protocols at the tutorial's settings and of "
+                             "--answer-only (default: online,batch)")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server-mode benchmarks (LoadGen capacity, gain at "
                              "the bound)")
@@ -133,7 +133,9 @@ def main() -> int:
         log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
     if args.answer_only:
-        answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
+        answer_modes = args.modes.split(",") if args.modes else MODES
+        answers = [run for mode in answer_modes
+                   for run in measure_answers(ctx, ctx.launchers[0], mode)]
         print(f"\nsummary: {answer_keys(answers)}")
         log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
         return 0
