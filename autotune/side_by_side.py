@@ -16,8 +16,8 @@ configuration may be several pinned instances) for each configuration, one after
 another in the order given (the race rotates it), then visits them in turn, one block
 each (`Workload.block`: a few settling requests, then one window of batch-1 requests or
 a few large batches), until every configuration has `MIN_BLOCKS` blocks whose 95%
-interval is within the workload's precision, or has been measured for `cap_s`
-seconds (`ROUND_CAP_S`); then it stops them all. A configuration's value is the
+interval is within the workload's precision, or has had `cap_s` seconds of blocks
+(`ROUND_CAP_S`, pauses included); then it stops them all. A configuration's value is the
 geometric mean of its blocks' values (each block's own objective). A server that does
 not start, or stops answering, is that configuration's `MeasurementError`; the others
 go on.
@@ -49,9 +49,10 @@ from autotune.stats import relative_half_width
 
 #: blocks every configuration gets in a round before its precision may end it
 MIN_BLOCKS = 5
-#: seconds of blocks each configuration gets in a round at most: six half-second blocks
-#: bring two servers of one configuration within 1-5% of each other here, and the race
-#: gains more from more rounds (its t quantile shrinks with them) than from longer ones
+#: seconds of blocks (their pauses included) each configuration gets in a round at most:
+#: a few half-second blocks bring two servers of one configuration within 1-5% of each
+#: other here, and the race gains more from more rounds (its t quantile shrinks with
+#: them) than from longer ones
 ROUND_CAP_S = 3.0
 #: seconds of quiet before each block, so that the threads of the server measured before
 #: it stop spinning and do not slow it: without it, in batch, a block after one of an
@@ -119,8 +120,8 @@ class SideBySide:
         while running and not all(self._enough(blocks[index], seconds[index])
                                   for index in running):
             for index, server in list(running.items()):
-                time.sleep(PAUSE_S)
                 began = time.monotonic()
+                time.sleep(PAUSE_S)
                 try:
                     value, _ = self.block.measure(server.clients, None, server.in_flight)
                 except CLIENT_ERRORS as error:
