@@ -70,10 +70,11 @@ from autotune.schema import (
     searched_instances,
 )
 from autotune.space import describe_params
-from autotune.stats import PairedRatio, paired_ratio
+from autotune.stats import MIN_PAIRS, PairedRatio, paired_ratio
 
 ALPHA = 0.05
-MIN_ROUNDS = 3
+#: the race compares survivors from the round where a paired ratio first has an interval
+MIN_ROUNDS = MIN_PAIRS
 MAX_FAILURES = 2
 #: the finalist role of the best single-instance configuration (see the module docstring)
 SINGLE_INSTANCE = "best single instance"

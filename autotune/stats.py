@@ -42,11 +42,19 @@ def relative_half_width(values: Sequence[float]) -> float:
     return t_half_width(values, 0.05) / abs(statistics.fmean(values))
 
 
+#: paired rounds a ratio needs before it states an interval (and so can be significant).
+#: From two rounds Student's t has one degree of freedom and the spread of two values,
+#: and two rounds a minute apart share the host's state: races of two rounds claimed
+#: 1.66x [1.63, 1.68] and 1.23x [1.22, 1.24] where a grid of five rounds measured 1.76x
+#: [1.72, 1.80] and 1.08x [0.99, 1.19]. The race compares from its third round too.
+MIN_PAIRS = 3
+
+
 @dataclass(frozen=True)
 class PairedRatio:
     """How many times faster one configuration is than another, from paired rounds.
 
-    `ci` is None with fewer than two pairs (no interval can be stated then).
+    `ci` is None with fewer than `MIN_PAIRS` pairs (no interval is stated then).
     """
 
     ratio: float
@@ -82,8 +90,8 @@ def paired_ratio(direction: str, values: Sequence[float | None],
     if not logs:
         return PairedRatio(ratio=math.nan, ci=None, pairs=0)
     mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return PairedRatio(ratio=math.exp(mean), ci=None, pairs=1)
+    if len(logs) < MIN_PAIRS:
+        return PairedRatio(ratio=math.exp(mean), ci=None, pairs=len(logs))
     half = t_half_width(logs, alpha)
     return PairedRatio(ratio=math.exp(mean), ci=(math.exp(mean - half), math.exp(mean + half)),
                        pairs=len(logs))

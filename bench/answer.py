@@ -194,7 +194,7 @@ def contradicts(claim: dict, seen: PairedRatio) -> bool:
 
 def _interval(seen: PairedRatio) -> str:
     if seen.ci is None:
-        return f"{seen.ratio:.2f}x (one round)"
+        return f"{seen.ratio:.2f}x ({seen.pairs} rounds: no interval)"
     return f"{seen.ratio:.2f}x [{seen.ci[0]:.2f}, {seen.ci[1]:.2f}]"
 
 

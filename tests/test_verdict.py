@@ -64,3 +64,15 @@ def test_cost_counts_threads_then_pinned_cores():
     assert cost({**single, "omp_num_threads": 2}) == (4, float("inf"))
     assert cost({**single, "cpuset": "0,2-3"}) == (3, 3)
     assert cost({**single, "cpuset": "none"}) == (3, float("inf"))
+
+
+def test_two_rounds_state_a_ratio_but_no_interval_and_claim_nothing():
+    fastest = _finalist((2, 1, 1), ROUNDS[:2])
+    slow = _finalist((1, 1, 1), [1.30, 1.431], baselines=["tutorial"])  # agreeing to 0.1%
+    two = decide(_record(fastest, slow)).speedups["tutorial"].as_dict()
+    assert two["ratio"] == pytest.approx(1.3, rel=1e-3)
+    assert two["ci95"] is None and not two["significant"]
+    fastest.values.append(ROUNDS[2])
+    slow.values.append(ROUNDS[2] * 1.3)
+    three = decide(_record(fastest, slow)).speedups["tutorial"].as_dict()
+    assert three["significant"] and three["ci95"][0] > 1

@@ -8,6 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autotune.racing import SINGLE_INSTANCE
+from autotune.stats import MIN_PAIRS
 from autotune.study import run_tuning
 
 from .processes import serving_processes
@@ -60,7 +61,8 @@ def _check_study(options, mode_attrs: set[str]) -> tuple[optuna.Study, dict]:
         assert set(claim) == {"ratio", "ci95", "significant"}
         pairs = sum(a is not None and b is not None
                     for a, b in zip(recommended["values"], baseline["values"], strict=True))
-        assert (claim["ratio"] is None) == (pairs == 0) and (claim["ci95"] is None) == (pairs < 2)
+        assert (claim["ratio"] is None) == (pairs == 0)
+        assert (claim["ci95"] is None) == (pairs < MIN_PAIRS)
         assert claim["ratio"] is None or claim["ratio"] > 0
         assert claim["significant"] == (claim["ci95"] is not None
                                         and not claim["ci95"][0] <= 1 <= claim["ci95"][1])
