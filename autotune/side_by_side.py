@@ -38,7 +38,12 @@ from typing import Callable, Sequence
 
 from autotune.errors import MeasurementError
 from autotune.launch.base import Launcher
-from autotune.launch.running import CLIENT_ERRORS, RunningServer, failure, running_server
+from autotune.launch.running import (
+    CLIENT_ERRORS,
+    RunningServer,
+    running_server,
+    stopped_answering,
+)
 from autotune.measure import Workload
 from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
@@ -125,7 +130,7 @@ class SideBySide:
                 try:
                     value, _ = self.block.measure(server.clients, None, server.in_flight)
                 except CLIENT_ERRORS as error:
-                    record(index, MeasurementError(f"server stopped answering ({failure(error)})"))
+                    record(index, stopped_answering(self._launchers[index], error))
                     del running[index], blocks[index]
                     continue
                 seconds[index] += time.monotonic() - began

@@ -91,8 +91,7 @@ def running_server(launcher: Launcher, settings: ServerSettings, model_name: str
     except ServerStartError as error:
         raise MeasurementError(f"server did not start: {error}") from error
     except CLIENT_ERRORS as error:
-        raise MeasurementError(f"server stopped answering ({failure(error)}); "
-                               f"log tail: {_log_tail(launcher)}") from error
+        raise stopped_answering(launcher, error) from error
     finally:
         on_phase(STOP)
         launcher.stop()
@@ -124,6 +123,13 @@ def connect(launcher: Launcher, model_name: str, protocol: str, timeout_s: float
         raise ValueError("connect() called before the launcher started a server")
     return [ServingClient(address, model_name, timeout_s=timeout_s)
             for address in launcher.addresses]
+
+
+def stopped_answering(launcher: Launcher, error: Exception) -> MeasurementError:
+    """The failure of a measurement whose server raised `error` (a `CLIENT_ERRORS` one),
+    with the tail of the server's log."""
+    return MeasurementError(f"server stopped answering ({failure(error)}); "
+                            f"log tail: {_log_tail(launcher)}")
 
 
 def failure(error: Exception) -> str:
