@@ -2,8 +2,14 @@
 at once while the blocks alternate, each gets one value (or its own failure), and
 nothing is left running."""
 
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from autotune.errors import MeasurementError
@@ -33,15 +39,21 @@ class ServersWhileMeasuring(Progress):
             self.seen.append(len(serving_processes()))
 
 
-def _side_by_side(assets, mode: str, progress: Progress, broken: int | None = None) -> SideBySide:
-    """Side-by-side rounds on embedded servers; the launcher of slot `broken` runs a
-    program that exits at once."""
+#: a server program that never answers: it sleeps until it is stopped
+SILENT = (sys.executable, "-c", "import time; time.sleep(600)")
+
+
+def _side_by_side(assets, mode: str, progress: Progress, broken: int | None = None,
+                  program: tuple[str, ...] = ("false",)) -> SideBySide:
+    """Side-by-side rounds on embedded servers; the launcher of slot `broken` runs
+    `program` instead (by default one that exits at once)."""
     model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
     made: list[InstanceGroup] = []
 
     def make_launcher() -> InstanceGroup:
-        program = ("false",) if len(made) == broken else EMBEDDED_SERVER
-        made.append(InstanceGroup(lambda: LocalLauncher(model, program=program), detect_host()))
+        program_here = program if len(made) == broken else EMBEDDED_SERVER
+        made.append(InstanceGroup(lambda: LocalLauncher(model, program=program_here),
+                                 detect_host()))
         return made[-1]
 
     workload = Workload.build(mode, "mean", batch_size=2000, iterations=5,
@@ -70,3 +82,18 @@ def test_a_server_that_does_not_start_fails_only_its_configuration(small_assets)
     assert isinstance(outcomes[1], MeasurementError) and "did not start" in str(outcomes[1])
     assert isinstance(outcomes[0], float) and outcomes[0] > 0
     assert not serving_processes()
+
+
+def test_ctrl_c_while_the_servers_start_stops_them_all_at_once(small_assets):
+    """The servers start together; Ctrl-C while one never answers stops every launcher
+    at once (not after the 60-s start timeout) and leaves no process behind."""
+    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with _side_by_side(small_assets, "online", Progress(), broken=1,
+                           program=SILENT) as measure_round:
+            timer.start()
+            measure_round(CONFIGS, lambda at, outcome: None)
+    timer.join()
+    assert time.monotonic() - began < 30
+    assert not psutil.Process().children(recursive=True)
