@@ -39,17 +39,24 @@ from harness import BenchContext, Samples, format_interval, log, print_table, ra
 from autotune.errors import MeasurementError
 from autotune.image import image_default_env
 from autotune.measure import Workload
-from autotune.modes import get_mode
+from autotune.modes import ONLINE, get_mode
 from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
 from autotune.racing import rotated
 from autotune.report import build_report
-from autotune.side_by_side import SideBySide
+from autotune.side_by_side import ROUND_CAP_S, SideBySide
 from autotune.space import baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
 from autotune.study import run_tuning
 
 #: an upper bound on grid rounds; the budget decides first
 MAX_GRID_ROUNDS = 1000
+#: seconds of blocks each configuration gets in a grid round, where not the race's
+#: (`ROUND_CAP_S`). The grid is the referee, and a round's server starts cost about as
+#: much as the race's 3 s of blocks, so online, the noisy mode, gets three times as many
+#: blocks per start: one online block's paired log-ratio varies by 0.20-0.25 here (80
+#: alternated blocks of four servers, 2026-11-29), so 20 blocks (5 rounds of 4) leave a
+#: grid ratio +-6% and 60 leave +-3%; batch blocks vary a third as much.
+GRID_ROUND_CAP_S = {ONLINE.name: 3 * ROUND_CAP_S}
 
 
 @dataclass(frozen=True)
@@ -116,14 +123,16 @@ def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
 
 def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, dict[str, object]],
                         workload: Workload) -> dict[str, Samples]:
-    """Rounds of every configuration at once, as the tuner races (autotune.side_by_side),
-    in a rotated order: at least `grid_min_rounds`, then while one more round as long as
-    the slowest so far ends within `grid_budget_s`."""
+    """Rounds of every configuration at once, as the tuner races (autotune.side_by_side;
+    online with more blocks a round, `GRID_ROUND_CAP_S`), in a rotated order: at least
+    `grid_min_rounds`, then while one more round as long as the slowest so far ends
+    within `grid_budget_s`."""
     labels = list(configs)
     samples = {label: Samples() for label in labels}
     began, slowest = time.monotonic(), 0.0
     with SideBySide(lambda: ctx.launcher(kind), workload, start_timeout_s=120.0,
-                    request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S) as measure_round:
+                    request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S,
+                    cap_s=GRID_ROUND_CAP_S.get(workload.mode.name, ROUND_CAP_S)) as measure_round:
         for index in range(MAX_GRID_ROUNDS):
             if (index >= ctx.sizes.grid_min_rounds
                     and time.monotonic() - began + slowest > ctx.sizes.grid_budget_s):

@@ -29,7 +29,7 @@ from autotune.launch.group import InstanceGroup
 from autotune.launch.running import running_server
 from autotune.measure import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
-from autotune.options import default
+from autotune.options import RACING_BUDGET_S, default
 from autotune.paths import MODEL_NAME
 from autotune.prepare import PreparedAssets, prepare_assets
 from autotune.protocols import GRPC
@@ -55,7 +55,8 @@ class BenchSizes:
     server_trials: int | None
     #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode (after
     #: at least `grid_min_rounds` rounds: a grid known from one or two rounds judges
-    #: nothing), and the racing budget of each tuner run
+    #: nothing), and the racing budget of each tuner run (the tuner's default in both:
+    #: the benchmark judges the answer users get)
     answer_runs: int
     grid_budget_s: float
     grid_min_rounds: int
@@ -65,10 +66,10 @@ class BenchSizes:
 FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
                   repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
-                  grid_min_rounds=10, confirm_budget_s=360)
+                  grid_min_rounds=10, confirm_budget_s=RACING_BUDGET_S)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
                    reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=180)
+                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=RACING_BUDGET_S)
 
 
 @dataclass

@@ -50,7 +50,7 @@ from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
 
 from autotune.modes import BATCH, ONLINE  # noqa: E402
-from autotune.options import default  # noqa: E402
+from autotune.options import RACING_BUDGET_S, default  # noqa: E402
 
 #: the modes every benchmark covers
 MODES = (ONLINE.name, BATCH.name)
@@ -88,7 +88,8 @@ def main() -> int:
                         help="rounds of the answer grid before its budget counts "
                              "(default 5 quick, 10 full)")
     parser.add_argument("--confirm-budget", type=float, default=None,
-                        help="racing budget of each tuner run (default 180 quick, 360 full)")
+                        help="racing budget of each tuner run (default: the tuner's, "
+                             f"{RACING_BUDGET_S:.0f} s)")
     parser.add_argument("--protocols-only", action="store_true",
                         help="only gRPC vs REST: the tutorial's settings over each protocol, "
                              "and the default grid over both")
