@@ -28,13 +28,20 @@ import contextlib
 import math
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import optuna
-from harness import BenchContext, Samples, format_interval, log, print_table, ratio
+from harness import (
+    BenchContext,
+    Samples,
+    budgeted_rounds,
+    format_interval,
+    log,
+    print_table,
+    ratio,
+)
 
 from autotune.errors import MeasurementError
 from autotune.image import image_default_env
@@ -129,19 +136,14 @@ def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, dict[st
     within `grid_budget_s`."""
     labels = list(configs)
     samples = {label: Samples() for label in labels}
-    began, slowest = time.monotonic(), 0.0
     with SideBySide(lambda: ctx.launcher(kind), workload, start_timeout_s=120.0,
                     request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S,
                     cap_s=GRID_ROUND_CAP_S.get(workload.mode.name, ROUND_CAP_S)) as measure_round:
-        for index in range(MAX_GRID_ROUNDS):
-            if (index >= ctx.sizes.grid_min_rounds
-                    and time.monotonic() - began + slowest > ctx.sizes.grid_budget_s):
-                break
-            round_began = time.monotonic()
+        for index in budgeted_rounds(MAX_GRID_ROUNDS, ctx.sizes.grid_budget_s,
+                                     ctx.sizes.grid_min_rounds):
             order = rotated(labels, index)
             measure_round([configs[label] for label in order],
                           partial(_keep, [samples[label] for label in order]))
-            slowest = max(slowest, time.monotonic() - round_began)
             log(f"  round {index + 1}: " + ", ".join(
                 f"{label} {workload.mode.format(samples[label].values[-1])}" for label in order))
     return samples

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from autotune.accuracy import AccuracyGate, AccuracyResult
 from autotune.eval_rows import EvalRows
@@ -201,13 +201,7 @@ def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Wor
     """
     labels = list(configs)
     samples = {label: Samples() for label in labels}
-    began = time.monotonic()
-    slowest_round = 0.0
-    for round_index in range(repeats):
-        if (budget_s is not None and round_index >= min_rounds
-                and time.monotonic() - began + slowest_round > budget_s):
-            break
-        round_began = time.monotonic()
+    for round_index in budgeted_rounds(repeats, budget_s, min_rounds):
         for label in rotated(labels, round_index):
             timing = timed_trial(launcher, configs[label], workload, gate)
             value = float(timing.attrs[value_of]) if value_of else timing.value
@@ -215,8 +209,23 @@ def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Wor
             samples[label].timings.append(timing)
             log(f"  round {round_index + 1} {launcher.kind} {workload.mode.name} "
                 f"{label}: {workload.mode.format(value)}")
-        slowest_round = max(slowest_round, time.monotonic() - round_began)
     return samples
+
+
+def budgeted_rounds(limit: int, budget_s: float | None = None,
+                    min_rounds: int = 0) -> Iterator[int]:
+    """Round indexes 0, 1, ... below `limit`; with `budget_s`, a round after the first
+    `min_rounds` is started only when one more round as long as the slowest so far (the
+    time until the caller asks for the next index) still ends within the budget."""
+    began = time.monotonic()
+    slowest = 0.0
+    for index in range(limit):
+        if (budget_s is not None and index >= min_rounds
+                and time.monotonic() - began + slowest > budget_s):
+            return
+        round_began = time.monotonic()
+        yield index
+        slowest = max(slowest, time.monotonic() - round_began)
 
 
 def best_label(samples: Mapping[str, Samples], mode: str) -> str:
