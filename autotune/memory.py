@@ -9,11 +9,11 @@ feasible), so such a trial is measured, recorded and never the best.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from optuna.trial import FrozenTrial
 
-from autotune.schema import TrialAttr
+from autotune.schema import TrialAttr, params_key
 
 #: the constraint name (a trial's `constraints` key)
 CONSTRAINT = "memory"
@@ -46,3 +46,16 @@ def over_limit_summary(trials: Iterable[FrozenTrial], max_mb: float | None) -> s
     if not over:
         return ""
     return f"{len(over)} above --max-memory-mb {max_mb:g} (the smallest used {min(over):.0f} MB)"
+
+
+def measured_memory(trials: Iterable[FrozenTrial]) -> Callable[[Mapping[str, Any]], float | None]:
+    """What a configuration's servers took when its trials measured them (the most, over
+    its trials), by params; None for one never measured (the racing sizes its
+    side-by-side rounds with it, autotune.side_by_side)."""
+    sizes: dict[tuple, float] = {}
+    for trial in trials:
+        rss_mb = trial.user_attrs.get(TrialAttr.RSS_MB)
+        if rss_mb is not None:
+            key = params_key(trial.params)
+            sizes[key] = max(sizes.get(key, 0.0), float(rss_mb))
+    return lambda params: sizes.get(params_key(params))

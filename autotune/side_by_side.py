@@ -25,7 +25,8 @@ go on.
 While one is measured the others idle, each in its own process. A block begins with
 `PAUSE_S` of quiet and a few settling requests (not counted), so that the threads of
 the server measured before it have stopped spinning. The price is memory: a round holds
-every finalist's server at once.
+every finalist's server at once, so where their trials' servers would not fit in the
+host's available memory together, the round runs in consecutive groups that do.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Callable, Sequence
+
+import psutil
 
 from autotune.errors import MeasurementError
 from autotune.launch.base import Launcher
@@ -66,8 +69,37 @@ ROUND_CAP_S = 3.0
 #: intra=2 server ran 25-40% slower than the same configuration's block after an intra=1
 #: one; with 0.3 s (or 1 s) two servers of one configuration came within 0-3%
 PAUSE_S = 0.3
+#: the share of the host's available memory a round's servers may take together: the
+#: rest is left to the tuner itself, the page cache and the servers' growth under load
+MEMORY_SHARE = 0.8
 
 Params = dict[str, object]
+#: the memory (MiB) a configuration's servers were measured to take, None when unknown
+MemoryOf = Callable[[Params], "float | None"]
+
+
+def available_mb() -> float:
+    """The host's available memory in MiB (psutil: free plus reclaimable)."""
+    return psutil.virtual_memory().available / 2**20
+
+
+def fitting_groups(sizes_mb: Sequence[float | None], room_mb: float) -> list[list[int]]:
+    """The indexes of `sizes_mb`, in order, cut into consecutive groups whose sizes add up
+    to at most `room_mb`; a configuration too large for the room alone still gets a
+    group of its own (its trial ran alone too). An unknown size counts as the largest
+    known one (nothing known: as nothing)."""
+    known = [size for size in sizes_mb if size is not None]
+    unknown = max(known, default=0.0)
+    groups: list[list[int]] = []
+    used = math.inf
+    for index, size in enumerate(sizes_mb):
+        size = unknown if size is None else size
+        if used + size > room_mb:
+            groups.append([])
+            used = 0.0
+        groups[-1].append(index)
+        used += size
+    return groups
 
 
 class SideBySide:
@@ -75,12 +107,17 @@ class SideBySide:
 
     `make_launcher` builds one more launcher (the tuner's: an instance group of its
     `--server` kind); a round of n configurations needs n, kept between rounds and
-    closed on exit.
+    closed on exit. `memory_of` tells what a configuration's servers took when its
+    trial measured them: a round whose servers would not fit in `MEMORY_SHARE` of the
+    host's available memory (`available`) runs in consecutive groups that do, each
+    side by side (`fitting_groups`), rather than swap or meet the OOM killer.
     """
 
     def __init__(self, make_launcher: Callable[[], Launcher], workload: Workload,
                  start_timeout_s: float, request_timeout_s: float, protocol: str = GRPC,
-                 progress: Progress | None = None, cap_s: float = ROUND_CAP_S) -> None:
+                 progress: Progress | None = None, cap_s: float = ROUND_CAP_S,
+                 memory_of: MemoryOf = lambda params: None,
+                 available: Callable[[], float] = available_mb) -> None:
         self.make_launcher = make_launcher
         self.workload = workload
         self.block = workload.block()
@@ -89,6 +126,8 @@ class SideBySide:
         self.protocol = protocol
         self.progress = progress or Progress()
         self.cap_s = cap_s
+        self.memory_of = memory_of
+        self.available = available
         self._launchers: list[Launcher] = []
 
     def __enter__(self) -> "SideBySide":
@@ -100,20 +139,32 @@ class SideBySide:
 
     def __call__(self, configs: Sequence[Params], record: Record) -> None:
         """Measure one round of `configs`; `record(index, value or error)` once for each."""
-        while len(self._launchers) < len(configs):
+        groups = fitting_groups([self.memory_of(params) for params in configs],
+                                MEMORY_SHARE * self.available())
+        while len(self._launchers) < max((len(group) for group in groups), default=0):
             self._launchers.append(self.make_launcher())
+        for group in groups:
+            self._measure_group(configs, group, record)
+
+    def _measure_group(self, configs: Sequence[Params], group: list[int],
+                       record: Record) -> None:
+        """The configurations at `group`'s indexes side by side, on the first launchers."""
         with ExitStack() as stack:
-            running = self._start_all(configs, stack, record)
-            self.progress.phase(f"measuring {len(running)} side by side")
-            blocks = self._alternate(running, record)
-        for index, values in blocks.items():
-            record(index, math.exp(statistics.fmean(math.log(value) for value in values)))
+            running = self._start_all([configs[index] for index in group], stack,
+                                      lambda at, error: record(group[at], error))
+            together = "" if len(group) == len(configs) else (
+                f" (of {len(configs)}: memory allows {len(group)} at once)")
+            self.progress.phase(f"measuring {len(running)} side by side{together}")
+            blocks = self._alternate(running, lambda at, error: record(group[at], error))
+        for at, values in blocks.items():
+            record(group[at], math.exp(statistics.fmean(math.log(value) for value in values)))
 
     def _start_all(self, configs: Sequence[Params], stack: ExitStack,
                    record: Record) -> dict[int, RunningServer]:
-        """Start every configuration's server at once, each in its own thread, and wait
-        for them together; the ones that became AVAILABLE, by index (each on `stack`, so
-        they stop with it). A failed start is recorded as its configuration's error.
+        """Start every configuration's server at once (configuration i on launcher i),
+        each in its own thread, and wait for them together; the ones that became
+        AVAILABLE, by index (each on `stack`, so they stop with it). A failed start is
+        recorded as its configuration's error.
 
         Together, because a start is mostly one process loading TensorFlow and the
         model, one core's work, and the host has more: on this 2-core VM eight online

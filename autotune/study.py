@@ -76,7 +76,7 @@ from autotune.launch.group import InstanceGroup
 from autotune.launch.running import RunningServer, running_server
 from autotune.lock import HostLock
 from autotune.measure import Workload
-from autotune.memory import MemoryCheck, over_limit_summary
+from autotune.memory import MemoryCheck, measured_memory, over_limit_summary
 from autotune.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import MODES, Mode
 from autotune.options import DEFAULT_BUDGET, DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
@@ -95,11 +95,12 @@ from autotune.schema import (
     StudyAttr,
     TrialAttr,
     best_feasible_trial,
+    complete_trials,
     planned_params,
     record_accuracy,
     record_failure,
 )
-from autotune.side_by_side import SideBySide
+from autotune.side_by_side import MemoryOf, SideBySide
 from autotune.space import (
     Baseline,
     SearchSpace,
@@ -176,7 +177,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
         if options.confirm_budget and best_feasible_trial(study) is not None:
             more_launchers = partial(_instance_group, options, model, host, launcher_factory,
                                      launcher.kind)
-            with objective.racing_rounds(more_launchers) as measure_round:
+            memory_of = measured_memory(complete_trials(study))
+            with objective.racing_rounds(more_launchers, memory_of) as measure_round:
                 record = race_study(study, options.racing_top, measure_round,
                                     options.confirm_budget, options.confirm_precision, progress)
             interrupted = record.stopped == "interrupted"
@@ -416,15 +418,18 @@ class TrialObjective:
                                          server.in_flight)[0]
 
     @contextmanager
-    def racing_rounds(self, make_launcher: Callable[[], Launcher]) -> Iterator[MeasureRound]:
+    def racing_rounds(self, make_launcher: Callable[[], Launcher],
+                      memory_of: MemoryOf) -> Iterator[MeasureRound]:
         """How the race measures a round: every finalist's server at once with requests
         alternating between them (autotune.side_by_side, on launchers `make_launcher`
-        builds) where the mode races side by side, else one after another (`remeasure`)."""
+        builds, in groups that fit in memory by what `memory_of` says each configuration
+        took) where the mode races side by side, else one after another (`remeasure`)."""
         if not self.workload.mode.races_side_by_side:
             yield one_at_a_time(self.remeasure, self.progress)
             return
         with SideBySide(make_launcher, self.workload, self.start_timeout_s,
-                        self.request_timeout_s, self.protocol, self.progress) as side_by_side:
+                        self.request_timeout_s, self.protocol, self.progress,
+                        memory_of=memory_of) as side_by_side:
             yield side_by_side
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
