@@ -60,9 +60,10 @@ MAX_GRID_ROUNDS = 1000
 #: seconds of blocks each configuration gets in a grid round, where not the race's
 #: (`ROUND_CAP_S`). The grid is the referee, and a round's server starts cost about as
 #: much as the race's 3 s of blocks, so online, the noisy mode, gets three times as many
-#: blocks per start: one online block's paired log-ratio varies by 0.20-0.25 here (80
-#: alternated blocks of four servers, 2026-11-29), so 20 blocks (5 rounds of 4) leave a
-#: grid ratio +-6% and 60 leave +-3%; batch blocks vary a third as much.
+#: blocks per start. One online block's paired log-ratio varies by 0.20-0.25 here (80
+#: alternated blocks of four servers, 2026-11-29) and a server's life adds only ~2.5%,
+#: so a round's paired ratio of 12 blocks varied by 7.4% (the median pair of a 5-round
+#: grid), where 4 blocks leave ~13%; batch blocks vary a third as much.
 GRID_ROUND_CAP_S = {ONLINE.name: 3 * ROUND_CAP_S}
 
 
