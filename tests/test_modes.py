@@ -22,7 +22,7 @@ def test_server_mode_is_one_more_value():
     assert SERVER.bounded and SERVER.searches_batching
     assert not (ONLINE.bounded or ONLINE.searches_batching or BATCH.bounded)
     assert (SERVER.default_trials, SERVER.racing_top, SERVER.accuracy_users) == (14, 2, 500)
-    assert (ONLINE.default_trials, ONLINE.racing_top, ONLINE.accuracy_users) == (None, 3, None)
+    assert (ONLINE.default_trials, ONLINE.racing_top, ONLINE.accuracy_users) == (None, 5, None)
     assert SERVER.format(1234.4) == "1,234 requests/s"
     assert SERVER.protocols == ("grpc",)  # LoadGen's adapter sends gRPC only
     assert ONLINE.protocols == BATCH.protocols == ("grpc", "rest")
