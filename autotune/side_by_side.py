@@ -149,15 +149,17 @@ class SideBySide:
     def _measure_group(self, configs: Sequence[Params], group: list[int],
                        record: Record) -> None:
         """The configurations at `group`'s indexes side by side, on the first launchers."""
+        def in_round(at: int, outcome: float | MeasurementError) -> None:
+            record(group[at], outcome)
+
         with ExitStack() as stack:
-            running = self._start_all([configs[index] for index in group], stack,
-                                      lambda at, error: record(group[at], error))
+            running = self._start_all([configs[index] for index in group], stack, in_round)
             together = "" if len(group) == len(configs) else (
                 f" (of {len(configs)}: memory allows {len(group)} at once)")
             self.progress.phase(f"measuring {len(running)} side by side{together}")
-            blocks = self._alternate(running, lambda at, error: record(group[at], error))
+            blocks = self._alternate(running, in_round)
         for at, values in blocks.items():
-            record(group[at], math.exp(statistics.fmean(math.log(value) for value in values)))
+            in_round(at, math.exp(statistics.fmean(math.log(value) for value in values)))
 
     def _start_all(self, configs: Sequence[Params], stack: ExitStack,
                    record: Record) -> dict[int, RunningServer]:
