@@ -25,6 +25,16 @@ leader is ever dropped stays below alpha (5%) however long the race runs. Paired
 intervals were chosen over F-race's Friedman test because the report needs the ratios
 and their intervals anyway, and ranks cannot say how much faster.
 
+The claims. A speed-up over a finalist the race dropped as slower is stated at the level
+of the look that dropped it (`Finalist.dropped_alpha`), not at 95%: its rounds ended
+because its ratio looked extreme just then, and a fixed-level interval over rounds a
+test chose to stop at over-claims (a race on 2026-11-29 dropped the tutorial's settings
+after 3 rounds at 1.43x and would have claimed [1.37, 1.50], where a grid of 10 rounds
+measured 1.19x [1.13, 1.26]; at its look's level the claim is [1.23, 1.67]). This is the
+interval the race's own test used to drop it, exactly so when the recommended
+configuration led then: Jennison and Turnbull's repeated confidence intervals, which the
+union bound above keeps valid together however the race chose to stop.
+
 The race stops when one survivor is left ("one left"), when every survivor's interval
 against the leader lies within a factor 1 + `precision` ("tied within precision"),
 when the next round would end after `budget_s` at the mean time a configuration has
@@ -101,6 +111,9 @@ class Finalist:
     failures: list[str] = field(default_factory=list)
     dropped_round: int | None = None
     dropped_reason: str | None = None
+    #: the per-comparison level of the look that dropped it as slower (None: not dropped,
+    #: or dropped for failing), at which the report states a speed-up over it
+    dropped_alpha: float | None = None
 
     @property
     def label(self) -> str:
@@ -161,6 +174,11 @@ class RaceRecord:
     def ratio(self, faster: Finalist, other: Finalist, alpha: float = ALPHA) -> PairedRatio:
         """How many times faster `faster` is than `other`, paired by round."""
         return paired_ratio(self.direction, faster.values, other.values, alpha)
+
+    def claim(self, faster: Finalist, other: Finalist, alpha: float = ALPHA) -> PairedRatio:
+        """`ratio` as the report may claim it: at `alpha`, or at the level of the look that
+        dropped `other` as slower when that is stricter (see the module docstring)."""
+        return self.ratio(faster, other, min(alpha, other.dropped_alpha or alpha))
 
 
 def pick_finalists(study: optuna.Study, top: int) -> list[Finalist]:
@@ -304,11 +322,12 @@ class Race:
             if ratio.ci is not None and ratio.ci[0] > 1.0:
                 self._drop(other, f"slower than {leader.label}: {ratio.ratio:.3f}x "
                                   f"[{ratio.ci[0]:.3f}, {ratio.ci[1]:.3f}] at level "
-                                  f"{1 - level:.4%}")
+                                  f"{1 - level:.4%}", alpha=level)
 
-    def _drop(self, finalist: Finalist, reason: str) -> None:
+    def _drop(self, finalist: Finalist, reason: str, alpha: float | None = None) -> None:
         finalist.dropped_round = self.record.rounds
         finalist.dropped_reason = reason
+        finalist.dropped_alpha = alpha
         self.progress.done(f"  dropped after round {self.record.rounds}: {finalist.label}: "
                            f"{reason}")
 
@@ -397,9 +416,11 @@ def _merged(entries: list[tuple[int, Finalist]], values: list[float | None]) -> 
     drops = [(offset + (f.dropped_round or 0), f.dropped_reason) for offset, f in entries
              if not f.alive]
     dropped = drops[-1] if len(drops) == len(entries) else (None, None)
+    alphas = [f.dropped_alpha for _, f in entries if f.dropped_alpha is not None]
     return Finalist(
         trial=first.trial, params=dict(first.params),
         feasible=any(f.feasible for _, f in entries),
         baselines=list(dict.fromkeys(b for _, f in entries for b in f.baselines)),
         values=values, failures=[failure for _, f in entries for failure in f.failures],
-        dropped_round=dropped[0], dropped_reason=dropped[1])
+        dropped_round=dropped[0], dropped_reason=dropped[1],
+        dropped_alpha=min(alphas) if dropped[0] is not None and alphas else None)

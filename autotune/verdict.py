@@ -14,7 +14,9 @@ From the rounds of a race (autotune.racing), at the usual 95% level:
   recommending a cheaper configuration is only safe where the data bounds what it may
   cost. When no cheaper one is bounded, the fastest is recommended.
 - **speed-ups**: for each baseline, the paired ratio of the recommended configuration
-  over it with its 95% interval, `significant` only when the interval excludes 1.0. A
+  over it with its 95% interval (over a baseline the race dropped as slower, the wider
+  interval at the level of the look that dropped it: `RaceRecord.claim`),
+  `significant` only when the interval excludes 1.0. A
   baseline that *is* the recommended configuration has no speed-up to state (a ratio of
   one series with itself says nothing): it is named in `recommended.baselines` instead.
 """
@@ -72,7 +74,7 @@ def decide(record: RaceRecord, alpha: float = 0.05) -> Verdict | None:
     bounded = [finalist for finalist, ratio in tied if finalist is fastest
                or (ratio.ci is not None and ratio.ci[1] <= 1 + record.precision)]
     recommended = min(bounded, key=_cheapness)
-    speedups = {name: record.ratio(recommended, finalist, alpha)
+    speedups = {name: record.claim(recommended, finalist, alpha)
                 for finalist in record.finalists if finalist is not recommended
                 for name in finalist.baselines}
     return Verdict(fastest=fastest, recommended=recommended, tied=tied, speedups=speedups,

@@ -12,6 +12,7 @@ import pytest
 
 from autotune.errors import MeasurementError
 from autotune.racing import (
+    MIN_ROUNDS,
     Finalist,
     RaceRecord,
     look_alpha,
@@ -71,6 +72,22 @@ def test_a_clearly_worse_configuration_is_dropped_within_five_rounds(seed):
     assert worse.dropped_round is not None and worse.dropped_round <= 5
     assert "slower than" in worse.dropped_reason
     assert [f.dropped_round for f in record.finalists[:2]] == [None, None]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_speedup_over_a_dropped_finalist_is_claimed_at_the_level_that_dropped_it(seed):
+    host = FakeHost({0: 1.0, 1: 1.3}, seed=seed)
+    record = _race(host, [0, 1], budget_s=60, baselines={1: ["tutorial"]})
+    best, dropped = record.finalists
+    assert record.stopped == "one left"
+    look = dropped.dropped_round - MIN_ROUNDS + 1
+    assert dropped.dropped_alpha == pytest.approx(look_alpha(look, 1))
+    claimed, fixed = record.claim(best, dropped), record.ratio(best, dropped)
+    assert claimed.ratio == fixed.ratio and claimed.pairs == dropped.dropped_round
+    assert claimed.ci[0] < fixed.ci[0] and fixed.ci[1] < claimed.ci[1]
+    assert claimed.significant, "the interval that dropped it excludes 1.0"
+    assert decide(record).speedups["tutorial"] == claimed
+    assert record.claim(dropped, best) == record.ratio(dropped, best), "best was not dropped"
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -205,6 +222,7 @@ def test_a_finalist_is_dropped_in_the_pool_only_where_every_host_dropped_it():
     dropped = pooled([first, first]).finalists[1]
     assert not dropped.alive
     assert dropped.dropped_round == first.rounds + first.finalists[1].dropped_round
+    assert dropped.dropped_alpha == first.finalists[1].dropped_alpha
 
 
 def test_the_report_pools_the_workers_races_and_keeps_a_single_race_as_it_is():

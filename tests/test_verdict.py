@@ -76,3 +76,19 @@ def test_two_rounds_state_a_ratio_but_no_interval_and_claim_nothing():
     slow.values.append(ROUNDS[2] * 1.3)
     three = decide(_record(fastest, slow)).speedups["tutorial"].as_dict()
     assert three["significant"] and three["ci95"][0] > 1
+
+
+def test_a_race_stored_before_drops_kept_their_level_still_loads_and_claims_at_95():
+    fastest = _finalist((2, 1, 1), ROUNDS)
+    slow = _finalist((1, 1, 1), [v * (1.3, 1.2)[i % 2] for i, v in enumerate(ROUNDS)],
+                     baselines=["tutorial"])
+    slow.dropped_round, slow.dropped_reason, slow.dropped_alpha = 6, "slower", 0.001
+    record = _record(fastest, slow)
+    stored = record.to_dict()
+    del stored["finalists"][1]["dropped_alpha"]  # as studies raced before 2026-11-29 hold it
+    old = RaceRecord.from_dict(stored)
+    assert old.finalists[1].dropped_alpha is None
+    at_95 = decide(old).speedups["tutorial"]
+    at_drop = decide(record).speedups["tutorial"]
+    assert at_95 == record.ratio(fastest, slow)
+    assert at_drop.ci[0] < at_95.ci[0] and at_95.ci[1] < at_drop.ci[1]
