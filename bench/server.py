@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from native_build import native_server_argv
 from tensorflow_serving.apis import predict_pb2
 
 from autotune.image import image_default_env
+from autotune.launch._ports import free_port
 from autotune.loadgen import PYTHON, PredictSUT, RunResult, client_program
 from autotune.measure import Workload
 from autotune.modes import SERVER
@@ -89,12 +89,6 @@ class Capacity:
                    default=0.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _trivial_server_argv(port: int) -> tuple[str, list[str]]:
     """Which trivial server runs (native if it can be built here) and its command."""
     try:
@@ -108,7 +102,7 @@ def _trivial_server_argv(port: int) -> tuple[str, list[str]]:
 @contextlib.contextmanager
 def trivial_server() -> "contextlib.Generator[tuple[str, str, psutil.Process], None, None]":
     """The trivial server as a child process; which one, its address and process."""
-    port = _free_port()
+    port = free_port()
     kind, argv = _trivial_server_argv(port)
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from autotune.launch._ports import free_port
 
 USER = "autotune"
 PASSWORD = "fleet-secret-9"
@@ -57,12 +58,6 @@ def _bin_dir() -> Path | None:
         return versions[-1]
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ClusterUnavailable(RuntimeError):
@@ -107,7 +102,7 @@ class _Cluster:
         if made.returncode:
             raise ClusterUnavailable(f"initdb failed: {made.stderr.strip().splitlines()[-1:]}")
         for _ in range(3):  # another process may take the free port first
-            port = _free_port()
+            port = free_port()
             started = self.run(
                 "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w",
                 "-t", str(START_TIMEOUT_S), "-o",

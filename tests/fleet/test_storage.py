@@ -89,9 +89,9 @@ def test_a_wrong_password_is_one_line_without_the_password(postgres_server: Post
 
 
 def test_an_unreachable_server_is_one_line(postgres_server: PostgresServer):
-    from postgres import _free_port
+    from autotune.launch._ports import free_port
 
-    url = f"postgresql://{postgres_server.user}:{postgres_server.password}@127.0.0.1:{_free_port()}/x"
+    url = f"postgresql://{postgres_server.user}:{postgres_server.password}@127.0.0.1:{free_port()}/x"
     done, seconds = _autotune("report", "--storage", url)
     _refused(done, "Connection refused", "check the host, port")
     assert postgres_server.password not in done.stderr and seconds < 30
