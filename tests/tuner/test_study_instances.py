@@ -93,8 +93,10 @@ def _check_multi_instance_trials(options) -> dict:
 
 
 def test_local_batch_study_runs_two_pinned_instances(tuning_options, small_assets):
-    # raced: the gain over one instance is a paired ratio of side-by-side measurements
-    options = tuning_options("batch", confirm_budget=60, **SMALL_GRID)
+    # raced: the gain over one instance is a paired ratio of side-by-side measurements.
+    # The grid holds two distinct configurations (the baselines share theirs); racing the
+    # top two makes both finalists whichever the noisy search ranked first.
+    options = tuning_options("batch", confirm_budget=60, confirm_top=2, **SMALL_GRID)
     with Watcher(_process_affinities) as watcher:
         assert run_tuning(options, assets=small_assets) == 0
     assert watcher.pinned_apart(), f"never saw two servers on one core each: {watcher.seen}"
