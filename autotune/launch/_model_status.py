@@ -4,6 +4,12 @@ Shared by every launcher. A server that is still starting answers UNAVAILABLE (n
 listening yet) or NOT_FOUND / a non-AVAILABLE state (TF Serving while it loads); both
 mean "ask again". A server that has exited, or a version that ended with an error,
 means "stop asking".
+
+The channel reconnects quickly: gRPC's default backoff after refused connections grows
+to two minutes, so a server that began listening late, as when many start at once on a
+busy host, was found only at the next attempt, past the start deadline. A channel of
+its own (no shared subchannel) with a backoff capped at `MAX_RECONNECT_BACKOFF_MS` finds
+it within that cap.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 POLL_INTERVAL_S = 0.1
 RPC_TIMEOUT_S = 2.0
+MAX_RECONNECT_BACKOFF_MS = 250
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+                   ("grpc.use_local_subchannel_pool", 1)]
 _State = get_model_status_pb2.ModelVersionStatus.State
 
 
@@ -34,7 +45,7 @@ def poll_until_available(address: str, model_name: str, deadline_s: float,
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = model_name
     last_answer = "no answer yet"
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
         while True:
             reason = exit_reason()
