@@ -1,6 +1,7 @@
 """Ports for servers started together: free, distinct, and outside the ephemeral range."""
 
 import socket
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,22 +16,23 @@ def test_ports_handed_out_together_are_distinct_free_and_below_the_ephemeral_ran
     assert all(10_000 <= port < ephemeral_start() and is_free(port) for port in ports)
 
 
-def test_a_port_in_use_is_skipped():
+@pytest.fixture
+def held() -> Iterator[int]:
+    """A port a listening socket holds for the test's duration."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        held = holder.getsockname()[1]
-        rotation = PortRotation(lowest=held, end=held + 2)
-        assert [rotation.take(), rotation.take()] == [held + 1, held + 1]
+        yield holder.getsockname()[1]
 
 
-def test_a_full_range_is_one_clear_error():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        held = holder.getsockname()[1]
-        with pytest.raises(OSError, match="no free TCP port"):
-            PortRotation(lowest=held, end=held + 1).take()
+def test_a_port_in_use_is_skipped(held: int):
+    rotation = PortRotation(lowest=held, end=held + 2)
+    assert [rotation.take(), rotation.take()] == [held + 1, held + 1]
+
+
+def test_a_full_range_is_one_clear_error(held: int):
+    with pytest.raises(OSError, match="no free TCP port"):
+        PortRotation(lowest=held, end=held + 1).take()
 
 
 def test_the_ephemeral_start_falls_back_to_linux_default(tmp_path):
