@@ -1,9 +1,9 @@
 """Argument parsing for the `autotune` command; every subcommand hands off to a module.
 
     autotune --mode online|batch|server [options]   the tuner (autotune.study)
-    autotune prepare [options]               eval set and NCF SavedModel (autotune.prepare)
+    autotune prepare [options]               eval set and NCF SavedModel (autotune.assets.prepare)
     autotune serve [server flags]            the embedded model server (autotune.serving)
-    autotune image build [--offline]         the serving image (autotune.image)
+    autotune image build [--offline]         the serving image (autotune.launch.image)
     autotune report [options]                report of a stored study (autotune.report.commands)
     autotune dashboard [options]             optuna-dashboard (autotune.report.dashboard)
 
@@ -189,13 +189,13 @@ def _subcommand_parser() -> argparse.ArgumentParser:
 
 def _run_tuning(args: argparse.Namespace) -> int:
     from autotune.options import TuningOptions
-    from autotune.study import run_tuning
+    from autotune.tuning.run import run_tuning
 
     return run_tuning(TuningOptions.from_namespace(args))
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    from autotune.prepare import prepare_assets, print_prepared
+    from autotune.assets.prepare import prepare_assets, print_prepared
 
     assets = prepare_assets(dataset=args.dataset, data_dir=args.data_dir, model_dir=args.model_dir,
                             epochs=args.epochs, seed=args.seed, download=args.download,
@@ -205,7 +205,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_image(args: argparse.Namespace) -> int:
-    from autotune.image import build_image
+    from autotune.launch.image import build_image
 
     build_image(tag=args.tag, offline=args.offline)
     return 0
@@ -215,7 +215,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from autotune.report.commands import print_stored_report
 
     if args.fleet:
-        from autotune.fleet.summary import print_fleet_report
+        from autotune.report.fleet_summary import print_fleet_report
 
         return print_fleet_report(args.storage)
 

@@ -7,7 +7,7 @@ the search space has the batching knobs, the instance counts and a `--p99-ms` bo
 protocols it can measure over, and the defaults of the budget, the finalists raced and the
 accuracy gate's sample. Code
 that differs by mode reads these fields instead of testing the mode's name; what a mode
-measures is `autotune.measure.MEASUREMENTS[mode.name]`.
+measures is `autotune.measure.workload.MEASUREMENTS[mode.name]`.
 
 A new mode is one new `Mode` value in `MODES` plus its measurement (see docs/DESIGN.md).
 This module imports nothing heavy: the CLI reads it to build `--mode`.
@@ -59,10 +59,10 @@ class Mode:
     robust_attr: str
     #: whether a trial is measured under the `--p99-ms` latency bound (stored with the study)
     bounded: bool = False
-    #: whether the space adds TF Serving's batching knobs (autotune.batching_space)
+    #: whether the space adds TF Serving's batching knobs (autotune.search.batching_space)
     searches_batching: bool = False
     #: whether the space adds `instances`, several pinned servers sharing the load
-    #: (autotune.cpusets); not online, where one request at a time meets one server
+    #: (autotune.host.cpusets); not online, where one request at a time meets one server
     searches_instances: bool = False
     #: trials when `--trials` is not given and the space is larger; None: the general
     #: default (autotune.options.DEFAULT_BUDGET)
@@ -75,7 +75,7 @@ class Mode:
     #: drops the clearly slower finalists within a few rounds
     racing_top: int = 5
     #: whether a racing round runs every finalist's server at once and alternates short
-    #: blocks of requests between them (autotune.side_by_side), else measures them one
+    #: blocks of requests between them (autotune.measure.side_by_side), else measures them one
     #: after another (a measurement that lasts minutes, like a peak search)
     races_side_by_side: bool = True
     #: users the accuracy gate scores when `--accuracy-users` is not given (None: all)
@@ -126,7 +126,7 @@ BATCH = Mode(name="batch", summary="batch throughput", metric="throughput_sps",
 #: fewer finalists keep a default run under 20 minutes on a small host; its gate scores a
 #: seeded sample of users (with batching on, its requests are cut to max_batch_size).
 #: One pair per request, so the tutorial's online threads. LoadGen's adapter sends gRPC
-#: only (autotune.loadgen), so the mode measures gRPC only.
+#: only (autotune.measure.loadgen), so the mode measures gRPC only.
 SERVER = Mode(name="server", summary="the most requests/s with p99 latency under --p99-ms "
                                      "(MLPerf LoadGen)",
               metric="qps_at_slo", unit="requests/s", direction="maximize",

@@ -1,6 +1,6 @@
 """The options of one tuning run: every `autotune --mode` flag's value and default, once.
 
-`TuningOptions` is what `autotune.study.run_tuning` takes; the CLI builds its flags'
+`TuningOptions` is what `autotune.tuning.run.run_tuning` takes; the CLI builds its flags'
 defaults from these fields (autotune.cli), so a default is written here only. This
 module imports nothing heavy: `autotune --help` reads it.
 """
@@ -57,7 +57,7 @@ class LatencyPolicy:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How long one LoadGen run lasts and how it is judged (server mode, autotune.loadgen)."""
+    """How long one LoadGen run lasts and how it is judged (server mode, measure/loadgen.py)."""
 
     #: the p99 latency bound, in milliseconds
     bound_ms: float = DEFAULT_P99_MS
@@ -76,7 +76,7 @@ class RunSettings:
 @dataclass(frozen=True)
 class PeakPolicy:
     """Where the rate search starts, where it gives up, and how close it brackets the peak
-    (server mode, autotune.peak)."""
+    (server mode, autotune.measure.peak)."""
 
     start_qps: float = 200.0
     min_qps: float = 50.0

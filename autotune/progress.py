@@ -6,6 +6,8 @@ draws nothing, for scripts and CI (`--quiet`). The study talks only to `Progress
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -16,6 +18,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.progress import Progress as RichBar
+
+#: a hook told the phase a measurement enters ("warm-up", "measuring", ...)
+PhaseCallback = Callable[[str], None]
+
+
+def notify(on_phase: PhaseCallback | None, phase: str) -> None:
+    """Tell `on_phase`, when there is one, that `phase` begins."""
+    if on_phase is not None:
+        on_phase(phase)
 
 
 class Progress:

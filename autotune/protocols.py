@@ -3,7 +3,7 @@
 Only names live here (this module imports nothing, so `autotune --help`, the modes and
 the report read it): each protocol's `--protocol` value, the label a report prints and
 the port TF Serving's image serves it on. What connects a client of each protocol to a
-started server is autotune.launch.running; a server is asked to serve REST only when
+started server is autotune.measure.running; a server is asked to serve REST only when
 REST is measured (`Launcher(rest=True)`), so a gRPC study runs it exactly as before.
 """
 

@@ -95,3 +95,8 @@ def paired_ratio(direction: str, values: Sequence[float | None],
     half = t_half_width(logs, alpha)
     return PairedRatio(ratio=math.exp(mean), ci=(math.exp(mean - half), math.exp(mean + half)),
                        pairs=len(logs))
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no infinity: an interval that could not be computed is stored as None."""
+    return value if math.isfinite(value) else None

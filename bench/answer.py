@@ -1,7 +1,7 @@
 """How trustworthy is the tuner's answer? K tuner runs from scratch against a well-measured grid.
 
 Per mode (on the first launcher): first every configuration of the default space is
-measured in rounds side by side, as the tuner races (autotune.side_by_side: each round
+measured in rounds side by side, as the tuner races (autotune.measure.side_by_side: each round
 a fresh server for every configuration, all up at once, requests alternating between
 them in short blocks, in a rotated order): at least `grid_min_rounds` rounds, then for
 as long as `grid_budget_s` allows;
@@ -44,16 +44,16 @@ from harness import (
 )
 
 from autotune.errors import MeasurementError
-from autotune.image import image_default_env
-from autotune.measure import Workload
+from autotune.launch.image import image_default_env
+from autotune.measure.side_by_side import ROUND_CAP_S, SideBySide
+from autotune.measure.workload import Workload
 from autotune.modes import ONLINE, get_mode
 from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
-from autotune.racing import rotated
+from autotune.racing.race import rotated
 from autotune.report import build_report
-from autotune.side_by_side import ROUND_CAP_S, SideBySide
-from autotune.space import baselines, build_space, describe_params
+from autotune.search.space import baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 #: an upper bound on grid rounds; the budget decides first
 MAX_GRID_ROUNDS = 1000
@@ -131,7 +131,7 @@ def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
 
 def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, dict[str, object]],
                         workload: Workload) -> dict[str, Samples]:
-    """Rounds of every configuration at once, as the tuner races (autotune.side_by_side;
+    """Rounds of every configuration at once, as the tuner races (autotune.measure.side_by_side;
     online with more blocks a round, `GRID_ROUND_CAP_S`), in a rotated order: at least
     `grid_min_rounds`, then while one more round as long as the slowest so far ends
     within `grid_budget_s`."""

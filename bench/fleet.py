@@ -41,7 +41,7 @@ import psutil
 from optuna.trial import TrialState
 
 from autotune.modes import MODES, ONLINE
-from autotune.schema import TrialAttr, params_key, planned_params
+from autotune.record.schema import TrialAttr, params_key, planned_params
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))

@@ -21,20 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from autotune.accuracy import AccuracyGate, AccuracyResult
-from autotune.eval_rows import EvalRows
-from autotune.host import HostFacts, detect_host
+from autotune.assets.prepare import PreparedAssets, prepare_assets
+from autotune.data.eval_rows import EvalRows
+from autotune.host.facts import HostFacts, detect_host
 from autotune.launch import Launcher, ModelLocation, docker_ready, make_launcher
 from autotune.launch.group import InstanceGroup
-from autotune.launch.running import running_server
-from autotune.measure import Workload
+from autotune.measure.accuracy import AccuracyGate, AccuracyResult
+from autotune.measure.running import running_server
+from autotune.measure.workload import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
 from autotune.options import RACING_BUDGET_S, default
 from autotune.paths import MODEL_NAME
-from autotune.prepare import PreparedAssets, prepare_assets
 from autotune.protocols import GRPC
-from autotune.racing import rotated
-from autotune.space import settings_from_params
+from autotune.racing.race import rotated
+from autotune.search.space import settings_from_params
 from autotune.stats import mean_and_ci95
 
 Params = Mapping[str, object]

@@ -20,8 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-from autotune.eval_rows import EvalRows
-from autotune.measure import ONLINE_PAIRS
+from autotune.data.eval_rows import EvalRows
+from autotune.measure.workload import ONLINE_PAIRS
 from autotune.modes import BATCH, ONLINE, get_mode
 from autotune.serving.model import ServedModel
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from harness import BenchContext, Samples, format_interval, interleaved, log, print_table
 
 from autotune.modes import BATCH
-from autotune.schema import instances_of
-from autotune.space import build_space, describe_params
+from autotune.record.schema import instances_of
+from autotune.search.space import build_space, describe_params
 
 MODE = BATCH.name
 

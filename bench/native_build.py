@@ -4,7 +4,7 @@ The capacity benchmark measures the LoadGen adapter, so the server it loads must
 little: the Python trivial server spends about as much CPU a call as the adapter does,
 and on a 2-core host the two together cap the rate. The native one answers every Predict
 with prepared bytes through gRPC's generic C++ API, built like autotune's own native
-programs (autotune.native: g++ against the system's gRPC, once per source version);
+programs (autotune.measure.native: g++ against the system's gRPC, once per source version);
 without that toolchain `native_server_argv` raises `NativeUnavailable` saying why and
 the caller falls back to the Python server.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trivial_server import fixed_response
 
-from autotune.native import build
+from autotune.measure.native import build
 from autotune.paths import autotune_home
 
 SOURCE = Path(__file__).with_name("trivial_server.cc")

@@ -37,12 +37,12 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from autotune.client import CHANNEL_OPTIONS
-from autotune.launch.running import running_server
+from autotune.measure.grpc_client import CHANNEL_OPTIONS
+from autotune.measure.running import running_server
 from autotune.modes import get_mode
 from autotune.paths import MODEL_NAME
+from autotune.search.space import settings_from_params
 from autotune.serving.tensors import decode
-from autotune.space import settings_from_params
 
 INPROCESS_WORKER = Path(__file__).with_name("inprocess.py")
 IN_PROCESS = "in-process"

@@ -29,13 +29,13 @@ from harness import (
     timed_trial,
 )
 
-from autotune.image import image_default_env
 from autotune.launch import Launcher
+from autotune.launch.image import image_default_env
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
 from autotune.modes import get_mode, speedup
 from autotune.protocols import GRPC, REST
-from autotune.racing import rotated
-from autotune.space import baselines, build_space, describe_params
+from autotune.racing.race import rotated
+from autotune.search.space import baselines, build_space, describe_params
 
 TENSOR_CONTENT_FLAG = "--enable_serialization_as_tensor_content"
 GRPC_TYPED, GRPC_PACKED, REST_JSON = "gRPC", "gRPC, tensor_content", "REST"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from harness import BenchContext, Samples, format_value, interleaved, print_table
 
-from autotune.image import image_default_env
+from autotune.launch.image import image_default_env
 from autotune.modes import get_mode
-from autotune.space import baselines, build_space
+from autotune.search.space import baselines, build_space
 
 PHASES = ("server start", "model AVAILABLE", "warm-up", "measuring", "accuracy gate", "stop")
 

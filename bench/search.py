@@ -19,10 +19,10 @@ import numpy as np
 import optuna
 from harness import BenchContext, interleaved, log, print_table
 
-from autotune.image import image_default_env
+from autotune.launch.image import image_default_env
 from autotune.modes import get_mode, speedup
-from autotune.schema import params_key
-from autotune.space import SearchSpace, baselines, build_space
+from autotune.record.schema import params_key
+from autotune.search.space import SearchSpace, baselines, build_space
 
 WITHIN = 0.02
 Key = tuple[tuple[str, object], ...]

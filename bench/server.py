@@ -36,18 +36,18 @@ from harness import BenchContext, Samples, interleaved, log, print_table
 from native_build import native_server_argv
 from tensorflow_serving.apis import predict_pb2
 
-from autotune.image import image_default_env
 from autotune.launch._ports import free_port
-from autotune.loadgen import PYTHON, PredictSUT, RunResult, client_program
-from autotune.measure import Workload
+from autotune.launch.image import image_default_env
+from autotune.measure.loadgen import PYTHON, PredictSUT, RunResult, client_program
+from autotune.measure.native import NativeUnavailable
+from autotune.measure.peak import ServerLoad
+from autotune.measure.workload import Workload
 from autotune.modes import SERVER
-from autotune.native import NativeUnavailable
 from autotune.options import PeakPolicy, RunSettings, TuningOptions
 from autotune.paths import MODEL_NAME
-from autotune.peak import ServerLoad
 from autotune.report import build_report
-from autotune.space import baselines, build_space, describe_params
-from autotune.study import run_tuning
+from autotune.search.space import baselines, build_space, describe_params
+from autotune.tuning.run import run_tuning
 
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
 #: the target rates the capacity is judged at...

@@ -15,9 +15,9 @@ from typing import Iterator
 import pytest
 
 from autotune.data.synthetic import SyntheticShape
-from autotune.loadgen import NATIVE, PYTHON, client_program
-from autotune.lock import LOCK_FILE_ENV
-from autotune.native import NativeUnavailable
+from autotune.host.lock import LOCK_FILE_ENV
+from autotune.measure.loadgen import NATIVE, PYTHON, client_program
+from autotune.measure.native import NativeUnavailable
 
 #: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
 #: PostgreSQL server (postgres.py), for every test folder
@@ -48,8 +48,8 @@ def autotune_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def small_assets(tmp_path_factory: pytest.TempPathFactory):
-    """A small prepared dataset and exported model (`autotune.prepare.PreparedAssets`)."""
-    from autotune.prepare import prepare_assets
+    """A small prepared dataset and exported model (`autotune.assets.prepare.PreparedAssets`)."""
+    from autotune.assets.prepare import prepare_assets
 
     root = tmp_path_factory.mktemp("small-assets")
     return prepare_assets(data_dir=root / "data", model_dir=root / "models" / "ncf",

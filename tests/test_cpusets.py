@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from autotune.cpusets import instance_counts, split_host
-from autotune.host import HostFacts, detect_host
+from autotune.host.cpusets import instance_counts, split_host
+from autotune.host.facts import HostFacts, detect_host
 
 SOCKETS, CORES_PER_SOCKET = 2, 28
 CORES = SOCKETS * CORES_PER_SOCKET

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import psutil
 
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 
 
 def _fake_sysfs(root: Path, cpus: dict[int, tuple[int, int]],

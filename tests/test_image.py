@@ -18,10 +18,10 @@ import grpc
 import numpy as np
 import pytest
 
-from autotune.image import UPSTREAM_MKL_ENV, image_default_env
 from autotune.launch import ModelLocation
 from autotune.launch._ports import free_port
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL, DockerLauncher
+from autotune.launch.image import UPSTREAM_MKL_ENV, image_default_env
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings
 from serving.tiny_model import in_process_scores
 

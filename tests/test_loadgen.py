@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from autotune.loadgen import CLIENT_PROCESSES, PredictSUT, RunSettings
+from autotune.measure.loadgen import CLIENT_PROCESSES, PredictSUT, RunSettings
 from autotune.serving.tensors import encode_into
 
 SHORT_RUN = RunSettings(bound_ms=1000.0, min_duration_s=0.5, min_queries=400, max_duration_s=3.0)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from autotune.metrics import hit_rate_and_ndcg, positive_ranks
+from autotune.model.metrics import hit_rate_and_ndcg, positive_ranks
 
 
 def test_positive_on_top_is_a_full_hit():

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from autotune.errors import BoundMissedError
-from autotune.loadgen import RunResult
+from autotune.measure.loadgen import RunResult
+from autotune.measure.peak import find_peak
 from autotune.options import PeakPolicy
-from autotune.peak import find_peak
 
 
 def _runs_against(capacity: float, errors_at: float | None = None):

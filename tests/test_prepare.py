@@ -6,12 +6,12 @@ import sys
 import pytest
 
 import autotune.model.train
+from autotune.assets.prepare import prepare_assets, print_prepared
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
 from autotune.model.card import write_model_card
 from autotune.model.config import batch_size_for
 from autotune.model.export import numeric_versions
-from autotune.prepare import prepare_assets, print_prepared
 
 TINY = SyntheticShape(users=60, items=200, ratings=3_000)
 
@@ -102,6 +102,6 @@ def test_batch_size_is_large_but_leaves_enough_steps():
 
 
 def test_checking_current_assets_needs_no_tensorflow():
-    code = ("import sys, autotune.prepare, autotune.data, autotune.model.card; "
+    code = ("import sys, autotune.assets.prepare, autotune.data, autotune.model.card; "
             "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

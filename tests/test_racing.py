@@ -11,19 +11,10 @@ import numpy as np
 import pytest
 
 from autotune.errors import MeasurementError
-from autotune.racing import (
-    MIN_ROUNDS,
-    Finalist,
-    RaceRecord,
-    look_alpha,
-    one_at_a_time,
-    pooled,
-    race,
-    rotated,
-    stored_race,
-)
-from autotune.schema import StudyAttr, racing_attr
-from autotune.verdict import decide
+from autotune.racing.race import MIN_ROUNDS, look_alpha, one_at_a_time, race, rotated
+from autotune.racing.record import Finalist, RaceRecord, pooled, stored_race
+from autotune.racing.verdict import decide
+from autotune.record.schema import StudyAttr, racing_attr
 
 
 class FakeHost:
@@ -147,9 +138,9 @@ def test_the_look_correction_spends_at_most_alpha_over_any_number_of_looks():
 def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once():
     import optuna
 
-    from autotune.accuracy import AccuracyResult
-    from autotune.racing import pick_finalists
-    from autotune.schema import record_accuracy
+    from autotune.measure.accuracy import AccuracyResult
+    from autotune.racing.race import pick_finalists
+    from autotune.record.schema import record_constraints
 
     study = optuna.create_study(direction="minimize")
     for x, value, hr, baseline in [(1, 5.0, 0.5, "tutorial"), (2, 4.0, 0.5, "image-defaults"),
@@ -159,7 +150,7 @@ def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once(
         study.enqueue_trial({"x": x}, user_attrs={"baseline": baseline} if baseline else None)
         trial = study.ask()
         trial.suggest_int("x", 0, 10)
-        record_accuracy(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
+        record_constraints(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
         study.tell(trial, value)
     finalists = pick_finalists(study, top=2)
     assert [(f.params["x"], f.baselines) for f in finalists] == [
@@ -170,9 +161,10 @@ def test_finalists_are_the_top_feasible_configurations_then_every_baseline_once(
 def test_the_best_single_instance_is_a_finalist_when_instances_were_searched():
     import optuna
 
-    from autotune.accuracy import AccuracyResult
-    from autotune.racing import SINGLE_INSTANCE, pick_finalists
-    from autotune.schema import record_accuracy
+    from autotune.measure.accuracy import AccuracyResult
+    from autotune.racing.race import pick_finalists
+    from autotune.racing.record import SINGLE_INSTANCE
+    from autotune.record.schema import record_constraints
 
     study = optuna.create_study(direction="maximize")
     for instances, value in ((2, 9.0), (2, 8.0), (1, 5.0), (1, 4.0)):
@@ -180,7 +172,7 @@ def test_the_best_single_instance_is_a_finalist_when_instances_were_searched():
         trial = study.ask()
         trial.suggest_categorical("instances", [1, 2])
         trial.suggest_int("x", 0, 10)
-        record_accuracy(trial, AccuracyResult(hr=0.5, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
+        record_constraints(trial, AccuracyResult(hr=0.5, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
         study.tell(trial, value)
     finalists = pick_finalists(study, top=2)
     assert [(f.params, f.baselines) for f in finalists] == [

@@ -5,14 +5,14 @@ import json
 import optuna
 import pytest
 
-from autotune.accuracy import AccuracyResult
 from autotune.errors import NoFeasibleTrialError, UsageError
 from autotune.launch.docker import docker_run_command
+from autotune.measure.accuracy import AccuracyResult
+from autotune.record.schema import StudyAttr, record_constraints
 from autotune.report import build_report, print_stored_report, publish_report
 from autotune.report.html import render_html
 from autotune.report.markdown import render_markdown
-from autotune.schema import StudyAttr, record_accuracy
-from autotune.space import settings_from_params
+from autotune.search.space import settings_from_params
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
@@ -34,7 +34,7 @@ def _measured(study: optuna.Study, threads: tuple[int, int, int], value: float, 
     trial = study.ask()
     for name in THREADS:
         trial.suggest_int(name, 1, 4)
-    record_accuracy(trial, AccuracyResult(hr=hr, ndcg=0.3, min_hr=0.22, min_ndcg=0.11))
+    record_constraints(trial, AccuracyResult(hr=hr, ndcg=0.3, min_hr=0.22, min_ndcg=0.11))
     study.tell(trial, value)
 
 
@@ -236,7 +236,7 @@ def test_several_instances_report_cpusets_memory_and_the_gain_over_one():
             trial.set_user_attr("cpusets", ["0", "1"])
             trial.set_user_attr("cpuset_mems", ["0", "1"])
         trial.set_user_attr("rss_mb", 300.0 * instances)
-        record_accuracy(trial, AccuracyResult(hr=0.5, ndcg=0.3, min_hr=0.22, min_ndcg=0.11))
+        record_constraints(trial, AccuracyResult(hr=0.5, ndcg=0.3, min_hr=0.22, min_ndcg=0.11))
         study.tell(trial, value)
     report = build_report(study)
     assert report["best"]["trial"] == 1 and report["best"]["instances"] == 2

@@ -5,10 +5,10 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from autotune.host import HostFacts
-from autotune.image import UPSTREAM_MKL_ENV, image_default_env
+from autotune.host.facts import HostFacts
+from autotune.launch.image import UPSTREAM_MKL_ENV, image_default_env
 from autotune.modes import BATCH, MODES, ONLINE
-from autotune.space import (
+from autotune.search.space import (
     KMP_AFFINITY_CHOICES,
     NO_CPUSET,
     THREAD_PARAMS,

@@ -1,7 +1,7 @@
 """`autotune --mode`: refusals come before any work, as one line and exit code 2."""
 
 from autotune.cli import main
-from autotune.lock import HostLock
+from autotune.host.lock import HostLock
 
 
 def test_unusable_options_are_refused(capsys):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from autotune.racing import Finalist, RaceRecord
+from autotune.racing.record import Finalist, RaceRecord
+from autotune.racing.verdict import cost, decide
 from autotune.report.markdown import describe_ratio
-from autotune.verdict import cost, decide
 
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
 

@@ -28,8 +28,8 @@ import optuna
 import psutil
 
 from autotune.errors import UsageError
-from autotune.host import HostFacts, numa_layout
-from autotune.schema import StudyAttr
+from autotune.host.facts import HostFacts, numa_layout
+from autotune.record.schema import StudyAttr
 
 GIB = 1 << 30
 #: hex digits of the digest in the study name

@@ -37,10 +37,10 @@ import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.host import worker_id
+from autotune.host.facts import worker_id
 from autotune.options import HEARTBEAT_INTERVAL_S
-from autotune.schema import RETRY_HISTORY, StudyAttr, TrialAttr
-from autotune.storage import sqlite_path
+from autotune.record.schema import RETRY_HISTORY, StudyAttr, TrialAttr
+from autotune.record.storage import sqlite_path
 
 #: how often a configuration is queued again after its workers died measuring it
 MAX_RETRIES = 3

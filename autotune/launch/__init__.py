@@ -10,7 +10,7 @@
 
 `docker` runs a serving image (autotune.launch.docker), `local` a process on this host
 (autotune.launch.local), `auto` the docker one when `docker_ready(image)`, else the
-local one. `autotune.launch.running.running_server` is one server's life for one
+local one. `autotune.measure.running.running_server` is one server's life for one
 measurement. A new way of running a server is a `Launcher` subclass and a kind here.
 """
 
@@ -18,12 +18,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from autotune.launch.base import (
-    Launcher,
-    LauncherUnavailableError,
-    ModelLocation,
-    ServerSettings,
-)
+from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
+from autotune.launch.settings import ServerSettings
 from autotune.paths import DEFAULT_IMAGE
 
 LauncherKind = Literal["auto", "docker", "local"]

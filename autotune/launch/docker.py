@@ -44,14 +44,8 @@ import psutil
 from docker.models.containers import Container
 
 from autotune.errors import ServerStartError
-from autotune.image import image_env
 from autotune.launch._ports import free_port
-from autotune.launch.base import (
-    Launcher,
-    LauncherUnavailableError,
-    ModelLocation,
-    ServerSettings,
-)
+from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
     CONTAINER_PATH,
@@ -59,6 +53,8 @@ from autotune.launch.batching_file import (
     batching_args,
     write_batching_file,
 )
+from autotune.launch.image import image_env
+from autotune.launch.settings import ServerSettings
 from autotune.paths import DEFAULT_IMAGE, MODEL_NAME
 from autotune.protocols import GRPC, PROTOCOL_PORTS
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK

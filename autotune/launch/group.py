@@ -2,7 +2,7 @@
 
 `InstanceGroup` is a `Launcher` whose `start(settings)` runs `settings.instances`
 servers through launchers of one kind (made by a factory, kept between starts): each
-gets the thread settings, its own share of whole cores from autotune.cpusets (and its
+gets the thread settings, its own share of whole cores from autotune.host.cpusets (and its
 NUMA nodes as `cpuset_mems` on a NUMA host) and its own port. With one instance the
 settings pass through unchanged, so the tuner has a single code path.
 
@@ -22,10 +22,11 @@ import dataclasses
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Callable
 
-from autotune.cpusets import split_host
 from autotune.errors import ServerStartError
-from autotune.host import HostFacts
-from autotune.launch.base import Launcher, ServerSettings
+from autotune.host.cpusets import split_host
+from autotune.host.facts import HostFacts
+from autotune.launch.base import Launcher
+from autotune.launch.settings import ServerSettings
 
 
 class InstanceGroup(Launcher):

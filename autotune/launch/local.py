@@ -27,8 +27,9 @@ from typing import Sequence
 import psutil
 
 from autotune.launch._ports import free_port
-from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation, ServerSettings
+from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import batching_args, write_batching_file
+from autotune.launch.settings import ServerSettings
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK, PARENT_PID_ENV
 
 TF_SERVING_BINARY = "tensorflow_model_server"

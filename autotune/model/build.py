@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from autotune.data.eval_set import EvalSet
 from autotune.data.ncf import EVAL_PROTOCOL
-from autotune.metrics import TIE_RULE, TOP_K
 from autotune.model.config import (
     NeuMFShape,
     TrainingConfig,
@@ -25,6 +24,7 @@ from autotune.model.config import (
 )
 from autotune.model.evaluate import evaluate, itempop_hr_ndcg
 from autotune.model.export import export_model
+from autotune.model.metrics import TIE_RULE, TOP_K
 from autotune.model.neumf import NeuMF
 from autotune.model.train import train
 

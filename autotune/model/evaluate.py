@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from autotune.metrics import TOP_K, hit_rate_and_ndcg
+from autotune.model.metrics import TOP_K, hit_rate_and_ndcg
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

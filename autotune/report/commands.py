@@ -13,7 +13,7 @@ from autotune.report.publish import publish_report
 
 def print_stored_report(storage: str, study_name: str | None, report_dir: Path) -> int:
     """`autotune report`: the report of a stored study (the only one when unnamed)."""
-    from autotune.storage import mask_password, open_storage
+    from autotune.record.storage import mask_password, open_storage
 
     opened = open_storage(storage, create=False)
     shown = mask_password(storage)

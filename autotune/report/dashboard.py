@@ -25,10 +25,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import UsageError
+from autotune.record.schema import is_feasible
+from autotune.record.storage import open_storage
 from autotune.report.data import build_report
 from autotune.report.markdown import render_markdown
-from autotune.schema import is_feasible
-from autotune.storage import open_storage
 
 HOST = "127.0.0.1"
 

@@ -1,11 +1,11 @@
 """The report's data: one JSON-ready dict built from the study storage alone.
 
 Everything is read from the study (trials, their attrs, the study attrs and the racing
-record; the names in autotune.schema), so the report at the end of a run and
+record; the names in autotune.record.schema), so the report at the end of a run and
 `autotune report` later are the same. The dict's keys are the contract in
 docs/DESIGN.md ("The report JSON"); every renderer reads only this dict.
 
-The best settings are the racing's recommendation when there was a race (autotune.verdict:
+The best settings are the racing's recommendation when there was a race (autotune.racing.verdict:
 the cheapest configuration tied with the fastest and bounded within the precision; mean
 and 95% CI over its rounds), with the configurations tied with the fastest and each
 baseline's speed-up as a paired ratio, its 95% interval and whether it is significant
@@ -13,7 +13,7 @@ baseline's speed-up as a paired ratio, its 95% interval and whether it is signif
 Without a race the best feasible trial is reported (no CI) and no speed-up is claimed.
 When the study searched `instances`, the report also states the best's CPU sets and
 memory, one `docker run` per instance, and its speed-up over the best single-instance
-configuration, raced with the finalists (autotune.racing.SINGLE_INSTANCE).
+configuration, raced with the finalists (autotune.racing.race.SINGLE_INSTANCE).
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.importance import param_importances
 from autotune.launch.docker import container_env, docker_run_command
 from autotune.modes import speedup
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
-from autotune.racing import SINGLE_INSTANCE, RaceRecord, stored_race
-from autotune.report.server_files import batching_file
-from autotune.schema import (
+from autotune.racing.record import SINGLE_INSTANCE, RaceRecord, stored_race
+from autotune.racing.verdict import Verdict, decide
+from autotune.record.schema import (
     STUDY_ATTRS_BEFORE_RECORDED,
     StudyAttr,
     TrialAttr,
@@ -41,9 +40,10 @@ from autotune.schema import (
     ranked,
     searched_instances,
 )
-from autotune.space import settings_from_params
+from autotune.report.importance import param_importances
+from autotune.report.server_files import batching_file
+from autotune.search.space import settings_from_params
 from autotune.stats import mean_and_ci95
-from autotune.verdict import Verdict, decide
 
 #: trial attrs of a server-mode trial the report carries: the rates tried, LoadGen's logs
 SERVER_TRIAL_ATTRS = (TrialAttr.RATES_TRIED, TrialAttr.LOADGEN_LOGS)

@@ -5,7 +5,7 @@ One self-contained page (plotly.js is inlined, nothing is fetched to view it) wi
 - the report's Markdown summary (best settings, baselines, importances);
 - the optimisation history (Optuna's plot; infeasible trials grey) with each baseline's
   search measurement as a reference line;
-- the parameter importances (Optuna's plot, the evaluator of autotune.importance);
+- the parameter importances (Optuna's plot, the evaluator of autotune.report.importance);
 - one slice plot per searched knob (Optuna's plot; infeasible trials grey);
 - the racing's measurements of each finalist, every round and the mean with its 95%
   interval;
@@ -28,11 +28,11 @@ import plotly.graph_objects as go
 from markdown_it import MarkdownIt
 from plotly.offline import get_plotlyjs
 
-from autotune.importance import importance_evaluator, param_importances
 from autotune.modes import metric_unit
+from autotune.record.schema import complete_trials
+from autotune.report.importance import importance_evaluator, param_importances
 from autotune.report.markdown import render_markdown
-from autotune.schema import complete_trials
-from autotune.space import PARAM_LABELS
+from autotune.search.space import PARAM_LABELS
 from autotune.stats import mean_and_ci95
 
 #: grey of infeasible trials, the same as Optuna's plots use

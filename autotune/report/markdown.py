@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from autotune.metrics import HR_LABEL, NDCG_LABEL
+from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import format_metric
 from autotune.protocols import PROTOCOL_LABELS
-from autotune.schema import TrialAttr
-from autotune.space import describe_params
+from autotune.record.schema import TrialAttr
+from autotune.search.space import describe_params
 
 
 def render_markdown(report: dict[str, Any]) -> str:

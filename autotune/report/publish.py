@@ -16,12 +16,12 @@ from typing import Any
 import optuna
 from rich.console import Console
 
-from autotune.launch.base import ServerSettings
+from autotune.launch.settings import ServerSettings
+from autotune.record.schema import TrialAttr
 from autotune.report.data import build_report
 from autotune.report.markdown import env_file_text, render_markdown
 from autotune.report.server_files import batching_file, keep_best_logs, loadgen_log_root
 from autotune.report.terminal import print_report
-from autotune.schema import TrialAttr
 
 
 def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:

@@ -9,11 +9,11 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from autotune.metrics import HR_LABEL, NDCG_LABEL
+from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import format_metric, metric_unit
+from autotune.record.schema import TrialAttr, complete_trials, is_feasible
 from autotune.report.markdown import render_markdown
-from autotune.schema import TrialAttr, complete_trials, is_feasible
-from autotune.space import PARAM_LABELS
+from autotune.search.space import PARAM_LABELS
 
 #: trials shown in the table
 TABLE_ROWS = 10

@@ -19,7 +19,7 @@ import optuna
 import pytest
 
 from autotune.options import TuningOptions
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 from tuner.quick import quick_options
 
 CHROMIUM = os.environ.get("AUTOTUNE_CHROMIUM", "/usr/bin/chromium")

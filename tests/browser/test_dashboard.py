@@ -15,7 +15,7 @@ import pytest
 
 from autotune.cli import main
 from autotune.errors import NoFeasibleTrialError
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 from tuner.quick import quick_options
 
 from .conftest import BrowserPage, ShortStudy

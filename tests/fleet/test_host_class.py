@@ -5,7 +5,7 @@ import pytest
 
 from autotune.errors import UsageError
 from autotune.fleet import check_host_class, hardware_parts, make_host_class, model_fingerprint
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 
 STUDY = {"mode": "online", "objective": "mean", "space": "default", "dataset": "synthetic"}
 HARDWARE = {"cpu_model": "Xeon 8175M", "physical_cores": 8, "sockets": 2, "numa_layout": [8, 8],

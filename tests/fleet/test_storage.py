@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from autotune.errors import UsageError
-from autotune.storage import mask_password, normalize_url, open_storage
+from autotune.record.storage import mask_password, normalize_url, open_storage
 from postgres import PostgresServer
 
 

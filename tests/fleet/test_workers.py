@@ -21,9 +21,9 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 from autotune.modes import BATCH
-from autotune.space import build_space
+from autotune.search.space import build_space
 from tuner.processes import wait_for_answering_server
 
 pytestmark = [pytest.mark.slow,

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from autotune.cli import _tuning_parser
 from autotune.errors import AutotuneError
 from autotune.options import LatencyPolicy, TuningOptions
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 if __name__ == "__main__":
     eval_path, model_dir, *flags = sys.argv[1:]

@@ -14,9 +14,9 @@ import docker
 import psutil
 import pytest
 
-from autotune.cpusets import split_host
 from autotune.errors import ServerStartError
-from autotune.host import detect_host
+from autotune.host.cpusets import split_host
+from autotune.host.facts import detect_host
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.docker import PID_LABEL
 from autotune.launch.group import InstanceGroup
@@ -119,8 +119,8 @@ def test_rest_is_measured_on_every_instance_through_its_own_port(tiny_model: Mod
                                                                  ) -> None:
     """--protocol rest with two instances: each has its own REST port, a client each, and
     the batch measurement drives both at once."""
-    from autotune.client import measure_throughput
-    from autotune.launch.running import connect
+    from autotune.measure.running import connect
+    from autotune.measure.throughput import measure_throughput
     from autotune.protocols import REST
 
     with InstanceGroup(lambda: LocalLauncher(tiny_model, program=EMBEDDED_SERVER, rest=True),
@@ -145,7 +145,7 @@ def test_a_killed_tuner_leaves_no_instance_container(tiny_model: ModelLocation,
     """Each instance's container has its launcher's watchdog: SIGKILL the tuner, none stays."""
     tuner = subprocess.Popen([sys.executable, "-c", f"""
 from pathlib import Path
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.group import InstanceGroup
 model = ModelLocation(Path({str(tiny_model.base_path)!r}), {tiny_model.name!r})

@@ -1,6 +1,6 @@
 """The knob table: params, settings, environment and flags derived from one row per knob."""
 
-from autotune.launch.base import (
+from autotune.launch.settings import (
     KNOBS,
     MAX_ENQUEUED_BATCHES,
     NO_CPUSET,
@@ -37,11 +37,11 @@ def test_env_params_reads_every_env_knob_and_skips_blank_ones():
 
 
 def test_a_flag_only_knob_travels_as_a_flag(monkeypatch):
-    from autotune.launch import base
+    from autotune.launch import settings as knob_table
 
-    flag_knob = base.Knob("session_parallelism", "session", "choice",
-                          flag="--tensorflow_session_parallelism")
-    monkeypatch.setattr(base, "KNOBS", (*KNOBS, flag_knob))
+    flag_knob = knob_table.Knob("session_parallelism", "session", "choice",
+                                flag="--tensorflow_session_parallelism")
+    monkeypatch.setattr(knob_table, "KNOBS", (*KNOBS, flag_knob))
     settings = ServerSettings.from_params({"omp_num_threads": 1, "intra_op_parallelism": 1,
                                            "inter_op_parallelism": 1,
                                            "session_parallelism": "2"})

@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 from autotune.data.eval_set import open_eval_set
-from autotune.metrics import hit_rate_and_ndcg
 from autotune.model.card import read_model_card
 from autotune.model.config import NeuMFShape, TrainingConfig
 from autotune.model.evaluate import score_eval_set
 from autotune.model.export import export_model, numeric_versions
+from autotune.model.metrics import hit_rate_and_ndcg
 from autotune.model.neumf import NeuMF
 from autotune.model.train import train
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotune.assets.prepare import prepare_assets
 from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
 from autotune.model.export import numeric_versions
-from autotune.prepare import prepare_assets
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 #: TensorFlow's import on a busy host, and nothing else
 REFUSAL_S = 90

@@ -20,7 +20,7 @@ from autotune.launch._listening import listening_addresses
 from autotune.launch.docker import DockerLauncher
 from autotune.launch.local import LocalLauncher
 from autotune.serving.options import BIND_ADDRESS_ENV, parse_options
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 START_S = 120
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from autotune.errors import UsageError
-from autotune.lock import LOCK_FILE_ENV, HostLock
+from autotune.host.lock import LOCK_FILE_ENV, HostLock
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError
 from autotune.options import LatencyPolicy
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 from .faults import WhenMeasuring, container, local_server
 from .leftovers import containers_of, serving_processes_of

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from autotune.recovery import TUNER_DIED
-from autotune.schema import TrialAttr
-from autotune.study import run_tuning
+from autotune.record.schema import TrialAttr
+from autotune.tuning.recovery import TUNER_DIED
+from autotune.tuning.run import run_tuning
 
 from .faults import WhenMeasuring, container, local_server
 from .leftovers import containers_of, serving_processes_of, wait_until

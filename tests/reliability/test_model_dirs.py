@@ -13,13 +13,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from autotune.assets.prepare import prepare_assets
 from autotune.errors import UsageError
 from autotune.model.config import NeuMFShape
 from autotune.model.export import export_model, numeric_versions
 from autotune.model.neumf import NeuMF
 from autotune.model.ownership import MARKER_FILE
-from autotune.prepare import prepare_assets
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 from conftest import SMALL_EPOCHS, SMALL_SHAPE
 
 from .tree import snapshot

@@ -23,7 +23,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.base import Launcher
-from autotune.metrics import hit_rate_and_ndcg
+from autotune.model.metrics import hit_rate_and_ndcg
 from serving.fixtures import START_DEADLINE_S
 
 #: the tutorial's batch size for its accuracy run (`run_ncf.py -b 50000`)

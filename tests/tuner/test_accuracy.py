@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from autotune.accuracy import AccuracyGate, AccuracyResult
-from autotune.client import ServingClient
-from autotune.eval_rows import EvalRows
+from autotune.data.eval_rows import EvalRows
+from autotune.measure.accuracy import AccuracyGate, AccuracyResult
+from autotune.measure.grpc_client import ServingClient
 
 
 def test_gate_through_the_server_matches_the_in_process_reference(server_address, small_assets):

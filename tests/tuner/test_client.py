@@ -6,16 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autotune.client import (
-    MIN_ITERATIONS,
-    LatencyPolicy,
-    ServingClient,
-    latency_statistics,
-    measure_latency,
-    measure_throughput,
-)
-from autotune.eval_rows import EvalRows
+from autotune.data.eval_rows import EvalRows
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
+from autotune.measure.grpc_client import ServingClient
+from autotune.measure.latency import latency_statistics, measure_latency
+from autotune.measure.throughput import MIN_ITERATIONS, measure_throughput
+from autotune.options import LatencyPolicy
 from autotune.stats import relative_half_width
 
 

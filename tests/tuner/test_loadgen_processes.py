@@ -16,9 +16,9 @@ import socket
 import psutil
 import pytest
 
-from autotune import native
-from autotune.client import ServingClient
-from autotune.loadgen import NATIVE, PYTHON, PredictSUT, client_program
+from autotune.measure import native
+from autotune.measure.grpc_client import ServingClient
+from autotune.measure.loadgen import NATIVE, PYTHON, PredictSUT, client_program
 from autotune.options import RunSettings
 
 SHORT = RunSettings(min_duration_s=0.5, min_queries=200, max_duration_s=3.0,

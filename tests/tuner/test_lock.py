@@ -5,7 +5,7 @@ import os
 import pytest
 
 from autotune.errors import UsageError
-from autotune.lock import HostLock
+from autotune.host.lock import HostLock
 
 
 def test_lock_refuses_a_second_holder_and_is_released(tmp_path):

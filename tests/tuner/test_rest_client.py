@@ -8,11 +8,14 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from autotune.accuracy import AccuracyGate
-from autotune.client import LatencyPolicy, ServingClient, measure_latency, measure_throughput
-from autotune.eval_rows import EvalRows
+from autotune.data.eval_rows import EvalRows
 from autotune.launch import Launcher, ModelLocation, ServerSettings, make_launcher
-from autotune.rest_client import RestClient, RestError
+from autotune.measure.accuracy import AccuracyGate
+from autotune.measure.grpc_client import ServingClient
+from autotune.measure.latency import measure_latency
+from autotune.measure.rest_client import RestClient, RestError
+from autotune.measure.throughput import measure_throughput
+from autotune.options import LatencyPolicy
 
 
 @pytest.fixture(scope="module")

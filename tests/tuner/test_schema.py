@@ -3,7 +3,7 @@
 import optuna
 from optuna.trial import TrialState
 
-from autotune.schema import (
+from autotune.record.schema import (
     TrialAttr,
     best_feasible_trial,
     complete_trials,

@@ -14,18 +14,18 @@ import psutil
 import pytest
 from optuna.distributions import IntDistribution
 
+from autotune.data.eval_rows import EvalRows
 from autotune.errors import MeasurementError
-from autotune.eval_rows import EvalRows
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 from autotune.launch.base import ModelLocation
 from autotune.launch.group import InstanceGroup
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
-from autotune.measure import Workload
-from autotune.memory import measured_memory
+from autotune.measure.side_by_side import SideBySide, fitting_groups
+from autotune.measure.workload import Workload
 from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
-from autotune.schema import TrialAttr
-from autotune.side_by_side import SideBySide, fitting_groups
+from autotune.record.memory import measured_memory
+from autotune.record.schema import TrialAttr
 from tuner.processes import serving_processes
 
 CONFIGS = [{"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1},

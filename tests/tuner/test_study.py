@@ -7,9 +7,9 @@ import socket
 import optuna
 from optuna.trial import TrialState
 
-from autotune.racing import SINGLE_INSTANCE
+from autotune.racing.record import SINGLE_INSTANCE
 from autotune.stats import MIN_PAIRS
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 from .processes import serving_processes
 

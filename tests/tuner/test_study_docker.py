@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 pytestmark = pytest.mark.docker
 

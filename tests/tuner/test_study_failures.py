@@ -14,8 +14,9 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError, UsageError
-from autotune.lock import HostLock
-from autotune.study import StudyAbortedError, run_tuning
+from autotune.host.lock import HostLock
+from autotune.tuning.run import run_tuning
+from autotune.tuning.trials import StudyAbortedError
 
 from .processes import serving_processes, wait_for_answering_server
 

@@ -20,9 +20,9 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 from autotune.launch.docker import PID_LABEL
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 from .processes import serving_processes
 

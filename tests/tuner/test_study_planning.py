@@ -14,10 +14,11 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import ServerStartError, UsageError
-from autotune.host import detect_host
+from autotune.host.facts import detect_host
 from autotune.launch import Launcher, ModelLocation, ServerSettings
-from autotune.schema import TrialAttr
-from autotune.study import MAX_FAILURES_IN_A_ROW, StudyAbortedError, run_tuning
+from autotune.record.schema import TrialAttr
+from autotune.tuning.run import run_tuning
+from autotune.tuning.trials import MAX_FAILURES_IN_A_ROW, StudyAbortedError
 from serving.fixtures import tiny_model  # noqa: F401 (fixture)
 
 

@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import UsageError
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 from .processes import serving_processes
 

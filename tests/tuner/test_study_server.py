@@ -18,10 +18,11 @@ import pytest
 from optuna.trial import TrialState
 
 from autotune.errors import NoFeasibleTrialError
-from autotune.loadgen import client_program
+from autotune.measure.loadgen import client_program
 from autotune.options import PeakPolicy, RunSettings
 from autotune.report.server_files import loadgen_log_root
-from autotune.study import MAX_FAILURES_IN_A_ROW, run_tuning
+from autotune.tuning.run import run_tuning
+from autotune.tuning.trials import MAX_FAILURES_IN_A_ROW
 
 from .processes import serving_processes
 

@@ -2,8 +2,8 @@
 
 import optuna
 
-from autotune.accuracy import AccuracyResult
-from autotune.schema import TrialAttr, record_accuracy
+from autotune.measure.accuracy import AccuracyResult
+from autotune.record.schema import TrialAttr, record_constraints
 
 
 def add_trial(study: optuna.Study, x: int, value: float, hr: float = 0.5,
@@ -12,5 +12,5 @@ def add_trial(study: optuna.Study, x: int, value: float, hr: float = 0.5,
     study.enqueue_trial({"x": x}, user_attrs={TrialAttr.BASELINE: baseline} if baseline else None)
     trial = study.ask()
     trial.suggest_int("x", 0, 10)
-    record_accuracy(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
+    record_constraints(trial, AccuracyResult(hr=hr, ndcg=0.5, min_hr=0.22, min_ndcg=0.11))
     study.tell(trial, value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from autotune.options import LatencyPolicy, TuningOptions
-from autotune.study import run_tuning
+from autotune.tuning.run import run_tuning
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -1,0 +1,36 @@
+"""How a trial measures a running server: its objective, its accuracy, a racing round.
+
+    running        one server's life for one measurement (start, AVAILABLE, connect, stop)
+    workload       what a trial measures per mode (`MEASUREMENTS`), and one racing block
+    latency        online: batch-1 latency until precise
+    throughput     batch: throughput of large requests on every instance at once
+    peak           server: the most requests/s under the p99 bound (`ServerLoad`)
+    loadgen        MLPerf LoadGen's Server scenario, its client processes
+                   (loadgen_worker.py, or loadgen_client.cc built by native.py)
+    side_by_side   one racing round with every finalist's server up at once
+    accuracy       the accuracy gate (HR/NDCG through the server, against the floors)
+    grpc_client    the gRPC client; rest_client the REST one; signature what both read
+                   of the model's metadata
+
+The public names load on first use (lazy_loader): `loadgen_worker` runs as a client
+process of its own and must start without TensorFlow, which the clients import.
+"""
+
+import os
+
+import lazy_loader
+
+# The serving protos import TensorFlow; its C++ banner is noise in the tuner's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "accuracy": ["AccuracyGate", "AccuracyResult"],
+    "grpc_client": ["ServingClient"],
+    "latency": ["LatencyResult", "measure_latency"],
+    "peak": ["ServerLoad", "find_peak"],
+    "rest_client": ["RestClient", "RestError"],
+    "running": ["CLIENT_ERRORS", "RunningServer", "connect", "running_server"],
+    "side_by_side": ["SideBySide"],
+    "throughput": ["ThroughputResult", "measure_throughput"],
+    "workload": ["MEASUREMENTS", "Workload"],
+})

@@ -1,0 +1,163 @@
+"""`--mode server`: the highest request rate a server sustains with p99 latency under a bound.
+
+Each step is one LoadGen Server-scenario run (autotune.measure.loadgen) at a target rate,
+Poisson arrivals of batch-1 Predicts of eval pairs. The search brackets the peak: it
+ramps up (doubling from `start_qps`) until a rate misses the bound, or, when the first
+rate already misses, halves down to `min_qps`; then it bisects (geometric midpoints)
+between the highest rate that met the bound and the lowest that missed until they are
+within `precision` (5%).
+
+On a shared host one short run passes or fails by chance (one scheduling hiccup decides
+its p99), and a miss at the start rate or on the way up decides the whole search: the
+same configuration measured 135-192 requests/s in two searches and 1,181 in a third
+(BENCHMARKS.md). So with `PeakPolicy.confirm_misses` a miss at the start rate or while
+ramping up is run again, and a third time if the two disagree: the rate's verdict is
+the majority. Misses while halving down or bisecting are taken as they come (a run at
+a low rate lasts the longest, and a bisection step moves the answer by little).
+
+The answer, `qps_at_slo`, is the highest rate that met the bound; its p50/p95/p99 and
+every run (with its p99 and verdict) go into the trial attrs, and each run's LoadGen
+logs stay in the measurement's folder.
+
+A host that misses the bound even at `min_qps` raises `BoundMissedError` (a
+`MeasurementError`), which the study records as a FAIL trial with that reason, the
+p99 it saw at that rate and every rate tried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from autotune.errors import BoundMissedError
+from autotune.measure.grpc_client import ServingClient
+from autotune.measure.loadgen import PredictSUT, RunResult
+from autotune.options import PeakPolicy, RunSettings
+from autotune.progress import PhaseCallback
+from autotune.record.schema import TrialAttr
+
+#: requests sent one at a time before the first LoadGen run
+WARMUP_REQUESTS = 50
+
+
+@dataclass(frozen=True)
+class PeakResult:
+    """The peak rate under the bound, the run at that rate, and every run of the search."""
+
+    qps_at_slo: float
+    #: the lowest rate that missed the bound (None: none missed up to `max_qps`)
+    ceiling_qps: float | None
+    at_peak: RunResult
+    runs: tuple[RunResult, ...]
+
+    def attrs(self) -> dict[str, object]:
+        """Trial user attrs: `qps_at_slo`, its percentiles, and the rates tried."""
+        return {TrialAttr.QPS_AT_SLO: self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
+                "slo_latency_ms_p50": self.at_peak.p50_ms,
+                "slo_latency_ms_p95": self.at_peak.p95_ms,
+                "slo_latency_ms_p99": self.at_peak.p99_ms,
+                TrialAttr.RATES_TRIED: [run.row() for run in self.runs],
+                "measured_requests": sum(run.queries for run in self.runs)}
+
+
+def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy(),
+              bound_ms: float | None = None) -> PeakResult:
+    """Bracket and bisect the highest rate whose run meets the bound; see the module docstring."""
+    runs: list[RunResult] = []
+    best: RunResult | None = None
+    ceiling: float | None = None
+
+    def measured(rate: float) -> RunResult:
+        runs.append(run(rate))
+        return runs[-1]
+
+    def attempt(rate: float, confirm: bool = False) -> bool:
+        """One rate's verdict: one run, or with `confirm` the majority of up to three."""
+        nonlocal best, ceiling
+        results = [measured(rate)]
+        if confirm and not results[0].meets_bound and len(runs) < policy.max_runs:
+            results.append(measured(rate))
+            if results[1].meets_bound and len(runs) < policy.max_runs:
+                results.append(measured(rate))
+        met = [result for result in results if result.meets_bound]
+        if 2 * len(met) > len(results):
+            best = met[-1]
+            return True
+        ceiling = rate if ceiling is None else min(ceiling, rate)
+        return False
+
+    rate = policy.start_qps
+    if attempt(rate, confirm=policy.confirm_misses):
+        while ceiling is None and rate * 2 <= policy.max_qps and len(runs) < policy.max_runs:
+            rate *= 2
+            attempt(rate, confirm=policy.confirm_misses)
+    else:
+        while best is None:
+            rate /= 2
+            if rate < policy.min_qps:
+                raise BoundMissedError(_missed(runs[-1], bound_ms), runs[-1].p99_ms,
+                                       [run.row() for run in runs])
+            attempt(rate)
+    assert best is not None
+    while (ceiling is not None and ceiling / best.target_qps > 1 + policy.precision
+           and len(runs) < policy.max_runs):
+        attempt(math.sqrt(best.target_qps * ceiling))
+    return PeakResult(qps_at_slo=best.target_qps, ceiling_qps=ceiling, at_peak=best,
+                      runs=tuple(runs))
+
+
+def _missed(lowest: RunResult, bound_ms: float | None) -> str:
+    bound = f"p99 <= {bound_ms:g} ms" if bound_ms is not None else "the p99 bound"
+    errors = (f", {lowest.errors} failed requests (first: {lowest.first_error})"
+              if lowest.errors else "")
+    return (f"misses {bound} even at the lowest rate, {lowest.target_qps:.0f} requests/s: "
+            f"p99 {lowest.p99_ms:.2f} ms{errors}")
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """How a server-mode trial measures: run settings, search policy, where logs go."""
+
+    settings: RunSettings
+    policy: PeakPolicy = PeakPolicy()
+    log_root: Path = field(default_factory=lambda: Path("loadgen-logs"))
+
+    def measure(self, clients: Sequence[ServingClient], users: np.ndarray, items: np.ndarray,
+                on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
+        """`qps_at_slo` and the trial attrs of one peak search against the `clients`'
+        servers (several instances share the load, request by request)."""
+        requests = [clients[0].request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+        if on_phase is not None:
+            on_phase("warm-up")
+        for client in clients:
+            for request in requests[:WARMUP_REQUESTS]:  # lazy initialisation on both sides
+                client.send(request)
+        log_dir = self._new_log_dir()
+        counter = itertools.count(1)
+        with PredictSUT([client.address for client in clients],
+                        [request.SerializeToString() for request in requests],
+                        self.settings.request_timeout_s) as sut:
+            def run(rate: float) -> RunResult:
+                step = next(counter)
+                if on_phase is not None:
+                    on_phase(f"LoadGen run {step} at {rate:,.0f} requests/s")
+                return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
+
+            peak = find_peak(run, self.policy, self.settings.bound_ms)
+        return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir),
+                                 TrialAttr.LOADGEN_CLIENT: sut.client.describe()}
+
+    def _new_log_dir(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for index in itertools.count():
+            path = self.log_root / f"{stamp}-{index}"
+            if not path.exists():
+                path.mkdir(parents=True)
+                return path
+        raise AssertionError("unreachable")

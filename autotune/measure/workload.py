@@ -1,0 +1,118 @@
+"""What a trial measures against a running server: the mode's objective and its attrs.
+
+Shared by the search trials, the racing and the benchmarks, so all measure alike; the
+server's start and stop around it are `autotune.measure.running`'s. A new mode's
+measurement is one function in `MEASUREMENTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from autotune.data.eval_rows import EvalRows
+from autotune.measure.latency import measure_latency
+from autotune.measure.peak import ServerLoad
+from autotune.measure.running import Client
+from autotune.measure.throughput import measure_throughput
+from autotune.modes import BATCH, ONLINE, SERVER, Mode, get_mode
+from autotune.options import DEFAULT_PRECISION, LatencyPolicy
+from autotune.progress import PhaseCallback
+
+#: distinct eval pairs cycled through by the batch-1 latency run
+ONLINE_PAIRS = 1000
+#: one block of a side-by-side round (autotune.measure.side_by_side): the batch-1 requests sent
+#: first to let the previous server's threads go quiet (not counted), then the large
+#: batches counted (a batch's own two warm-up requests settle it)
+BLOCK_SETTLE_REQUESTS = 20
+BLOCK_BATCHES = 30
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a trial measures: the mode, its objective and the request inputs, built once."""
+
+    mode: Mode
+    objective: str
+    iterations: int
+    users: np.ndarray
+    items: np.ndarray
+    latency_policy: LatencyPolicy = LatencyPolicy()
+    #: how a server-mode trial loads the server (mode `server` only)
+    server_load: ServerLoad | None = None
+    #: the target of online and batch: the objective's 95% interval within this share of it
+    precision: float = DEFAULT_PRECISION
+
+    @classmethod
+    def build(cls, mode: Mode | str, objective: str, batch_size: int, iterations: int,
+              eval_rows: EvalRows, seed: int,
+              latency_policy: LatencyPolicy = LatencyPolicy(),
+              server_load: ServerLoad | None = None,
+              precision: float = DEFAULT_PRECISION) -> "Workload":
+        """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
+        mode = get_mode(mode)
+        count = batch_size if mode.batched else ONLINE_PAIRS
+        users, items = eval_rows.random_pairs(count, seed)
+        return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
+                   latency_policy=replace(latency_policy, precision=precision),
+                   server_load=server_load, precision=precision)
+
+    @property
+    def direction(self) -> str:
+        """The study direction of the mode (`minimize`, `maximize`)."""
+        return self.mode.direction
+
+    def block(self) -> "Workload":
+        """This workload cut to one block of a side-by-side round (autotune.measure.side_by_side):
+        a few settling requests, then one latency window or `BLOCK_BATCHES` batches, with
+        no precision target (the round has its own)."""
+        policy = replace(self.latency_policy, warmup_requests=BLOCK_SETTLE_REQUESTS,
+                         min_windows=1, max_requests=self.latency_policy.window)
+        return replace(self, iterations=BLOCK_BATCHES, latency_policy=policy, precision=0.0)
+
+    def measure(self, clients: Sequence[Client], on_phase: PhaseCallback | None = None,
+                in_flight: int = 1) -> tuple[float, dict[str, object]]:
+        """The objective value and the trial attrs of one run against the servers' `clients`
+        (one per instance), batch requests `in_flight` at a time per server."""
+        return MEASUREMENTS[self.mode.name](self, clients, on_phase, in_flight)
+
+
+def _measure_latency(workload: Workload, clients: Sequence[Client],
+                     on_phase: PhaseCallback | None,
+                     in_flight: int) -> tuple[float, dict[str, object]]:
+    """Batch-1 requests one after another to the first server: the `--objective` statistic."""
+    latency = measure_latency(clients[0], workload.users, workload.items, workload.objective,
+                              workload.latency_policy, on_phase)
+    return latency.statistic(workload.objective), latency.attrs()
+
+
+def _measure_throughput(workload: Workload, clients: Sequence[Client],
+                        on_phase: PhaseCallback | None,
+                        in_flight: int) -> tuple[float, dict[str, object]]:
+    """The same large batch until precise (at most `iterations` times), every server kept
+    busy with `in_flight` requests at once: the total samples per second."""
+    throughput = measure_throughput(clients, workload.users, workload.items, workload.iterations,
+                                    in_flight=in_flight, precision=workload.precision,
+                                    on_phase=on_phase)
+    return throughput.samples_per_s, throughput.attrs()
+
+
+def _measure_peak(workload: Workload, clients: Sequence[Client],
+                  on_phase: PhaseCallback | None,
+                  in_flight: int) -> tuple[float, dict[str, object]]:
+    """MLPerf LoadGen runs at rising rates, spread over the servers: the most requests/s
+    under the p99 bound."""
+    assert workload.server_load is not None, "mode server needs a ServerLoad"
+    return workload.server_load.measure(clients, workload.users, workload.items, on_phase)
+
+
+Measurement = Callable[[Workload, Sequence[Client], "PhaseCallback | None", int],
+                       tuple[float, dict[str, object]]]
+#: what each mode measures, by mode name: the objective value and the trial attrs
+MEASUREMENTS: dict[str, Measurement] = {
+    ONLINE.name: _measure_latency,
+    BATCH.name: _measure_throughput,
+    SERVER.name: _measure_peak,
+}

@@ -1,0 +1,221 @@
+"""The trial and study schema: every attr autotune keeps in an Optuna storage, and its helpers.
+
+A study is the whole record of a run: what a later `autotune report`, a resumed run or
+optuna-dashboard knows is what these attrs say. Their names live here only (docs/DESIGN.md
+lists them with their meaning); the helpers below write and read them, so the tuner,
+the racing and the report agree on what "feasible", "the same
+configuration" and "better" mean.
+
+Feasibility is Optuna's: a trial is feasible when every constraint is <= 0
+(`trial.set_constraint`), which TPE and `study.best_trial` honour by themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.modes import Mode, get_mode
+from autotune.protocols import GRPC
+
+
+class StudyAttr:
+    """Study user attrs, written by `autotune.tuning.study.open_study` (and the racing)."""
+
+    MODE = "mode"  #: the `Mode` name
+    OBJECTIVE = "objective"  #: `Mode.stored_objective`: mean/p50/p95/p99 or throughput
+    SERVER = "server"  #: the launcher kind: docker or local
+    PROTOCOL = "protocol"  #: what the trials were measured over: grpc or rest
+    SPACE = "space"  #: default or extended
+    BATCH_SIZE = "batch_size"  #: samples per request (1 unless the mode is batched)
+    MIN_HR = "min_hr"  #: the HR@10 floor
+    MIN_NDCG = "min_ndcg"  #: the NDCG@10 floor
+    HOST = "host"  #: `HostFacts.as_dict()`
+    IMAGE = "image"  #: the serving image (docker) as given
+    LAUNCHER = "launcher"  #: `Launcher.describe()`
+    MODEL_DIR = "model_dir"  #: the model base path, absolute
+    P99_MS = "p99_ms"  #: server mode: the p99 latency bound in ms
+    #: `--max-memory-mb`, the limit of a trial's servers' resident memory (None: none)
+    MAX_MEMORY_MB = "max_memory_mb"
+    #: a server that listened beyond this host (`Launcher.exposure`), named in the report
+    EXPOSURE = "exposure"
+    HOST_CLASS = "host_class"  #: `HostClass.as_attr()` (autotune.fleet.host_class)
+    #: the shared budget being spent: {"number": n, "trials": t} (autotune.fleet.workers)
+    BUDGET = "budget"
+    #: the race's record, `RaceRecord.to_dict()` (autotune.racing): the latest race
+    RACING = "racing"
+    #: prefix of each worker's own race, `racing:<hostname:pid>` (`racing_attr`): in a
+    #: fleet every worker races the class's finalists on its own host, and the report
+    #: pools the races (autotune.racing.record.pooled)
+    RACING_OF = "racing:"
+    #: the target precision of each trial's measurement (`--precision`)
+    PRECISION = "precision"
+
+
+def racing_attr(worker: str) -> str:
+    """The study attr holding the race run by `worker` (`hostname:pid`)."""
+    return f"{StudyAttr.RACING_OF}{worker}"
+
+
+#: study attrs that must match for a resumed study's trials to be comparable
+COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
+                          StudyAttr.PROTOCOL, StudyAttr.SPACE, StudyAttr.BATCH_SIZE,
+                          StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
+                          StudyAttr.MAX_MEMORY_MB)
+#: what a study from before an attr was recorded had (all were measured over gRPC then)
+STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
+
+
+class TrialAttr:
+    """Trial user attrs (the measurement's own, e.g. `latency_ms_p99`, come from
+    `autotune.client`'s `attrs()`)."""
+
+    BASELINE = "baseline"  #: the baseline's name (tutorial, image-defaults) when enqueued as one
+    STARTUP_S = "startup_s"  #: seconds from start to model AVAILABLE
+    HR = "hr"  #: HR@10 through the server
+    NDCG = "ndcg"  #: NDCG@10 through the server
+    ACCURACY_OK = "accuracy_ok"  #: whether both floors were met
+    INFEASIBLE = "infeasible"  #: why not, when a floor (or the memory limit) was missed
+    #: the resident memory of all the trial's server instances together, in MiB
+    RSS_MB = "rss_mb"
+    #: with several instances: each one's CPU list, and NUMA nodes where bound
+    CPUSETS = "cpusets"
+    CPUSET_MEMS = "cpuset_mems"
+    FAILURE = "failure"  #: why a FAIL trial failed
+    #: the budget number a trial spends (autotune.fleet.workers)
+    BUDGET = "budget"
+    WORKER = "worker"  #: `host:pid` of the tuner that measured it (autotune.host.facts.worker_id)
+    #: server mode (autotune.measure.peak): the objective, the rates tried (`RunResult.row()`s)
+    #: and the folder of LoadGen's logs
+    QPS_AT_SLO = "qps_at_slo"
+    RATES_TRIED = "rates_tried"
+    LOADGEN_LOGS = "loadgen_logs"
+    #: which LoadGen client processes sent the load (`ClientProgram.describe()`: native,
+    #: or python and why)
+    LOADGEN_CLIENT = "loadgen_client"
+    #: server mode, a trial that missed the bound even at the lowest rate: its p99 there
+    MISSED_P99_MS = "missed_p99_ms"
+    #: online and batch (autotune.client): the 95% interval's half-width relative to the
+    #: objective (null: no interval), and whether it reached `--precision` before a cap
+    PRECISION = "precision"
+    CONVERGED = "converged"
+
+
+#: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
+DASHBOARD_CONSTRAINTS = "constraints"
+#: the trial system attr where Optuna keeps an enqueued trial's params
+FIXED_PARAMS = "fixed_params"
+#: the trial system attr where Optuna's RetryHeartbeatStaleTrialCallback lists the
+#: failed trials a re-queued one retries
+RETRY_HISTORY = "retry_history"
+
+
+def study_mode(study: optuna.Study) -> Mode:
+    """The `Mode` a study was measured in."""
+    return get_mode(study.user_attrs[StudyAttr.MODE])
+
+
+class Constraint(Protocol):
+    """A check a trial must pass to be feasible (the accuracy floors, the memory limit)."""
+
+    def attrs(self) -> dict[str, Any]:
+        """The trial user attrs that record what was checked (`TrialAttr` names)."""
+        ...
+
+    def constraints(self) -> dict[str, float]:
+        """Optuna constraint values by name: <= 0 is met."""
+        ...
+
+    def shortfall(self) -> str:
+        """Why the trial is infeasible, or "" when every constraint is met."""
+        ...
+
+
+def record_constraints(trial: optuna.Trial, *checks: Constraint | None) -> None:
+    """Store each check's attrs and its constraints (None: not checked): a trial short of
+    any is infeasible, with the reasons in its `infeasible` attr.
+
+    Optuna 5 reads `trial.set_constraint` (TPE and `best_trial` skip infeasible trials);
+    optuna-dashboard 0.21 greys only trials with the older `constraints` list system attr,
+    so the same values are written there too.
+    """
+    constraints: dict[str, float] = {}
+    reasons = []
+    for check in filter(None, checks):
+        for key, value in check.attrs().items():
+            trial.set_user_attr(key, value)
+        constraints.update(check.constraints())
+        reasons.append(check.shortfall())
+    if any(reasons):
+        trial.set_user_attr(TrialAttr.INFEASIBLE, "; ".join(filter(None, reasons)))
+    for name, value in constraints.items():
+        trial.set_constraint(name, value)
+    trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS,
+                                        list(constraints.values()))
+
+
+def record_failure(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    """End `trial` as FAIL with its reason."""
+    trial.set_user_attr(TrialAttr.FAILURE, reason)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether the trial met every constraint, the accuracy floors and the memory limit
+    (Optuna: all constraints <= 0)."""
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def params_key(params: Mapping[str, Any]) -> tuple:
+    """A hashable key of a configuration, the same whatever the params' order."""
+    return tuple(sorted(params.items()))
+
+
+def planned_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The params a trial measured, or will measure when it is still WAITING (enqueued)."""
+    return trial.system_attrs.get(FIXED_PARAMS, trial.params)
+
+
+def better(study: optuna.Study, a: float, b: float) -> bool:
+    """Whether value `a` is strictly better than `b` in the study's direction."""
+    if study.direction == optuna.study.StudyDirection.MINIMIZE:
+        return a < b
+    return a > b
+
+
+def ranked(study: optuna.Study, trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """`trials` (COMPLETE ones) best first by the study's direction; ties keep their order."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(trials, key=lambda trial: trial.value, reverse=maximize)
+
+
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's COMPLETE trials (measured, feasible or not)."""
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def best_feasible_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial of the search (Optuna's `best_trial`), None when none is."""
+    try:
+        return study.best_trial
+    except ValueError:  # no COMPLETE trial, or none feasible
+        return None
+
+
+def instances_of(params: Mapping[str, Any]) -> int:
+    """The server instance count of a configuration (1 where it was not searched)."""
+    return int(params.get("instances", 1))
+
+
+def searched_instances(trials: Iterable[FrozenTrial]) -> bool:
+    """Whether these trials come from a study that searched `instances`."""
+    return any("instances" in trial.params for trial in trials)
+
+
+def best_single_instance_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial of one server instance (`instances` 1 or not searched)."""
+    single = [t for t in complete_trials(study)
+              if is_feasible(t) and instances_of(t.params) == 1]
+    return ranked(study, single)[0] if single else None

@@ -1,0 +1,207 @@
+"""The search space of one study and the named baselines measured first.
+
+Thread settings (`omp_num_threads`, `intra_op_parallelism`, `inter_op_parallelism`)
+range over [1, physical cores]; `--max-threads` moves that bound, so oversubscription
+is measured rather than assumed bad. The extended space adds the OpenMP knobs
+`KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
+`--cpuset-cpus`, the local one with `taskset`). A mode that searches batching (server
+mode) adds TF Serving's batching knobs (their choices: autotune.search.batching_space); its
+baselines run without batching. A mode that searches instances (batch and server mode)
+adds `instances`: several servers, each pinned to its own share of whole cores
+(autotune.host.cpusets), the thread settings then holding per instance and the load spread
+over them; online is one request at a time, which one instance serves, so there it is
+not searched. `cpuset` is asked only of single-instance trials (a conditional param):
+the instances' shares are their pinning. Params are the knobs of
+`autotune.launch.settings.KNOBS`; a new knob is a row there plus its choices here.
+
+Baselines are the settings a user would try without a tuner: the NCF tutorial's
+recommendation for the mode (`tutorial`) and the serving image's own ENV defaults
+(`image-defaults`: `Launcher.image_env()`, the ENV of the image the Docker launcher
+runs, else of the project's image, see autotune.launch.image). A default of 0 means
+"TensorFlow/OpenMP decide", which they resolve to every schedulable logical CPU, so 0
+maps to the usable logical CPUs, clipped into the space. Knobs a baseline does not set
+take the image's values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import optuna
+
+from autotune.host.cpusets import format_cpu_list, instance_counts
+from autotune.host.facts import HostFacts
+from autotune.launch.settings import KNOBS, KNOBS_BY_PARAM, NO_CPUSET, ServerSettings, env_params
+from autotune.modes import Mode, get_mode
+from autotune.record.schema import instances_of
+from autotune.search.batching_space import BatchingChoices
+
+THREAD_PARAMS = tuple(knob.param for knob in KNOBS if knob.kind == "threads")
+KMP_BLOCKTIME_CHOICES = (0, 1, 10, 200)
+#: KMP_AFFINITY by its short name; the values are the full strings the server gets
+KMP_AFFINITY_CHOICES = {
+    "compact": "granularity=fine,compact,1,0",
+    "scatter": "granularity=fine,scatter",
+    "none": "none",
+}
+#: short column labels for tables and progress lines
+PARAM_LABELS = {knob.param: knob.label for knob in KNOBS}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Every value each param may take; an empty optional tuple means "not searched"."""
+
+    max_threads: int
+    kmp_blocktime: tuple[int, ...] = ()
+    kmp_affinity: tuple[str, ...] = ()
+    cpuset: tuple[str, ...] = ()
+    batching: BatchingChoices | None = None
+    #: server instance counts (autotune.host.cpusets); empty: one instance
+    instances: tuple[int, ...] = ()
+
+    def choices(self) -> dict[str, tuple[object, ...]]:
+        """Param name -> its values, thread params first; optional knobs only when searched."""
+        threads = tuple(range(1, self.max_threads + 1))
+        knobs = {"instances": self.instances, "kmp_blocktime": self.kmp_blocktime,
+                 "kmp_affinity": self.kmp_affinity, "cpuset": self.cpuset}
+        return {**{name: threads for name in THREAD_PARAMS},
+                **{name: values for name, values in knobs.items() if values}}
+
+    @property
+    def size(self) -> int:
+        """The number of distinct configurations (`cpuset` only with one instance)."""
+        choices = self.choices()
+        cpusets = len(choices.pop("cpuset", (None,)))
+        counts = choices.pop("instances", (1,))
+        per_layout = math.prod(len(values) for values in choices.values())
+        batching = self.batching.size if self.batching else 1
+        return per_layout * sum(cpusets if count == 1 else 1 for count in counts) * batching
+
+    def configurations(self) -> Iterator[dict[str, object]]:
+        """Every configuration once, in a stable order."""
+        choices = self.choices()
+        batching = list(self.batching.configurations()) if self.batching else [{}]
+        for values in itertools.product(*choices.values()):
+            params = dict(zip(choices, values, strict=True))
+            if instances_of(params) == 1 or params.pop("cpuset", NO_CPUSET) == NO_CPUSET:
+                for knobs in batching:
+                    yield {**params, **knobs}
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, object]:
+        """Ask the trial for one value per param (enqueued trials get their fixed values)."""
+        params: dict[str, object] = {}
+        for name, values in self.choices().items():
+            if KNOBS_BY_PARAM[name].kind == "threads":
+                params[name] = trial.suggest_int(name, 1, self.max_threads)
+            elif name != "cpuset" or instances_of(params) == 1:
+                params[name] = trial.suggest_categorical(name, list(values))
+        if self.batching:
+            params.update(self.batching.suggest(trial))
+        return params
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A named configuration every study measures before it searches."""
+
+    name: str
+    params: dict[str, object]
+
+
+def build_space(host: HostFacts, max_threads: int | None = None,
+                extended: bool = False, batching: bool = False,
+                instances: bool = False) -> SearchSpace:
+    """The space for `host`: threads up to `max_threads` (default: physical cores).
+
+    `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
+    of CPUs worth pinning to; `batching` (`Mode.searches_batching`) the batching knobs;
+    `instances` (`Mode.searches_instances`) the instance counts, when there are several.
+    """
+    limit = max_threads or host.physical_cores
+    knobs = BatchingChoices.for_cores(host.physical_cores) if batching else None
+    counts = instance_counts(host) if instances else ()
+    if not extended:
+        return SearchSpace(max_threads=limit, batching=knobs, instances=_several(counts))
+    return SearchSpace(
+        max_threads=limit,
+        kmp_blocktime=KMP_BLOCKTIME_CHOICES,
+        kmp_affinity=tuple(KMP_AFFINITY_CHOICES.values()),
+        cpuset=cpuset_choices(host),
+        batching=knobs,
+        instances=_several(counts),
+    )
+
+
+def _several(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """The instance counts worth searching: none when one instance is all there is."""
+    return counts if len(counts) > 1 else ()
+
+
+def cpuset_choices(host: HostFacts) -> tuple[str, ...]:
+    """No pinning, or one logical CPU per physical core over the first half or all cores.
+
+    A pinned set equal to every usable CPU is the same as no pinning and is left out, so
+    on a small host without SMT the choice is "none" vs half the cores (the other half
+    then stays free for the load generator).
+    """
+    sizes = sorted({max(1, host.physical_cores // 2), host.physical_cores})
+    pinned = [host.core_leaders[:size] for size in sizes]
+    lists = [format_cpu_list(cpus) for cpus in pinned if set(cpus) != set(host.usable_cpus)]
+    return (NO_CPUSET, *dict.fromkeys(lists)) if lists else ()
+
+
+def describe_params(params: Mapping[str, object]) -> str:
+    """Params in one short line: `omp=2 intra=2 inter=1 ...`."""
+    return " ".join(f"{PARAM_LABELS.get(name, name)}={value}" for name, value in params.items())
+
+
+def settings_from_params(params: Mapping[str, object]) -> ServerSettings:
+    """The server settings a trial's params stand for (`ServerSettings.from_params`)."""
+    return ServerSettings.from_params(params)
+
+
+def baselines(space: SearchSpace, host: HostFacts, mode: Mode | str,
+              image_env: Mapping[str, str]) -> list[Baseline]:
+    """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`."""
+    image = _params_from_env(space, host, image_env)
+    tutorial_threads = get_mode(mode).tutorial_threads(host.physical_cores)
+    clipped = (_clip(v, space) for v in tutorial_threads)
+    tutorial = {**image, **dict(zip(THREAD_PARAMS, clipped, strict=True))}
+    return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
+
+
+def _params_from_env(space: SearchSpace, host: HostFacts,
+                     env: Mapping[str, str]) -> dict[str, object]:
+    """Params for an image env; 0 or unset threads mean every usable logical CPU."""
+    given = env_params(env)
+    params: dict[str, object] = {}
+    for name in THREAD_PARAMS:
+        value = int(given.get(name, 0))
+        params[name] = _clip(value if value > 0 else host.logical_cpus, space)
+    if space.kmp_blocktime:
+        blocktime = int(given.get("kmp_blocktime", 200))  # 200 ms is OpenMP's own default
+        params["kmp_blocktime"] = min(space.kmp_blocktime,
+                                      key=lambda choice: abs(choice - blocktime))
+    if space.kmp_affinity:
+        params["kmp_affinity"] = _affinity_choice(str(given.get("kmp_affinity", "none")))
+    if space.instances:
+        params["instances"] = 1
+    if space.cpuset:
+        params["cpuset"] = NO_CPUSET
+    if space.batching:
+        params.update(next(space.batching.configurations()))  # batching off
+    return params
+
+
+def _affinity_choice(value: str) -> str:
+    """The space's KMP_AFFINITY string of the same kind (`verbose` and the like dropped)."""
+    kinds = [kind for kind in ("compact", "scatter") if kind in value.split(",")]
+    return KMP_AFFINITY_CHOICES[kinds[0] if kinds else "none"]
+
+
+def _clip(threads: int, space: SearchSpace) -> int:
+    return min(max(threads, 1), space.max_threads)
