@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
 from autotune.data.synthetic import SyntheticShape
 from autotune.host.lock import LOCK_FILE_ENV
+from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.measure.loadgen import NATIVE, PYTHON, client_program
 from autotune.measure.native import NativeUnavailable
+from autotune.options import TuningOptions
+from quick import quick_options
 
 #: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
 #: PostgreSQL server (postgres.py), for every test folder
@@ -82,3 +85,20 @@ def loadgen_client(request: pytest.FixtureRequest) -> str:
 def native_toolchain() -> None:
     """A test of native builds: g++ and gRPC's C++ headers, as `_require_native_client`."""
     _require_native_client()
+
+
+@pytest.fixture
+def tuning_options(tmp_path: Path) -> Callable[..., TuningOptions]:
+    """Options for a short study with the local launcher, storage and reports in tmp_path."""
+    def make(mode: str = "online", **overrides: object) -> TuningOptions:
+        return quick_options(tmp_path, mode, **overrides)
+    return make
+
+
+@pytest.fixture(scope="module")
+def server_address(small_assets) -> Iterator[str]:
+    """The gRPC address of a local server serving the small model (1/1/1 threads)."""
+    with make_launcher("local", ModelLocation(Path(small_assets.model_dir))) as launcher:
+        address = launcher.start(ServerSettings(1, 1, 1))
+        launcher.wait_until_available(120)
+        yield address

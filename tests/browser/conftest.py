@@ -20,7 +20,7 @@ import pytest
 
 from autotune.options import TuningOptions
 from autotune.tuning.run import run_tuning
-from tuner.quick import quick_options
+from quick import quick_options
 
 CHROMIUM = os.environ.get("AUTOTUNE_CHROMIUM", "/usr/bin/chromium")
 #: headless, no GPU, no sandbox (root in CI), and no traffic of Chromium's own

@@ -16,7 +16,7 @@ import pytest
 from autotune.cli import main
 from autotune.errors import NoFeasibleTrialError
 from autotune.tuning.run import run_tuning
-from tuner.quick import quick_options
+from quick import quick_options
 
 from .conftest import BrowserPage, ShortStudy
 

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from autotune.host.facts import detect_host
 from autotune.modes import BATCH
 from autotune.search.space import build_space
-from tuner.processes import wait_for_answering_server
+from processes import wait_for_answering_server
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from serving.fixtures import serving_image, tiny_model  # noqa: F401 (fixtures)
-from tuner.conftest import server_address, tuning_options  # noqa: F401 (fixtures)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

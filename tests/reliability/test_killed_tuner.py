@@ -22,7 +22,7 @@ from autotune.tuning.run import run_tuning
 from .faults import WhenMeasuring, container, local_server
 from .leftovers import containers_of, serving_processes_of, wait_until
 
-DRIVER = Path(__file__).parents[1] / "tuner" / "tuner_driver.py"
+DRIVER = Path(__file__).parents[1] / "tuning" / "tuner_driver.py"
 #: how long a dead tuner's server or container may outlive it
 CLEANUP_S = 10.0
 FIND_SERVER_S = 240

@@ -9,8 +9,7 @@ from optuna.trial import TrialState
 
 from autotune.errors import UsageError
 from autotune.tuning.run import run_tuning
-
-from .processes import serving_processes
+from processes import serving_processes
 
 
 @pytest.mark.parametrize("mode, metric_attr", [("online", "latency_ms_p50"),

@@ -10,8 +10,7 @@ from optuna.trial import TrialState
 from autotune.racing.record import SINGLE_INSTANCE
 from autotune.stats import MIN_PAIRS
 from autotune.tuning.run import run_tuning
-
-from .processes import serving_processes
+from processes import serving_processes
 
 STUDY_ATTRS = {"mode", "host", "server", "image", "model_dir", "min_hr", "min_ndcg", "batch_size"}
 REPORT_KEYS = {"best", "baselines", "speedup", "host", "mode", "trials", "tied", "racing",

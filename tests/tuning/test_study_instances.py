@@ -23,8 +23,7 @@ from autotune.errors import NoFeasibleTrialError
 from autotune.host.facts import detect_host
 from autotune.launch.docker import PID_LABEL
 from autotune.tuning.run import run_tuning
-
-from .processes import serving_processes
+from processes import serving_processes
 
 pytestmark = pytest.mark.skipif(detect_host().physical_cores < 2,
                                 reason="two instances need two physical cores")

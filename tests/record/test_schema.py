@@ -13,8 +13,7 @@ from autotune.record.schema import (
     ranked,
     record_failure,
 )
-
-from .trials import add_trial
+from trials import add_trial
 
 
 def test_best_feasible_and_ranking_by_direction():

@@ -17,8 +17,7 @@ from autotune.errors import NoFeasibleTrialError, UsageError
 from autotune.host.lock import HostLock
 from autotune.tuning.run import run_tuning
 from autotune.tuning.trials import StudyAbortedError
-
-from .processes import serving_processes, wait_for_answering_server
+from processes import serving_processes, wait_for_answering_server
 
 DRIVER = Path(__file__).with_name("tuner_driver.py")
 

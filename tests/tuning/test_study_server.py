@@ -23,8 +23,7 @@ from autotune.options import PeakPolicy, RunSettings
 from autotune.report.server_files import loadgen_log_root
 from autotune.tuning.run import run_tuning
 from autotune.tuning.trials import MAX_FAILURES_IN_A_ROW
-
-from .processes import serving_processes
+from processes import serving_processes
 
 #: a few short LoadGen runs per trial: ~500 queries each (early stopping's minimum for p99)
 SHORT_RUNS = RunSettings(min_duration_s=0.5, min_queries=500, max_duration_s=3.0)

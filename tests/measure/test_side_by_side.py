@@ -26,7 +26,7 @@ from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
 from autotune.record.memory import measured_memory
 from autotune.record.schema import TrialAttr
-from tuner.processes import serving_processes
+from processes import serving_processes
 
 CONFIGS = [{"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1},
            {"omp_num_threads": 1, "intra_op_parallelism": 2, "inter_op_parallelism": 1}]
