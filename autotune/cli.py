@@ -1,6 +1,6 @@
 """Argument parsing for the `autotune` command; every subcommand hands off to a module.
 
-    autotune --mode online|batch|server [options]   the tuner (autotune.study)
+    autotune --mode online|batch|server [options]   the tuner (autotune.tuning)
     autotune prepare [options]               eval set and NCF SavedModel (autotune.assets.prepare)
     autotune serve [server flags]            the embedded model server (autotune.serving)
     autotune image build [--offline]         the serving image (autotune.launch.image)
@@ -73,6 +73,7 @@ def _racing_tops() -> str:
 
 
 def _tuning_parser() -> argparse.ArgumentParser:
+    """`autotune --mode ...`: one group of flags per concern, in the order of a run."""
     parser = argparse.ArgumentParser(
         prog="autotune",
         description="Find the fastest TensorFlow Serving thread settings for this host. "
@@ -80,6 +81,15 @@ def _tuning_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mode", choices=tuple(MODES), required=True,
                         help="; ".join(f"{mode.name}: {mode.summary}" for mode in MODES.values()))
+    for add_options in (_add_server_options, _add_search_options, _add_measurement_options,
+                        _add_constraint_options, _add_data_options, _add_study_options,
+                        _add_fleet_options):
+        add_options(parser)
+    return parser
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Which server runs the trials, over which protocol, and its timeouts."""
     run = parser.add_argument_group("server")
     run.add_argument("--server", choices=LAUNCHER_KINDS, default=default("server"),
                      help="auto: docker when an engine and the image are there, else local")
@@ -93,6 +103,10 @@ def _tuning_parser() -> argparse.ArgumentParser:
     run.add_argument("--request-timeout", type=float, default=default("request_timeout"),
                      help="seconds a request may take before its trial fails as hung "
                           "(default %(default)s)")
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The budget and the space of the search."""
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=_positive_int, default=default("trials"),
                         help="new trials to run (default: the whole grid when small, "
@@ -103,6 +117,10 @@ def _tuning_parser() -> argparse.ArgumentParser:
                         help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
     search.add_argument("--max-threads", type=_positive_int, default=default("max_threads"),
                         help="upper bound of every thread setting (default: physical cores)")
+
+
+def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """How a trial and the racing measure."""
     measure = parser.add_argument_group("measurement")
     measure.add_argument("--objective", choices=LATENCY_STATISTICS, default=default("objective"),
                          help="online latency statistic to minimise (default %(default)s)")
@@ -124,6 +142,10 @@ def _tuning_parser() -> argparse.ArgumentParser:
     measure.add_argument("--confirm-precision", type=float, default=default("confirm_precision"),
                          help="stop racing when the survivors are tied within this share "
                               "(default %(default)s)")
+
+
+def _add_constraint_options(parser: argparse.ArgumentParser) -> None:
+    """What makes a trial infeasible: the accuracy floors and the memory limit."""
     gate = parser.add_argument_group("constraints (accuracy gate, memory)")
     gate.add_argument("--min-hr", type=float, default=default("min_hr"),
                       help="HR@10 floor (default %(default)s)")
@@ -134,13 +156,21 @@ def _tuning_parser() -> argparse.ArgumentParser:
     gate.add_argument("--max-memory-mb", type=float, default=default("max_memory_mb"),
                       help="resident memory limit of a trial's servers, all instances together "
                            "(default: none)")
-    _add_data_options(parser)
+
+
+def _add_study_options(parser: argparse.ArgumentParser) -> None:
+    """Where the study and the report live."""
     study = parser.add_argument_group("study and report")
     _add_storage_options(study)
     study.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                        help=f"where the report files go (default {DEFAULT_REPORT_DIR})")
     study.add_argument("--allow-concurrent", action="store_true",
                        help="run even if another tuner holds this host's lock")
+    study.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _add_fleet_options(parser: argparse.ArgumentParser) -> None:
+    """Several hosts of one class on one storage."""
     fleet = parser.add_argument_group("fleet (several hosts on one storage; see README)")
     fleet.add_argument("--host-class", default=default("host_class"), metavar="NAME",
                        help="group this host by NAME instead of by its hardware")
@@ -150,8 +180,6 @@ def _tuning_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--grace-period", type=_positive_int, default=default("grace_period"),
                        metavar="S", help="a trial silent this long is failed and its "
                                          "configuration measured again (default %(default)s)")
-    study.add_argument("--quiet", action="store_true", help="no progress display")
-    return parser
 
 
 def _subcommand_parser() -> argparse.ArgumentParser:

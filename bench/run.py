@@ -46,17 +46,35 @@ from instances import measure_instances, print_instances  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
 from protocols import run_protocols  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
-from search import measure_search  # noqa: E402
 from server import server_benchmarks  # noqa: E402
 
 from autotune.modes import BATCH, ONLINE  # noqa: E402
 from autotune.options import RACING_BUDGET_S, default  # noqa: E402
+from search import measure_search  # noqa: E402
 
 #: the modes every benchmark covers
 MODES = (ONLINE.name, BATCH.name)
 
 
 def main() -> int:
+    args = _parser().parse_args()
+    launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
+    began = time.monotonic()
+    ctx = BenchContext.create(quick=args.quick, launchers=launchers, image=args.image)
+    overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
+                 "grid_min_rounds": args.grid_rounds, "confirm_budget_s": args.confirm_budget}
+    ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
+    _print_header(ctx, args)
+    section = next((name for name in SECTIONS if getattr(args, f"{name}_only")), None)
+    summary = SECTIONS[section](ctx, args) if section else _everything(ctx, args, began)
+    if summary:
+        print(f"\nsummary: {summary}")
+    log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's flags: the size, the launchers, one section only, and its knobs."""
     parser = argparse.ArgumentParser(description="autotune benchmarks")
     parser.add_argument("--quick", action="store_true", help="a reduced run (local launcher only)")
     parser.add_argument("--launchers", default=None,
@@ -101,13 +119,11 @@ def main() -> int:
                              "(default: physical cores)")
     parser.add_argument("--instances-only", action="store_true",
                         help="only the several-instances benchmark (its own batch grid)")
-    args = parser.parse_args()
-    launchers = (args.launchers or ("local" if args.quick else "local,docker")).split(",")
-    began = time.monotonic()
-    ctx = BenchContext.create(quick=args.quick, launchers=launchers, image=args.image)
-    overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
-                 "grid_min_rounds": args.grid_rounds, "confirm_budget_s": args.confirm_budget}
-    ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
+    return parser
+
+
+def _print_header(ctx: BenchContext, args: argparse.Namespace) -> None:
+    """The command, the date, the machine, the model (and the image) of this run."""
     print(f"# autotune benchmarks{' (--quick)' if args.quick else ''}\n")
     print(f"- command: `python bench/run.py {' '.join(sys.argv[1:])}`".rstrip())
     print(f"- date: {datetime.date.today().isoformat()}")
@@ -116,71 +132,72 @@ def main() -> int:
     if "docker" in ctx.launchers:
         print(f"- image: {ctx.image}")
 
-    server_trials = args.server_trials or ctx.sizes.server_trials
-    if args.server_only:
-        keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
-        print(f"\nsummary: {keys}")
-        return 0
-    search_modes = args.modes.split(",") if args.modes else ctx.sizes.extended_modes
-    if args.protocols_only:
-        run_protocols(ctx, args.modes.split(",") if args.modes else list(MODES),
-                      search_modes, args.max_threads)
-        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
-        return 0
 
-    if args.search_only:
-        for mode in search_modes:
-            measure_search(ctx, ctx.launchers[0], mode)
-        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
-        return 0
-    if args.answer_only:
-        answer_modes = args.modes.split(",") if args.modes else MODES
-        answers = [run for mode in answer_modes
-                   for run in measure_answers(ctx, ctx.launchers[0], mode)]
-        print(f"\nsummary: {answer_keys(answers)}")
-        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
-        return 0
-    if args.instances_only:
-        gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
-        print_instances(gains)
-        print(f"\nsummary: instances_gain={ratio(gains[0].gain)}")
-        log(f"benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
-        return 0
+def _search_modes(ctx: BenchContext, args: argparse.Namespace) -> list[str]:
+    return args.modes.split(",") if args.modes else list(ctx.sizes.extended_modes)
 
+
+def _server_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    return server_benchmarks(ctx, args.p99_ms, args.server_trials or ctx.sizes.server_trials,
+                             ctx.sizes.repeats)
+
+
+def _protocols_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    run_protocols(ctx, args.modes.split(",") if args.modes else list(MODES),
+                  _search_modes(ctx, args), args.max_threads)
+    return ""
+
+
+def _search_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    for mode in _search_modes(ctx, args):
+        measure_search(ctx, ctx.launchers[0], mode)
+    return ""
+
+
+def _answer_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    answer_modes = args.modes.split(",") if args.modes else MODES
+    return answer_keys([run for mode in answer_modes
+                        for run in measure_answers(ctx, ctx.launchers[0], mode)])
+
+
+def _instances_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
+    print_instances(gains)
+    return f"instances_gain={ratio(gains[0].gain)}"
+
+
+#: `--NAME-only` runs one section: its function, which returns its summary keys (or "")
+SECTIONS = {"server": _server_only, "protocols": _protocols_only, "search": _search_only,
+            "answer": _answer_only, "instances": _instances_only}
+
+
+def _everything(ctx: BenchContext, args: argparse.Namespace, began: float) -> str:
+    """Every benchmark in turn, and the whole summary line's keys."""
     restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
     print_repeatability(restart_runs)
     print_cost(restart_runs)
-
     overhead = measure_overhead(ctx, {r.mode: r.params for r in restart_runs})
-    costs = client_costs(ctx, restart_runs[0].params)
-    print_overhead(overhead, costs)
-
+    print_overhead(overhead, client_costs(ctx, restart_runs[0].params))
     answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
-
     gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
     print_instances(gains)
-
+    search_modes = _search_modes(ctx, args)
     for mode in search_modes:
         measure_search(ctx, ctx.launchers[0], mode)
-
     run_protocols(ctx, list(MODES), search_modes, args.max_threads)
-    server_keys = server_benchmarks(ctx, args.p99_ms, server_trials, ctx.sizes.repeats)
-
+    server_keys = _server_only(ctx, args)
     local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
     by_mode = {o.mode: o for o in overhead}
     minutes = (time.monotonic() - began) / 60
     print_table("Run", ["launchers", "minutes"], [(",".join(ctx.launchers), f"{minutes:.1f}")])
-    print("\nsummary: "
-          f"tuned/optimum={ratio(_median_run(answers, 'vs_optimum'))} "
-          f"tuned/tutorial={ratio(_median_run(answers, 'vs_tutorial'))} "
-          f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
-          f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
-          f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
-          f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
-          f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys} "
-          f"{answer_keys(answers)} instances_gain={ratio(gains[0].gain)}")
-    log(f"benchmarks done in {minutes:.1f} min")
-    return 0
+    return (f"tuned/optimum={ratio(_median_run(answers, 'vs_optimum'))} "
+            f"tuned/tutorial={ratio(_median_run(answers, 'vs_tutorial'))} "
+            f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
+            f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
+            f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
+            f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
+            f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys} "
+            f"{answer_keys(answers)} instances_gain={ratio(gains[0].gain)}")
 
 
 def _median_run(runs: list[Run], attr: str) -> float:

@@ -59,21 +59,42 @@ def _is_recommended() -> dict[str, Any]:
 def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> dict[str, Any]:
     """The report of `study` as the JSON-ready dict docs/DESIGN.md fixes (files it names
     are under `report_dir`)."""
-    attrs = study.user_attrs
-    direction = study.direction.name.lower()
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    record = stored_race(attrs)
+    record = stored_race(study.user_attrs)
     verdict = decide(record) if record is not None else None
     best = _best(study, verdict)
     baselines = _baselines(study, complete, record)
-    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState
-              if any(t.state == state for t in trials)}
-    report: dict[str, Any] = {
+    report = {**_setup(study), "best": best, "recommendation": None, "tied": [],
+              "baselines": baselines, "speedup": {}, "racing": _racing(record),
+              "trials": _counts(trials, complete), "importances": param_importances(study),
+              "measurement": _measurement(study, complete)}
+    if best is None:
+        return report
+    single = _best_single_instance(study, complete, record)
+    if verdict is not None:
+        report.update(_raced_claims(verdict, baselines, single))
+    else:
+        report.update(_unraced_claims(report["objective"]["direction"], best, baselines, single))
+    if single is not None:
+        report["single_instance"] = single
+    best["docker_run"] = docker_run_command(
+        settings_from_params(best["params"]), report["model_dir"] or "<model_dir>",
+        report["image"] or "<image>",
+        batching_file=batching_file(report_dir, study.study_name), protocol=report["protocol"],
+        cpusets=best["cpusets"], cpuset_mems=best["cpuset_mems"])
+    return report
+
+
+def _setup(study: optuna.Study) -> dict[str, Any]:
+    """What the study was: its mode, objective, host, server, image, model and floors."""
+    attrs = study.user_attrs
+    setup = {
         "study": study.study_name,
         "mode": attrs.get(StudyAttr.MODE),
         "objective": {"metric": (study.metric_names or ["value"])[0],
-                      "statistic": attrs.get(StudyAttr.OBJECTIVE), "direction": direction},
+                      "statistic": attrs.get(StudyAttr.OBJECTIVE),
+                      "direction": study.direction.name.lower()},
         "host": attrs.get(StudyAttr.HOST),
         "server": attrs.get(StudyAttr.SERVER),
         "protocol": attrs.get(StudyAttr.PROTOCOL, STUDY_ATTRS_BEFORE_RECORDED[StudyAttr.PROTOCOL]),
@@ -83,59 +104,67 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         "floors": {"min_hr": attrs.get(StudyAttr.MIN_HR),
                    "min_ndcg": attrs.get(StudyAttr.MIN_NDCG),
                    "max_memory_mb": attrs.get(StudyAttr.MAX_MEMORY_MB)},
-        "best": best,
-        "recommendation": None,
-        "tied": [],
-        "baselines": baselines,
-        "speedup": {},
-        "racing": _racing(record),
-        "trials": {**counts, "total": len(trials),
-                   "infeasible": sum(not is_feasible(t) for t in complete)},
-        "importances": param_importances(study),
-        "measurement": {"precision": attrs.get(StudyAttr.PRECISION), "capped": [
-            {"trial": t.number, "precision": t.user_attrs.get(TrialAttr.PRECISION)}
-            for t in complete if t.user_attrs.get(TrialAttr.CONVERGED) is False]},
     }
     if StudyAttr.P99_MS in attrs:
-        report["p99_ms"] = attrs[StudyAttr.P99_MS]
-    if best is None:
-        return report
-    single = _best_single_instance(study, complete, record)
-    if verdict is not None:
-        report["recommendation"] = verdict.sentence
-        report["tied"] = [{"trial": f.trial, "params": f.params, **_mean(f.measured),
-                           "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]
-        report["speedup"] = {name: verdict.speedups[name].as_dict() for name in baselines
-                             if name in verdict.speedups}
-        report["speedup"].update({name: _is_recommended() for name in verdict.recommended.baselines
-                                  if name in baselines})
-        if single is not None:
-            single["speedup_of_best"] = (
-                _is_recommended() if SINGLE_INSTANCE in verdict.recommended.baselines
-                else verdict.speedups[SINGLE_INSTANCE].as_dict()
-                if SINGLE_INSTANCE in verdict.speedups else _unraced(direction, None, None))
-    else:
-        report["recommendation"] = UNRACED
-        report["speedup"] = {name: _unraced(direction, best["search_value"],
-                                            baseline["search_value"])
-                             for name, baseline in baselines.items()}
-        if single is not None:
-            single["speedup_of_best"] = _unraced(direction, best["search_value"],
-                                                 single["search_value"])
+        setup["p99_ms"] = attrs[StudyAttr.P99_MS]
+    return setup
+
+
+def _counts(trials: list[FrozenTrial], complete: list[FrozenTrial]) -> dict[str, int]:
+    """Trials by state name, their total and how many complete ones were infeasible."""
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState
+              if any(t.state == state for t in trials)}
+    return {**counts, "total": len(trials),
+            "infeasible": sum(not is_feasible(t) for t in complete)}
+
+
+def _measurement(study: optuna.Study, complete: list[FrozenTrial]) -> dict[str, Any]:
+    """The trials' precision target and the trials whose measurement stopped at a cap."""
+    return {"precision": study.user_attrs.get(StudyAttr.PRECISION), "capped": [
+        {"trial": t.number, "precision": t.user_attrs.get(TrialAttr.PRECISION)}
+        for t in complete if t.user_attrs.get(TrialAttr.CONVERGED) is False]}
+
+
+def _raced_claims(verdict: Verdict, baselines: dict[str, Any],
+                  single: dict[str, Any] | None) -> dict[str, Any]:
+    """What the race lets the report say: the recommendation, the configurations tied with
+    the fastest and each baseline's paired speed-up (and the best single instance's)."""
+    speedups = {name: verdict.speedups[name].as_dict() for name in baselines
+                if name in verdict.speedups}
+    speedups.update({name: _is_recommended() for name in verdict.recommended.baselines
+                     if name in baselines})
     if single is not None:
-        report["single_instance"] = single
-    best["docker_run"] = docker_run_command(
-        settings_from_params(best["params"]), attrs.get(StudyAttr.MODEL_DIR, "<model_dir>"),
-        attrs.get(StudyAttr.IMAGE, "<image>"), batching_file=batching_file(
-            report_dir, study.study_name), protocol=report["protocol"],
-        cpusets=best["cpusets"], cpuset_mems=best["cpuset_mems"])
-    return report
+        single["speedup_of_best"] = (
+            _is_recommended() if SINGLE_INSTANCE in verdict.recommended.baselines
+            else verdict.speedups[SINGLE_INSTANCE].as_dict()
+            if SINGLE_INSTANCE in verdict.speedups else _no_claim())
+    return {"recommendation": verdict.sentence, "speedup": speedups,
+            "tied": [{"trial": f.trial, "params": f.params, **_mean(f.measured),
+                      "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]}
+
+
+def _unraced_claims(direction: str, best: dict[str, Any], baselines: dict[str, Any],
+                    single: dict[str, Any] | None) -> dict[str, Any]:
+    """Without a race: the search values' ratios, never significant."""
+    if single is not None:
+        single["speedup_of_best"] = _unraced(direction, best["search_value"],
+                                             single["search_value"])
+    return {"recommendation": UNRACED,
+            "speedup": {name: _unraced(direction, best["search_value"],
+                                       baseline["search_value"])
+                        for name, baseline in baselines.items()}}
 
 
 def _unraced(direction: str, value: float | None, other: float | None) -> dict[str, Any]:
     """A speed-up from single search measurements (or none): no interval, never significant."""
-    ratio = None if value is None or other is None else speedup(direction, value, other)
-    return {"ratio": ratio, "ci95": None, "significant": False}
+    if value is None or other is None:
+        return _no_claim()
+    return {"ratio": speedup(direction, value, other), "ci95": None, "significant": False}
+
+
+def _no_claim() -> dict[str, Any]:
+    """The speed-up entry where nothing was measured to compare."""
+    return {"ratio": None, "ci95": None, "significant": False}
 
 
 def _mean(values: list[float]) -> dict[str, Any]:

@@ -15,64 +15,95 @@ from autotune.search.space import describe_params
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the `.md` file, the dashboard note and the printed summary."""
     metric = report["objective"]["metric"]
+    lines = [*_heading_lines(report), *_best_lines(report, metric),
+             *_tied_lines(report, metric), *_baseline_lines(report, metric),
+             *_rate_lines(report), *_racing_lines(report["racing"]),
+             *_importance_lines(report)]
+    counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
+    lines += [f"Trials: {counts}.", "", *_capped_lines(report["measurement"])]
+    return "\n".join(lines)
+
+
+def _heading_lines(report: dict[str, Any]) -> list[str]:
+    """The study, its mode and objective, the server, the protocol and the host."""
     host = report["host"] or {}
     lines = [f"# autotune: {report['study']}", "",
-             f"Mode **{report['mode']}** ({metric}, {report['objective']['statistic']}, "
-             f"{report['objective']['direction']}), server {report['server']} over "
+             f"Mode **{report['mode']}** ({report['objective']['metric']}, "
+             f"{report['objective']['statistic']}, {report['objective']['direction']}), "
+             f"server {report['server']} over "
              f"{PROTOCOL_LABELS.get(report['protocol'], report['protocol'])}, host "
              f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('physical_cores')} "
              "physical cores).", ""]
     if report.get("exposure"):
         lines += [f"**Exposure**: {report['exposure']}.", ""]
+    return lines
+
+
+def _best_lines(report: dict[str, Any], metric: str) -> list[str]:
+    """The recommended settings with their interval, table and `docker run`, or why none."""
     best = report["best"]
     if best is None:
-        lines += ["**No feasible trial**: none met the constraints "
-                  f"({HR_LABEL} >= {report['floors']['min_hr']}, "
-                  f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}{_memory_floor(report)}).",
-                  ""]
-    else:
-        source = (f"the racing ({report['racing']['rounds']} rounds)"
-                  if best["source"] == "racing" else "the search")
-        lines += ["## Best settings", "",
-                  f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
-                  f"{_interval(metric, best['ci95'])}, from {source}; "
-                  f"{HR_LABEL} {best['hr']:.4f}, {NDCG_LABEL} {best['ndcg']:.4f}.", "",
-                  report["recommendation"], "",
-                  "| setting | value |", "|---|---|",
-                  *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
-                  *_instances_lines(report),
-                  "```", best["docker_run"], "```", ""]
-    if len(report["tied"]) > 1:
-        lines += ["## Statistically tied with the fastest", "",
-                  "| configuration | objective | the fastest vs it |", "|---|---|---|",
-                  *[f"| {describe_params(t['params'])} | {format_metric(metric, t['value'])}"
-                    f"{_interval(metric, t['ci95'])} | "
-                    f"{describe_ratio(t['fastest_vs_it']) if index else 'the fastest'} |"
-                    for index, t in enumerate(report["tied"])], ""]
-    if report["baselines"]:
-        lines += ["## Baselines", "", "| baseline | objective | speed-up of best |",
-                  "|---|---|---|"]
-        for name, baseline in report["baselines"].items():
-            ratio = report["speedup"].get(name)
-            lines.append(f"| {name} | {format_metric(metric, baseline['value'])}"
-                         f"{_interval(metric, baseline['ci95'])} | "
-                         f"{describe_ratio(ratio) if ratio is not None else '-'} |")
-        lines.append("")
+        return ["**No feasible trial**: none met the constraints "
+                f"({HR_LABEL} >= {report['floors']['min_hr']}, "
+                f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}{_memory_floor(report)}).", ""]
+    source = (f"the racing ({report['racing']['rounds']} rounds)"
+              if best["source"] == "racing" else "the search")
+    return ["## Best settings", "",
+            f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
+            f"{_interval(metric, best['ci95'])}, from {source}; "
+            f"{HR_LABEL} {best['hr']:.4f}, {NDCG_LABEL} {best['ndcg']:.4f}.", "",
+            report["recommendation"], "",
+            "| setting | value |", "|---|---|",
+            *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
+            *_instances_lines(report),
+            "```", best["docker_run"], "```", ""]
+
+
+def _tied_lines(report: dict[str, Any], metric: str) -> list[str]:
+    """The configurations statistically tied with the fastest, when there are any."""
+    if len(report["tied"]) < 2:
+        return []
+    return ["## Statistically tied with the fastest", "",
+            "| configuration | objective | the fastest vs it |", "|---|---|---|",
+            *[f"| {describe_params(t['params'])} | {format_metric(metric, t['value'])}"
+              f"{_interval(metric, t['ci95'])} | "
+              f"{describe_ratio(t['fastest_vs_it']) if index else 'the fastest'} |"
+              for index, t in enumerate(report["tied"])], ""]
+
+
+def _baseline_lines(report: dict[str, Any], metric: str) -> list[str]:
+    """Each baseline's value and the recommendation's speed-up over it."""
+    if not report["baselines"]:
+        return []
+    lines = ["## Baselines", "", "| baseline | objective | speed-up of best |", "|---|---|---|"]
+    for name, baseline in report["baselines"].items():
+        ratio = report["speedup"].get(name)
+        lines.append(f"| {name} | {format_metric(metric, baseline['value'])}"
+                     f"{_interval(metric, baseline['ci95'])} | "
+                     f"{describe_ratio(ratio) if ratio is not None else '-'} |")
+    return [*lines, ""]
+
+
+def _rate_lines(report: dict[str, Any]) -> list[str]:
+    """Server mode: the latency-vs-rate table of the best and of each baseline."""
     rated = [(f"{name} (trial {entry['trial']})", entry)
-             for name, entry in [("best", best), *report["baselines"].items()]
+             for name, entry in [("best", report["best"]), *report["baselines"].items()]
              if entry and entry.get(TrialAttr.RATES_TRIED)]
-    if rated:
-        lines += ["## Latency vs rate", ""]
-        for name, entry in rated:
-            lines += rate_table(name, entry[TrialAttr.RATES_TRIED], report.get("p99_ms"))
-    lines += _racing_lines(report["racing"])
-    if report.get("importances"):
-        lines += ["## Which knob matters", "", "| setting | importance |", "|---|---|",
-                  *[f"| {name} | {value:.2f} |" for name, value in report["importances"].items()],
-                  "", "PED-ANOVA importances (sum 1): how much the best trials agree on each.", ""]
-    counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
-    lines += [f"Trials: {counts}.", "", *_capped_lines(report["measurement"])]
-    return "\n".join(lines)
+    if not rated:
+        return []
+    lines = ["## Latency vs rate", ""]
+    for name, entry in rated:
+        lines += rate_table(name, entry[TrialAttr.RATES_TRIED], report.get("p99_ms"))
+    return lines
+
+
+def _importance_lines(report: dict[str, Any]) -> list[str]:
+    """Which knob matters on this host (PED-ANOVA), when it can be told."""
+    if not report.get("importances"):
+        return []
+    return ["## Which knob matters", "", "| setting | importance |", "|---|---|",
+            *[f"| {name} | {value:.2f} |" for name, value in report["importances"].items()],
+            "", "PED-ANOVA importances (sum 1): how much the best trials agree on each.", ""]
 
 
 def describe_ratio(ratio: dict[str, Any]) -> str:

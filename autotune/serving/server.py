@@ -18,9 +18,16 @@ import signal
 import sys
 import time
 from concurrent import futures
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from autotune.serving.options import RUNTIME_ENV, OptionsError, ServingOptions, parse_options
+
+if TYPE_CHECKING:
+    import grpc
+
+    from autotune.serving.batching import Runner
+    from autotune.serving.model import ServedModel
+    from autotune.serving.rest import RestServer
 
 LOG_PREFIX = "autotune-serving:"
 #: how the settings line starts in the log
@@ -77,55 +84,26 @@ def _wait_for_stop(received_signals: list[str], parent_pid: int | None) -> str:
     return received_signals[0]
 
 
+class _CannotStart(Exception):
+    """Why the server cannot start (logged as `error: ...`, exit 1)."""
+
+
 def _serve(options: ServingOptions) -> int:
-    import grpc
     import tensorflow as tf
 
-    from autotune.serving.batching import BatchScheduler, grpc_threads, unbatched
-    from autotune.serving.model import ModelLoadError, ServedModel
-    from autotune.serving.service import add_servicers
+    from autotune.serving.batching import BatchScheduler, unbatched
 
     # Must happen before TensorFlow creates its runtime, i.e. before the model loads.
     tf.config.threading.set_intra_op_parallelism_threads(options.intra_op_parallelism)
     tf.config.threading.set_inter_op_parallelism_threads(options.inter_op_parallelism)
-    started = time.monotonic()
     try:
-        model = ServedModel(options.model_name, options.model_base_path)
-    except ModelLoadError as error:
+        model = _load_model(options)
+        run = BatchScheduler(options.batching).run if options.batching else unbatched
+        server = _grpc_server(options, model, run)
+        rest = _rest_server(options, model, run)
+    except _CannotStart as error:
         log(f"error: {error}")
         return 1
-    log(f"loaded model {model.name} version {model.version} from {model.path} "
-        f"in {time.monotonic() - started:.1f}s")
-
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=grpc_threads(options.grpc_max_threads,
-                                                            options.batching),
-                                   thread_name_prefix="grpc-worker"),
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                 # a second server on the same port must fail, not share it silently
-                 ("grpc.so_reuseport", 0)])
-    run = BatchScheduler(options.batching).run if options.batching else unbatched
-    add_servicers(server, model, options.max_batch_size, run, options.tensor_content)
-    try:
-        bound = server.add_insecure_port(options.listen_target)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        log(f"error: cannot listen on {options.listen_target} (port in use, or no such address?)")
-        return 1
-    rest = None
-    if options.rest_api_port:
-        from autotune.serving.rest import RestApi, RestServer
-
-        try:
-            rest = RestServer(RestApi(model, options.max_batch_size, run), options.bind_address,
-                              options.rest_api_port, options.rest_api_num_threads)
-        except OSError as error:
-            log(f"error: cannot listen on REST port {options.bind_address}:"
-                f"{options.rest_api_port} ({error.strerror})")
-            return 1
-
     received_signals = _handle_stop_signals()
     server.start()
     if rest:
@@ -139,6 +117,61 @@ def _serve(options: ServingOptions) -> int:
     stopped.wait()
     log("stopped")
     return 0
+
+
+def _load_model(options: ServingOptions) -> "ServedModel":
+    """The served version of `--model_base_path`, loaded (and how long that took, logged)."""
+    from autotune.serving.model import ModelLoadError, ServedModel
+
+    started = time.monotonic()
+    try:
+        model = ServedModel(options.model_name, options.model_base_path)
+    except ModelLoadError as error:
+        raise _CannotStart(error) from None
+    log(f"loaded model {model.name} version {model.version} from {model.path} "
+        f"in {time.monotonic() - started:.1f}s")
+    return model
+
+
+def _grpc_server(options: ServingOptions, model: "ServedModel", run: "Runner") -> "grpc.Server":
+    """The gRPC server of `model`, bound to `--port` (not started)."""
+    import grpc
+
+    from autotune.serving.batching import grpc_threads
+    from autotune.serving.service import add_servicers
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=grpc_threads(options.grpc_max_threads,
+                                                            options.batching),
+                                   thread_name_prefix="grpc-worker"),
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                 # a second server on the same port must fail, not share it silently
+                 ("grpc.so_reuseport", 0)])
+    add_servicers(server, model, options.max_batch_size, run, options.tensor_content)
+    try:
+        bound = server.add_insecure_port(options.listen_target)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise _CannotStart(f"cannot listen on {options.listen_target} "
+                           "(port in use, or no such address?)")
+    return server
+
+
+def _rest_server(options: ServingOptions, model: "ServedModel",
+                 run: "Runner") -> "RestServer | None":
+    """The REST server of `model` on `--rest_api_port` (not started); None when it is 0."""
+    if not options.rest_api_port:
+        return None
+    from autotune.serving.rest import RestApi, RestServer
+
+    try:
+        return RestServer(RestApi(model, options.max_batch_size, run), options.bind_address,
+                          options.rest_api_port, options.rest_api_num_threads)
+    except OSError as error:
+        raise _CannotStart(f"cannot listen on REST port {options.bind_address}:"
+                           f"{options.rest_api_port} ({error.strerror})") from None
 
 
 def main(argv: Sequence[str]) -> int:

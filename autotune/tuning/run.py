@@ -38,18 +38,18 @@ import dataclasses
 import math
 import signal
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from autotune.assets.prepare import check_assets
 from autotune.data.eval_rows import EvalRows
-from autotune.errors import (
-    NoFeasibleTrialError,
-)
+from autotune.errors import NoFeasibleTrialError
 from autotune.fleet import (
     Coordinator,
     open_budget,
@@ -66,7 +66,7 @@ from autotune.measure.workload import Workload
 from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.options import TuningOptions
 from autotune.paths import MODEL_NAME
-from autotune.progress import make_progress
+from autotune.progress import Progress, make_progress
 from autotune.protocols import REST
 from autotune.racing.race import race_study
 from autotune.record.memory import measured_memory, over_limit_summary
@@ -78,10 +78,7 @@ from autotune.record.schema import (
 from autotune.record.storage import open_storage
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
-from autotune.search.space import (
-    baselines,
-    build_space,
-)
+from autotune.search.space import SearchSpace, baselines, build_space
 from autotune.tuning.preflight import check_options, check_run
 from autotune.tuning.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.tuning.study import open_study, plan_trials
@@ -95,15 +92,32 @@ if TYPE_CHECKING:
 LauncherFactory = Callable[..., Launcher]
 
 
+@dataclass
+class TuningRun:
+    """What a run set up before its first trial: what the search and the racing work on."""
+
+    options: TuningOptions
+    storage: BaseStorage
+    host: HostFacts
+    model: ModelLocation
+    launcher: InstanceGroup
+    launcher_factory: LauncherFactory
+    space: SearchSpace
+    study: optuna.Study
+    objective: TrialObjective
+    progress: Progress
+
+
 def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
                launcher_factory: LauncherFactory = make_launcher) -> int:
     """Run (or resume) the study for `options` and report it; the exit code.
 
-    `assets` are already prepared data and model (tests, or callers that prepared them),
-    checked here; by default they are prepared here from the data options. Every flag,
-    path and URL is checked before the first trial (autotune.preflight).
-    `launcher_factory` makes the launcher from `--server`, the model, `--image` and
-    whether REST is measured (`autotune.launch.make_launcher`; tests pass their own).
+    The five steps of docs/DESIGN.md's data flow: check (every flag, path and URL before
+    anything slow), set up, search, race, report. `assets` are already prepared data and
+    model (tests, or callers that prepared them), checked here; by default they are
+    prepared here from the data options. `launcher_factory` makes the launcher from
+    `--server`, the model, `--image` and whether REST is measured
+    (`autotune.launch.make_launcher`; tests pass their own).
     """
     check_options(options)
     check_run(options)
@@ -111,61 +125,88 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
                            grace_period=options.grace_period,
                            stale_trial_callback=requeue_stale_trial)
     with ExitStack() as stack:
-        if not options.allow_concurrent:
-            stack.enter_context(HostLock())
-        stack.enter_context(_sigterm_as_interrupt())
-        host = detect_host()
-        assets = check_assets(assets) if assets else _prepare(options)
-        model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
-        launcher = stack.enter_context(_instance_group(options, model, host, launcher_factory))
-        mode = options.mode
-        space = build_space(host, options.max_threads, options.space == "extended",
-                            batching=mode.searches_batching,
-                            instances=mode.searches_instances)
-        eval_rows = EvalRows.load(Path(assets.eval_path))
-        workload = Workload.build(mode, options.objective, options.batch_size,
-                                  options.iterations, eval_rows, options.seed,
-                                  options.latency_policy, precision=options.precision)
-        gate = AccuracyGate(eval_rows.sample_users(options.gate_users, options.seed),
-                            options.min_hr, options.min_ndcg)
-        study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
-        if mode.bounded:
-            workload = dataclasses.replace(workload, server_load=ServerLoad(
-                options.bounded_run, options.peak_policy,
-                loadgen_log_root(options.report_dir, study.study_name)))
-        fail_orphaned_trials(study)
-        stack.enter_context(report_when_interrupted(study, options.report_dir))
-        progress = stack.enter_context(make_progress(options.quiet))
-        named = baselines(space, host, mode, launcher.image_env())
-        budget = open_budget(study, storage,
-                             lambda: plan_trials(study, space, named, options.budget))
-        objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
-                                   options.request_timeout, options.protocol,
-                                   options.max_memory_mb)
-        run_trials(Coordinator(study, storage, budget, space.suggest), objective, options.timeout,
-                   progress)
-        interrupted = False
-        if options.confirm_budget and best_feasible_trial(study) is not None:
-            more_launchers = partial(_instance_group, options, model, host, launcher_factory,
-                                     launcher.kind)
-            memory_of = measured_memory(complete_trials(study))
-            with objective.racing_rounds(more_launchers, memory_of) as measure_round:
-                record = race_study(study, options.racing_top, measure_round,
-                                    options.confirm_budget, options.confirm_precision, progress)
-            interrupted = record.stopped == "interrupted"
-    report = publish_report(study, options.report_dir, quiet=options.quiet)
+        run = _set_up(options, storage, assets, launcher_factory, stack)
+        _search(run)
+        interrupted = _race(run)
+    report = publish_report(run.study, options.report_dir, quiet=options.quiet)
     if interrupted:
         raise KeyboardInterrupt
     if report["best"] is None:
-        counts = report["trials"]
-        memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
-        raise NoFeasibleTrialError(
-            f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
-            f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
-            f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
-            f"{'; ' + memory if memory else ''}), {counts.get('FAIL', 0)} failed"
-            f"{_missed_bound(study, options)}")
+        raise _no_feasible_trial(run.study, options, report["trials"])
     return 0
+
+
+def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAssets | None",
+            launcher_factory: LauncherFactory, stack: ExitStack) -> TuningRun:
+    """The host lock, the assets, the launchers, the space, the workload and its gate, the
+    study (a dead tuner's trial failed first) and the progress display, each entered on
+    `stack` so that whatever happens next they are released."""
+    if not options.allow_concurrent:
+        stack.enter_context(HostLock())
+    stack.enter_context(_sigterm_as_interrupt())
+    host = detect_host()
+    assets = check_assets(assets) if assets else _prepare(options)
+    model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
+    launcher = stack.enter_context(_instance_group(options, model, host, launcher_factory))
+    mode = options.mode
+    space = build_space(host, options.max_threads, options.space == "extended",
+                        batching=mode.searches_batching, instances=mode.searches_instances)
+    eval_rows = EvalRows.load(Path(assets.eval_path))
+    workload = Workload.build(mode, options.objective, options.batch_size, options.iterations,
+                              eval_rows, options.seed, options.latency_policy,
+                              precision=options.precision)
+    gate = AccuracyGate(eval_rows.sample_users(options.gate_users, options.seed),
+                        options.min_hr, options.min_ndcg)
+    study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
+    if mode.bounded:
+        workload = dataclasses.replace(workload, server_load=ServerLoad(
+            options.bounded_run, options.peak_policy,
+            loadgen_log_root(options.report_dir, study.study_name)))
+    fail_orphaned_trials(study)
+    stack.enter_context(report_when_interrupted(study, options.report_dir))
+    progress = stack.enter_context(make_progress(options.quiet))
+    objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
+                               options.request_timeout, options.protocol, options.max_memory_mb)
+    return TuningRun(options, storage, host, model, launcher, launcher_factory, space, study,
+                     objective, progress)
+
+
+def _search(run: TuningRun) -> None:
+    """Plan the trials (once per host class) and run them while the budget lasts."""
+    options, study = run.options, run.study
+    named = baselines(run.space, run.host, options.mode, run.launcher.image_env())
+    budget = open_budget(study, run.storage,
+                         lambda: plan_trials(study, run.space, named, options.budget))
+    run_trials(Coordinator(study, run.storage, budget, run.space.suggest), run.objective,
+               options.timeout, run.progress)
+
+
+def _race(run: TuningRun) -> bool:
+    """Race the finalists when there is a feasible trial and a racing budget; whether the
+    race was interrupted (what it measured is kept)."""
+    options, study = run.options, run.study
+    if not options.confirm_budget or best_feasible_trial(study) is None:
+        return False
+    more_launchers = partial(_instance_group, options, run.model, run.host,
+                             run.launcher_factory, run.launcher.kind)
+    memory_of = measured_memory(complete_trials(study))
+    with run.objective.racing_rounds(more_launchers, memory_of) as measure_round:
+        record = race_study(study, options.racing_top, measure_round, options.confirm_budget,
+                            options.confirm_precision, run.progress)
+    return record.stopped == "interrupted"
+
+
+def _no_feasible_trial(study: optuna.Study, options: TuningOptions,
+                       counts: dict[str, int]) -> NoFeasibleTrialError:
+    """Why no trial is the answer: how many were measured, infeasible (below the floors,
+    above the memory limit) and failed, and in server mode the bound this host could meet."""
+    memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
+    return NoFeasibleTrialError(
+        f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
+        f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
+        f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
+        f"{'; ' + memory if memory else ''}), {counts.get('FAIL', 0)} failed"
+        f"{_missed_bound(study, options)}")
 
 
 def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
