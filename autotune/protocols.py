@@ -9,9 +9,19 @@ REST is measured (`Launcher(rest=True)`), so a gRPC study runs it exactly as bef
 
 from __future__ import annotations
 
-GRPC, REST = "grpc", "rest"
+from enum import StrEnum
+
+
+class Protocol(StrEnum):
+    """A protocol's `--protocol` value (a str: stored in study attrs as it is)."""
+
+    GRPC = "grpc"
+    REST = "rest"
+
+
+GRPC, REST = Protocol.GRPC, Protocol.REST
 #: the `--protocol` choices
-PROTOCOLS = (GRPC, REST)
+PROTOCOLS = tuple(Protocol)
 #: how a report names each protocol
 PROTOCOL_LABELS = {GRPC: "gRPC", REST: "REST"}
 #: the port each protocol is served on in the image, as in TF Serving's

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autotune.data.movielens import file_fingerprint
 from autotune.data.ncf import (
     EVAL_NEGATIVES,
     EVAL_PROTOCOL,
@@ -84,14 +85,6 @@ def _read_manifest(directory: Path) -> dict | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_problem(path: Path) -> str | None:
     """Why the `.npz` file at `path` does not read whole (every array), or None."""
     try:
@@ -111,7 +104,7 @@ def files_intact(directory: Path, manifest: dict) -> bool:
     checksums = manifest.get(CHECKSUMS)
     if not checksums:
         return all(load_problem(path) is None for path in files)
-    return all(checksums.get(path.name) == _sha256(path) for path in files)
+    return all(checksums.get(path.name) == file_fingerprint(path) for path in files)
 
 
 def open_eval_set(directory: Path) -> EvalSet:
@@ -137,7 +130,7 @@ def _save(directory: Path, data: NcfData, manifest: dict) -> dict:
         stream, users=data.eval_users, items=data.eval_items))
     _write_atomically(directory / TRAIN_FILE, lambda stream: np.savez(
         stream, users=data.train_users, items=data.train_items))
-    manifest = {**manifest, CHECKSUMS: {name: _sha256(directory / name)
+    manifest = {**manifest, CHECKSUMS: {name: file_fingerprint(directory / name)
                                          for name in (EVAL_FILE, TRAIN_FILE)}}
     _write_atomically(directory / MANIFEST_FILE,
                       lambda stream: stream.write(json.dumps(manifest, indent=2).encode()))

@@ -55,12 +55,10 @@ def ratings_path(dataset: str, data_dir: Path) -> Path:
 
 
 def file_fingerprint(path: Path) -> str:
-    """SHA-256 of a file's content: the identity of the data an eval set was built from."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file's content: the identity of the data an eval set was built from
+    (and of the eval set's own files, in its manifest)."""
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 _FIELDS = (("user id", int), ("item id", int), ("rating", float), ("timestamp", int))

@@ -23,7 +23,6 @@ from stepping on each other:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import threading
 import time
@@ -38,6 +37,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.host.facts import worker_id
+from autotune.host.lock import lock_file
 from autotune.options import HEARTBEAT_INTERVAL_S
 from autotune.record.schema import RETRY_HISTORY, StudyAttr, TrialAttr
 from autotune.record.storage import sqlite_path
@@ -60,12 +60,8 @@ def study_lock(storage: RDBStorage, study_name: str) -> Iterator[None]:
             finally:
                 connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     elif path is not None:
-        with open(path.with_name(path.name + ".lock"), "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with lock_file(path.with_name(path.name + ".lock")):
+            yield
     else:
         yield
 

@@ -1,4 +1,4 @@
-"""One tuner per host: an exclusive lock on a file at a fixed system path.
+"""One tuner per host, and the file lock every lock of autotune's is made of.
 
 Two tuners on one host would measure each other's load, so the second one is refused,
 whatever user runs it and whatever `$AUTOTUNE_HOME` it uses: the lock lives in the
@@ -7,15 +7,24 @@ host's lock folder (`/run/lock`, else the system temp folder), not in the cache.
 
 `fcntl.flock` is released by the kernel when its holder dies, so a crashed tuner never
 leaves a stale lock; the file holds the holder's pid only to name it in the message.
+
+The lock folder is writable by every user (mode 1777), so its files are opened
+defensively (`lock_file`): never through a symlink (`O_NOFOLLOW`), only a regular file
+with one link, and shared with other users (mode 0666) only when this process created
+it. A file someone else created is locked but never written: the pid is written only
+into a file the tuner's own user owns.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import tempfile
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 from autotune.errors import UsageError
 
@@ -23,6 +32,15 @@ LOCK_NAME = "autotune-tuner.lock"
 LOCK_FILE_ENV = "AUTOTUNE_LOCK_FILE"
 #: the host-wide lock folders, in order of preference (the first writable one is used)
 SYSTEM_LOCK_DIRS = (Path("/run/lock"), Path(tempfile.gettempdir()))
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class LockHeld(Exception):
+    """The lock is held by another process; `holder` is what that holder wrote in it."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
 
 
 def default_lock_path() -> Path:
@@ -37,15 +55,47 @@ def default_lock_path() -> Path:
                      f"set ${LOCK_FILE_ENV} to a file every tuner on this host can open")
 
 
-def _open_shared(path: Path) -> IO[str]:
-    """Open (creating) the lock file readable and writable by every user of the host."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+def _open(path: Path) -> tuple[int, bool]:
+    """A descriptor of the lock file at `path`, and whether this process may write it (it
+    created the file, or its user owns it). `OSError` when it cannot be opened safely."""
     try:
-        os.fchmod(descriptor, 0o666)  # the umask must not lock other users out
-    except PermissionError:  # created by another user: already shared
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o666)
+    except FileExistsError:
         pass
-    return os.fdopen(descriptor, "r+")
+    else:
+        os.fchmod(descriptor, 0o666)  # ours: the umask must not lock other users out
+        return descriptor, True
+    try:
+        descriptor = os.open(path, os.O_RDWR | _OPEN_FLAGS)
+    except PermissionError:  # another user's file that is not shared: locking needs no write
+        descriptor = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(descriptor)
+        raise OSError(errno.EPERM, "not a regular file of its own (a link?)")
+    return descriptor, info.st_uid == os.geteuid()
+
+
+@contextmanager
+def lock_file(path: Path, *, wait: bool = True) -> Iterator[IO[str] | None]:
+    """Hold an exclusive flock on `path` (created if missing) while the context runs.
+
+    Yields the file opened for writing where this process may write it (module
+    docstring), else None. With `wait=False` a lock held elsewhere raises `LockHeld`
+    at once. A symlink, a directory or a hard link at `path` raises `OSError` (ELOOP,
+    EPERM): nothing behind it is opened, let alone changed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, writable = _open(path)
+    with os.fdopen(descriptor, "r+" if writable else "r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LockHeld(handle.read().strip()) from None
+        try:
+            yield handle if writable else None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class HostLock:
@@ -53,33 +103,30 @@ class HostLock:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_lock_path()
-        self._file: IO[str] | None = None
+        self._held = ExitStack()
+        self._pid_file: IO[str] | None = None
 
     def __enter__(self) -> "HostLock":
         try:
-            handle = _open_shared(self.path)
+            self._pid_file = self._held.enter_context(lock_file(self.path, wait=False))
+        except LockHeld as taken:
+            raise UsageError(f"another tuner (pid {taken.holder or 'unknown'}) is running on "
+                             f"this host (lock {self.path}); wait for it, or pass "
+                             "--allow-concurrent to run anyway (both will measure each "
+                             "other's load)") from None
         except OSError as error:
-            raise UsageError(f"cannot open the host lock {self.path}: {error.strerror}; set "
-                             f"${LOCK_FILE_ENV} to a file every tuner on this host can "
-                             "open") from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise UsageError(f"another tuner (pid {holder}) is running on this host "
-                             f"(lock {self.path}); wait for it, or pass --allow-concurrent "
-                             "to run anyway (both will measure each other's load)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
+            raise UsageError(f"cannot open the host lock {self.path} safely: "
+                             f"{error.strerror}; remove it, or set ${LOCK_FILE_ENV} to a file "
+                             "every tuner on this host can open") from None
+        if self._pid_file is not None:
+            self._pid_file.seek(0)
+            self._pid_file.truncate()
+            self._pid_file.write(f"{os.getpid()}\n")
+            self._pid_file.flush()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._file is not None:
-            self._file.truncate(0)
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._pid_file is not None:
+            self._pid_file.truncate(0)
+            self._pid_file = None
+        self._held.close()

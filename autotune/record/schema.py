@@ -12,6 +12,7 @@ Feasibility is Optuna's: a trial is feasible when every constraint is <= 0
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Iterable, Mapping, Protocol
 
 import optuna
@@ -21,7 +22,7 @@ from autotune.modes import Mode, get_mode
 from autotune.protocols import GRPC
 
 
-class StudyAttr:
+class StudyAttr(StrEnum):
     """Study user attrs, written by `autotune.tuning.study.open_study` (and the racing)."""
 
     MODE = "mode"  #: the `Mode` name
@@ -68,9 +69,9 @@ COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
 STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
 
 
-class TrialAttr:
-    """Trial user attrs (the measurement's own, e.g. `latency_ms_p99`, come from
-    `autotune.client`'s `attrs()`)."""
+class TrialAttr(StrEnum):
+    """Trial user attrs (the measurement's own, e.g. `latency_ms_p99`, come from the
+    results' `attrs()` in autotune.measure)."""
 
     BASELINE = "baseline"  #: the baseline's name (tutorial, image-defaults) when enqueued as one
     STARTUP_S = "startup_s"  #: seconds from start to model AVAILABLE
@@ -97,7 +98,7 @@ class TrialAttr:
     LOADGEN_CLIENT = "loadgen_client"
     #: server mode, a trial that missed the bound even at the lowest rate: its p99 there
     MISSED_P99_MS = "missed_p99_ms"
-    #: online and batch (autotune.client): the 95% interval's half-width relative to the
+    #: online and batch (autotune.measure): the 95% interval's half-width relative to the
     #: objective (null: no interval), and whether it reached `--precision` before a cap
     PRECISION = "precision"
     CONVERGED = "converged"

@@ -34,32 +34,52 @@ from autotune.errors import UsageError
 CONNECT_TIMEOUT_S = 10
 #: how many times opening is retried when workers create the tables at the same moment
 _CREATE_ATTEMPTS = 3
-_PSYCOPG_SCHEMES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+#: the plain PostgreSQL schemes, pinned to psycopg 3
+_PSYCOPG_SCHEMES = ("postgresql", "postgres")
+#: query parameters that carry a secret (libpq's and the drivers' names)
+_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
+#: a URL's scheme, user name and password (up to the last `@` of the authority)
+_USERINFO = re.compile(r"^(?P<user>[^:/?#]+://[^:/?#@]*):[^/?#]*@")
 
 StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
 def normalize_url(url: str) -> str:
     """`url` with a plain PostgreSQL scheme pinned to psycopg 3; other URLs unchanged."""
-    scheme, sep, rest = url.partition("://")
-    return f"{_PSYCOPG_SCHEMES[scheme]}://{rest}" if sep and scheme in _PSYCOPG_SCHEMES else url
+    parsed = make_url(url)
+    if parsed.drivername not in _PSYCOPG_SCHEMES:
+        return url
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def mask_password(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`, for every message and log line."""
+    """`url` with every secret in it (the password, a password query parameter) shown as
+    `***`, for every message and log line; the one place URLs are masked.
+
+    SQLAlchemy parses the URL; where it cannot, everything between the user name and the
+    authority's last `@` goes. An unescaped `@` in a password makes SQLAlchemy end the
+    password there and take the rest for the host, so the host is cut at its last `@`."""
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    return parsed.render_as_string(hide_password=True) if parsed.password else url
+        return _USERINFO.sub(r"\g<user>:***@", url)
+    if parsed.host and "@" in parsed.host:
+        parsed = parsed.set(password="***", host=parsed.host.rsplit("@", 1)[1])
+    query = {key: "***" if key.lower() in _SECRET_QUERY_KEYS else value
+             for key, value in parsed.query.items()}
+    masked = parsed.set(query=query).render_as_string(hide_password=True)
+    return masked.replace("%2A%2A%2A", "***")
 
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a `sqlite:///` URL (relative or absolute); None otherwise."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and ":memory:" not in url and len(url) > len(prefix):
-        return Path(url[len(prefix):])
-    return None
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | None = None,
@@ -78,21 +98,24 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
         if not create and not path.is_file():
             raise UsageError(f"no study storage at {shown}; run `autotune --mode online` first")
         _make_folder(path, shown)
-    url = normalize_url(url)
     try:
-        dialect = make_url(url).get_backend_name()
+        parsed = make_url(normalize_url(url))
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise UsageError(f"--storage {shown!r} is not a storage URL; give one such as "
                          "sqlite:///studies/autotune.db or "
                          "postgresql://user:password@host:5432/db") from None
-    password = make_url(url).password
+    if parsed.host and "@" in parsed.host:
+        raise UsageError(f"--storage {shown}: the user info holds an unescaped '@'; write an "
+                         "'@' in a user name or password as %40")
+    dialect, password = parsed.get_backend_name(), parsed.password
     engine_kwargs = ({"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
                      if dialect in ("postgresql", "mysql") else {})
     for _ in range(_CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():  # heartbeats are experimental in name only
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, engine_kwargs=engine_kwargs,
+                return RDBStorage(parsed.render_as_string(hide_password=False),
+                                  engine_kwargs=engine_kwargs,
                                   heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                                   heartbeat_stale_trial_callback=stale_trial_callback)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
@@ -130,8 +153,11 @@ def _describe(error: Exception, shown: str, dialect: str) -> str:
 
 
 def _without(message: str, password: object) -> str:
-    """`message` with any copy of the password a driver may have echoed masked."""
-    return message.replace(str(password), "***") if password else message
+    """`message` with any copy of the password a driver may have echoed masked (as a whole
+    word: a short password must not garble the words it is part of)."""
+    if not password:
+        return message
+    return re.sub(rf"(?<!\w){re.escape(str(password))}(?!\w)", "***", message)
 
 
 def _first_line(error: BaseException) -> str:

@@ -6,19 +6,17 @@ a finished one; the metric name (`latency_ms` or `throughput_sps`) and the infea
 trials (greyed, from the `constraints` system attr) are already in the storage. The
 dashboard's "best trial" is the best feasible one (`feasible_best_storage`).
 
-The WSGI app is optuna-dashboard's own (`optuna_dashboard.wsgi`), served by the
-standard library's WSGI server with a thread per request (the browser loads several
-API routes at once). `--port 0` takes a free port; the address printed is the real
-one. Ctrl-C stops the server and returns 0.
+The WSGI app is optuna-dashboard's own (`optuna_dashboard.wsgi`), served by waitress
+with a pool of request threads (the browser loads several API routes at once).
+`--port 0` takes a free port; the address printed is the real one. Ctrl-C stops the
+server and returns 0.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from socketserver import ThreadingMixIn
 from typing import TextIO
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 from optuna.study import StudyDirection
@@ -31,19 +29,8 @@ from autotune.report.data import build_report
 from autotune.report.markdown import render_markdown
 
 HOST = "127.0.0.1"
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """One thread per request; the threads never outlive the process."""
-
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: the terminal shows the address and nothing else."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+#: waitress's request threads: the dashboard's page loads several API routes at once
+THREADS = 8
 
 
 def feasible_best_storage(storage: optuna.storages.RDBStorage) -> optuna.storages.RDBStorage:
@@ -81,6 +68,7 @@ def save_report_notes(storage: optuna.storages.RDBStorage) -> list[str]:
 
 def serve_dashboard(storage: str, port: int, out: TextIO = sys.stdout) -> int:
     """Serve optuna-dashboard for `storage` on 127.0.0.1:`port` until Ctrl-C; exit code 0."""
+    import waitress
     from optuna_dashboard import wsgi
 
     if not 0 <= port <= 65535:
@@ -92,18 +80,17 @@ def serve_dashboard(storage: str, port: int, out: TextIO = sys.stdout) -> int:
         warnings.simplefilter("ignore")
         app = wsgi(feasible_best_storage(opened))
     try:
-        server = make_server(HOST, port, app, server_class=_ThreadingWSGIServer,
-                             handler_class=_QuietHandler)
+        server = waitress.create_server(app, host=HOST, port=port, threads=THREADS)
     except OSError as error:
         raise UsageError(f"cannot listen on {HOST}:{port} ({error.strerror}); "
                          "pick another with --port") from None
-    address = f"http://{HOST}:{server.server_port}/dashboard/"
+    address = f"http://{HOST}:{server.effective_port}/dashboard/"
     print(f"optuna-dashboard for {len(names)} studies ({', '.join(names) or 'none'}) "
           f"on {address} (Ctrl-C to stop)", file=out, flush=True)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         print("dashboard stopped", file=out, flush=True)
     finally:
-        server.server_close()
+        server.close()
     return 0
