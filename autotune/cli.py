@@ -131,6 +131,14 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     measure.add_argument("--precision", type=float, default=default("precision"),
                          help="measure a trial until the 95%% interval of its objective is "
                               "within this share of it, or a cap is hit (default %(default)s)")
+    measure.add_argument("--max-foreign-cpu", type=float, default=default("max_foreign_cpu"),
+                         metavar="F", help="a trial or racing round measured while other "
+                         "processes (or steal) took more than this share of the CPU waits for "
+                         "the host to calm and is measured once more (default: never; the "
+                         "load is recorded and reported either way)")
+    measure.add_argument("--quiet-wait", type=float, default=default("quiet_wait"),
+                         metavar="S", help="seconds a busy measurement waits for the host to "
+                         "calm (default %(default)s)")
     measure.add_argument("--p99-ms", type=float, default=default("p99_ms"),
                          help="server mode: the p99 latency bound in ms (default %(default)s)")
     measure.add_argument("--confirm-top", type=_positive_int, default=default("confirm_top"),

@@ -41,6 +41,12 @@ RACING_PRECISION = 0.02
 #: failed and its configuration queued again (autotune.fleet)
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 60
+#: the share of the CPU other processes (or steal) may take before the report warns that
+#: the answer is for a host that busy, and before the start is announced as busy
+BUSY_SHARE = 0.10
+#: `--quiet-wait`: seconds a busy measurement waits for the host to calm (with
+#: --max-foreign-cpu)
+QUIET_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,11 @@ class TuningOptions:
     #: and its configuration queued again (short values only in tests)
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
+    #: a measurement while other processes (or steal) took more than this share of the
+    #: CPU waits up to `quiet_wait` s for the host to calm and is measured once more
+    #: (None: measure whatever the load; the load is recorded either way)
+    max_foreign_cpu: float | None = None
+    quiet_wait: float = QUIET_WAIT_S
     quiet: bool = False
     #: how long an online measurement runs (no flag: the default suits every host)
     latency_policy: LatencyPolicy = LatencyPolicy()

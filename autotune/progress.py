@@ -50,6 +50,9 @@ class Progress:
     def done(self, line: str, best: str | None = None) -> None:
         """The current step ended: `line` summarises it, `best` is the best so far."""
 
+    def note(self, line: str) -> None:
+        """A line for the user outside any step (e.g. that the host is busy)."""
+
 
 QuietProgress = Progress
 
@@ -85,6 +88,9 @@ class RichProgress(Progress):
     def phase(self, text: str) -> None:
         if self._task is not None:
             self._bar.update(self._task, description=f"{self._label} [cyan]{text}")
+
+    def note(self, line: str) -> None:
+        self._bar.console.print(line)
 
     def done(self, line: str, best: str | None = None) -> None:
         self._bar.console.print(line)

@@ -98,6 +98,11 @@ class Launcher(abc.ABC):
         """Resident memory of the running server(s) in MiB; None when unknown or stopped."""
         return None
 
+    def server_pids(self) -> list[int]:
+        """The host pids of the running server(s), their process trees included by whoever
+        reads them (what else ran during a measurement: autotune.host.load)."""
+        return []
+
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:
         """Start a server with `settings` (stopping any running one); return its gRPC address."""

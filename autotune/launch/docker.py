@@ -295,6 +295,17 @@ class DockerLauncher(Launcher):
         except docker.errors.NotFound:
             pass
 
+    def server_pids(self) -> list[int]:
+        """The container's first process, as the host sees it (0 while it is not running)."""
+        if self._container is None:
+            return []
+        try:
+            self._container.reload()
+        except docker.errors.APIError:
+            return []
+        pid = self._container.attrs.get("State", {}).get("Pid", 0)
+        return [pid] if pid else []
+
     def rss_mb(self) -> float | None:
         """The container's memory as `docker stats` counts it: cgroup usage minus page cache."""
         if self._container is None:

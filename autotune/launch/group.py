@@ -150,6 +150,9 @@ class InstanceGroup(Launcher):
             member.stop()
         self._address = None
 
+    def server_pids(self) -> list[int]:
+        return [pid for member in self._running for pid in member.server_pids()]
+
     def rss_mb(self) -> float | None:
         """The resident memory of all instances together; None when any is unknown."""
         total = 0.0

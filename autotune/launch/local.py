@@ -108,6 +108,9 @@ class LocalLauncher(Launcher):
         """The server's process id (its process group id too), while one was started."""
         return self._process.pid if self._process else None
 
+    def server_pids(self) -> list[int]:
+        return [self._process.pid] if self._process else []
+
     def rss_mb(self) -> float | None:
         """The resident memory of the server process and anything it spawned (psutil)."""
         if self._process is None:

@@ -137,6 +137,10 @@ class SideBySide:
         for launcher in self._launchers:
             launcher.__exit__(*exc_info)
 
+    def server_pids(self) -> list[int]:
+        """The host pids of every server of the round now running."""
+        return [pid for launcher in self._launchers for pid in launcher.server_pids()]
+
     def __call__(self, configs: Sequence[Params], record: Record) -> None:
         """Measure one round of `configs`; `record(index, value or error)` once for each."""
         groups = fitting_groups([self.memory_of(params) for params in configs],

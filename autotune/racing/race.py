@@ -64,6 +64,7 @@ import optuna
 
 from autotune.errors import MeasurementError
 from autotune.host.facts import worker_id
+from autotune.host.load import LoadMeter, QuietPolicy, measure_quietly
 from autotune.modes import format_metric
 from autotune.progress import Progress
 from autotune.racing.record import ALPHA, SINGLE_INSTANCE, Finalist, RaceRecord
@@ -134,13 +135,16 @@ class Race:
     def __init__(self, record: RaceRecord, measure_round: MeasureRound,
                  progress: Progress | None = None,
                  metric: str = "value", min_rounds: int = MIN_ROUNDS,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, meter: LoadMeter | None = None,
+                 quiet: QuietPolicy = QuietPolicy()) -> None:
         self.record = record
         self.measure_round = measure_round
         self.progress = progress or Progress()
         self.metric = metric
         self.min_rounds = min_rounds
         self.clock = clock
+        self.meter = meter
+        self.quiet = quiet
         self._started = clock()
         self._measure_seconds: list[float] = []
 
@@ -158,6 +162,7 @@ class Race:
             record.rounds -= 1  # the budget or Ctrl-C left the last round empty
             for finalist in record.finalists:
                 finalist.values.pop()
+            del record.loads[record.rounds:]
         record.seconds = round(self.clock() - self._started, 3)
         return record
 
@@ -203,9 +208,21 @@ class Race:
         self.progress.begin(f"racing round {index + 1}: {len(survivors)} configurations",
                             len(survivors))
         began = self.clock()
-        try:
+
+        def measure() -> None:
+            for finalist in survivors:  # a round measured again starts afresh
+                finalist.values[index] = None
             self.measure_round([finalist.params for finalist in survivors],
                                lambda at, outcome: self._record(survivors[at], index, outcome))
+
+        try:
+            if self.meter is None:
+                measure()
+            else:
+                measured = measure_quietly(measure, self.meter, self.quiet, self.progress.phase)
+                record.loads.append({"foreign_cpu": measured.load.foreign_cpu,
+                                     "steal": measured.load.steal, "busy": measured.busy,
+                                     "remeasured": len(measured.loads) > 1})
         finally:
             share = (self.clock() - began) / len(survivors)
             self._measure_seconds.extend([share] * len(survivors))
@@ -265,21 +282,24 @@ def one_at_a_time(measure: Measure, progress: Progress | None = None) -> Measure
 
 def race(finalists: list[Finalist], measure_round: MeasureRound, *, direction: str,
          budget_s: float, precision: float, progress: Progress | None = None,
-         metric: str = "value", clock: Clock = time.monotonic) -> RaceRecord:
+         metric: str = "value", clock: Clock = time.monotonic,
+         meter: LoadMeter | None = None, quiet: QuietPolicy = QuietPolicy()) -> RaceRecord:
     """Race `finalists`, a round at a time over `measure_round` (see the module
-    docstring); the record."""
+    docstring), each round metered by `meter` when given; the record."""
     record = RaceRecord(direction=direction, precision=precision, budget_s=budget_s,
                         finalists=finalists)
-    return Race(record, measure_round, progress, metric, clock=clock).run()
+    return Race(record, measure_round, progress, metric, clock=clock, meter=meter,
+                quiet=quiet).run()
 
 
 def race_study(study: optuna.Study, top: int, measure_round: MeasureRound, budget_s: float,
-               precision: float, progress: Progress | None = None) -> RaceRecord:
+               precision: float, progress: Progress | None = None,
+               meter: LoadMeter | None = None, quiet: QuietPolicy = QuietPolicy()) -> RaceRecord:
     """Race the study's finalists and store the record as the study's StudyAttr.RACING."""
     direction = study.direction.name.lower()
     record = race(pick_finalists(study, top), measure_round, direction=direction,
                   budget_s=budget_s, precision=precision, progress=progress,
-                  metric=(study.metric_names or ["value"])[0])
+                  metric=(study.metric_names or ["value"])[0], meter=meter, quiet=quiet)
     record.workers = [worker_id()]
     study.set_user_attr(racing_attr(record.workers[0]), record.to_dict())
     study.set_user_attr(StudyAttr.RACING, record.to_dict())

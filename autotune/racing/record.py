@@ -79,6 +79,9 @@ class RaceRecord:
     stopped: str = "not run"
     #: the workers (`hostname:pid`) whose rounds these are: one, or several when pooled
     workers: list[str] = field(default_factory=list)
+    #: how busy the host was in each round (autotune.host.load): `{"foreign_cpu", "steal",
+    #: "busy", "remeasured"}`; empty where it was not metered
+    loads: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def hosts(self) -> list[str]:
@@ -146,7 +149,8 @@ def pooled(races: Sequence[RaceRecord]) -> RaceRecord:
         finalists=[_merged(entries[key], values[key]) for key in keys], rounds=offset,
         seconds=max(race.seconds for race in races),
         stopped=", ".join(dict.fromkeys(race.stopped for race in races)),
-        workers=[worker for race in races for worker in race.workers])
+        workers=[worker for race in races for worker in race.workers],
+        loads=[load for race in races for load in race.loads])
 
 
 def _merged(entries: list[tuple[int, Finalist]], values: list[float | None]) -> Finalist:

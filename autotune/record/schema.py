@@ -102,6 +102,15 @@ class TrialAttr(StrEnum):
     #: objective (null: no interval), and whether it reached `--precision` before a cap
     PRECISION = "precision"
     CONVERGED = "converged"
+    #: what else ran while the trial measured (autotune.host.load): other processes' CPU
+    #: and the hypervisor's steal, shares (0-1) of the CPU time of the measurement
+    FOREIGN_CPU = "foreign_cpu"
+    STEAL = "steal"
+    #: with --max-foreign-cpu: the measurement kept was still busier than the bound
+    BUSY_HOST = "busy_host"
+    #: with --max-foreign-cpu, a trial measured twice (the first on a busy host): each
+    #: measurement's `{"value", "foreign_cpu", "steal"}`, the kept one last
+    LOAD_MEASUREMENTS = "load_measurements"
 
 
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by

@@ -40,6 +40,7 @@ from autotune.record.schema import (
     ranked,
     searched_instances,
 )
+from autotune.report.host_load import load_summary
 from autotune.report.importance import param_importances
 from autotune.report.server_files import batching_file
 from autotune.search.space import settings_from_params
@@ -65,7 +66,9 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     verdict = decide(record) if record is not None else None
     best = _best(study, verdict)
     baselines = _baselines(study, complete, record)
-    report = {**_setup(study), "best": best, "recommendation": None, "tied": [],
+    setup = _setup(study)
+    setup["host"] = {**(setup["host"] or {}), "load": load_summary(complete, record)}
+    report = {**setup, "best": best, "recommendation": None, "tied": [],
               "baselines": baselines, "speedup": {}, "racing": _racing(record),
               "trials": _counts(trials, complete), "importances": param_importances(study),
               "measurement": _measurement(study, complete)}

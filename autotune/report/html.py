@@ -10,7 +10,8 @@ One self-contained page (plotly.js is inlined, nothing is fetched to view it) wi
 - the racing's measurements of each finalist, every round and the mean with its 95%
   interval;
 - the latency distribution (online: the stored percentiles as a cumulative curve) or
-  the throughput of each request (batch) of the best trial against the tutorial's.
+  the throughput of each request (batch) of the best trial against the tutorial's;
+- how busy the host was while each trial measured (other processes' CPU and steal).
 
 Built from the study and the report dict (autotune.report.data.build_report), so the file
 written at the end of a run and by `autotune report` later are the same.
@@ -29,7 +30,8 @@ from markdown_it import MarkdownIt
 from plotly.offline import get_plotlyjs
 
 from autotune.modes import metric_unit
-from autotune.record.schema import complete_trials
+from autotune.options import BUSY_SHARE
+from autotune.record.schema import TrialAttr, complete_trials
 from autotune.report.importance import importance_evaluator, param_importances
 from autotune.report.markdown import render_markdown
 from autotune.search.space import PARAM_LABELS
@@ -64,7 +66,8 @@ def render_html(study: optuna.Study, report: dict[str, Any]) -> str:
     metric = report["objective"]["metric"]
     sections = [_section(title, caption, figure) for title, caption, figure in (
         _history(study, report, metric), _importances(study, metric),
-        *_slices(study, metric), _finalists(report, metric), _distribution(study, report))
+        *_slices(study, metric), _finalists(report, metric), _distribution(study, report),
+        _host_load(study))
         if figure is not None]
     # no raw HTML: study and host names are text, whatever they contain
     summary = MarkdownIt("commonmark", {"html": False}).enable("table").render(
@@ -162,6 +165,25 @@ def _finalists(report: dict[str, Any], metric: str) -> Plot:
                            showlegend=False)
     figure.update_yaxes(title=_axis_title(metric))
     return "Racing", caption, figure
+
+
+def _host_load(study: optuna.Study) -> Plot:
+    """What else ran while each trial measured: other processes' CPU and steal, per trial."""
+    trials = [t for t in complete_trials(study) if TrialAttr.FOREIGN_CPU in t.user_attrs]
+    caption = ("How busy the host was while each trial measured: the CPU other processes "
+               "took, and the time the hypervisor stole, as shares of the CPU the tuner may "
+               f"use. Above {BUSY_SHARE:.0%} the measurement is of a busy host.")
+    if not trials:
+        return "How busy the host was", caption, None
+    figure = go.Figure()
+    numbers = [t.number for t in trials]
+    for attr, name in ((TrialAttr.FOREIGN_CPU, "other processes"), (TrialAttr.STEAL, "steal")):
+        figure.add_bar(x=numbers, y=[t.user_attrs.get(attr, 0.0) for t in trials], name=name)
+    figure.add_hline(y=BUSY_SHARE, line_dash="dot", line_color="#999")
+    figure.update_layout(barmode="stack")
+    figure.update_xaxes(title="trial")
+    figure.update_yaxes(title="share of the CPU", tickformat=".0%")
+    return "How busy the host was", caption, figure
 
 
 def _distribution(study: optuna.Study, report: dict[str, Any]) -> Plot:

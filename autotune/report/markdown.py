@@ -18,7 +18,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [*_heading_lines(report), *_best_lines(report, metric),
              *_tied_lines(report, metric), *_baseline_lines(report, metric),
              *_rate_lines(report), *_racing_lines(report["racing"]),
-             *_importance_lines(report)]
+             *_importance_lines(report), *_load_lines(report)]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
     lines += [f"Trials: {counts}.", "", *_capped_lines(report["measurement"])]
     return "\n".join(lines)
@@ -36,6 +36,9 @@ def _heading_lines(report: dict[str, Any]) -> list[str]:
              "physical cores).", ""]
     if report.get("exposure"):
         lines += [f"**Exposure**: {report['exposure']}.", ""]
+    warning = host.get("load", {}).get("warning")
+    if warning:
+        lines += [f"**Busy host**: {warning}", ""]
     return lines
 
 
@@ -94,6 +97,30 @@ def _rate_lines(report: dict[str, Any]) -> list[str]:
     lines = ["## Latency vs rate", ""]
     for name, entry in rated:
         lines += rate_table(name, entry[TrialAttr.RATES_TRIED], report.get("p99_ms"))
+    return lines
+
+
+def _load_lines(report: dict[str, Any]) -> list[str]:
+    """How busy the host was during the search and the racing, and the busiest trials."""
+    load = (report["host"] or {}).get("load") or {}
+    phases = [(f"the {phase} ({spread['measurements']} {unit})", spread)
+              for phase, unit in (("search", "trials"), ("racing", "rounds"))
+              if (spread := load.get(phase))]
+    if not phases:
+        return []
+    lines = ["## How busy the host was", "",
+             "| measured during | other processes (median, worst) | steal (median, worst) |",
+             "|---|---|---|",
+             *[f"| {name} | {spread['foreign_cpu']['median']:.1%}, "
+               f"{spread['foreign_cpu']['worst']:.1%} | {spread['steal']['median']:.1%}, "
+               f"{spread['steal']['worst']:.1%} |" for name, spread in phases], ""]
+    busiest = ", ".join(f"trial {entry['trial']} ({entry['foreign_cpu']:.0%} other processes, "
+                        f"{entry['steal']:.0%} steal)" for entry in load["busiest"])
+    if busiest:
+        lines += [f"Busiest trials: {busiest}.", ""]
+    if load["remeasured"] or load["busy"]:
+        lines += [f"Measured again after the host calmed: {load['remeasured']}; still busy "
+                  f"when kept: {load['busy']} (--max-foreign-cpu).", ""]
     return lines
 
 

@@ -59,6 +59,9 @@ def check_options(options: TuningOptions) -> None:
         (options.protocol not in options.mode.protocols, _unmeasurable(options)),
         (options.max_memory_mb is not None and options.max_memory_mb <= 0,
          "--max-memory-mb must be positive"),
+        (options.max_foreign_cpu is not None and not 0 <= options.max_foreign_cpu < 1,
+         f"--max-foreign-cpu {options.max_foreign_cpu} is not a share within [0, 1)"),
+        (options.quiet_wait < 0, "--quiet-wait must not be negative"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))

@@ -64,7 +64,7 @@ from autotune.measure.accuracy import AccuracyGate
 from autotune.measure.peak import ServerLoad
 from autotune.measure.workload import Workload
 from autotune.model.metrics import HR_LABEL, NDCG_LABEL
-from autotune.options import TuningOptions
+from autotune.options import BUSY_SHARE, TuningOptions
 from autotune.paths import MODEL_NAME
 from autotune.progress import Progress, make_progress
 from autotune.protocols import REST
@@ -87,6 +87,8 @@ from autotune.tuning.trials import TrialObjective, run_trials
 if TYPE_CHECKING:
     from autotune.assets.prepare import PreparedAssets
 
+#: seconds of sampling before the first trial, to say whether the host is busy
+START_SAMPLE_S = 1.0
 #: makes the launcher for `--server KIND`, the model, `image=--image` and `rest=` whether
 #: REST is measured
 LauncherFactory = Callable[..., Launcher]
@@ -165,15 +167,20 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     fail_orphaned_trials(study)
     stack.enter_context(report_when_interrupted(study, options.report_dir))
     progress = stack.enter_context(make_progress(options.quiet))
-    objective = TrialObjective(space, launcher, workload, gate, options.start_timeout, progress,
-                               options.request_timeout, options.protocol, options.max_memory_mb)
+    objective = TrialObjective(space, launcher, workload, gate, progress, options)
     return TuningRun(options, storage, host, model, launcher, launcher_factory, space, study,
                      objective, progress)
 
 
 def _search(run: TuningRun) -> None:
-    """Plan the trials (once per host class) and run them while the budget lasts."""
+    """Say when the host is busy, plan the trials (once per host class) and run them
+    while the budget lasts."""
     options, study = run.options, run.study
+    load = run.objective.meter.over(START_SAMPLE_S)
+    if load.busier_than(BUSY_SHARE):
+        run.progress.note(f"[yellow]the host is busy: {load.foreign_cpu:.0%} of its CPU used "
+                          f"by other processes, {load.steal:.0%} stolen by the hypervisor; "
+                          "the answer will be for a host that busy[/]")
     named = baselines(run.space, run.host, options.mode, run.launcher.image_env())
     budget = open_budget(study, run.storage,
                          lambda: plan_trials(study, run.space, named, options.budget))
@@ -190,9 +197,10 @@ def _race(run: TuningRun) -> bool:
     more_launchers = partial(_instance_group, options, run.model, run.host,
                              run.launcher_factory, run.launcher.kind)
     memory_of = measured_memory(complete_trials(study))
-    with run.objective.racing_rounds(more_launchers, memory_of) as measure_round:
+    with run.objective.racing_rounds(more_launchers, memory_of) as (measure_round, meter):
         record = race_study(study, options.racing_top, measure_round, options.confirm_budget,
-                            options.confirm_precision, run.progress)
+                            options.confirm_precision, run.progress, meter=meter,
+                            quiet=run.objective.quiet)
     return record.stopped == "interrupted"
 
 

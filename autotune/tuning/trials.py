@@ -26,6 +26,7 @@ from autotune.fleet import (
     Coordinator,
     Heartbeat,
 )
+from autotune.host.load import LoadMeter, Measured, QuietPolicy, measure_quietly
 from autotune.launch.base import Launcher
 from autotune.launch.group import InstanceGroup
 from autotune.launch.settings import ServerSettings
@@ -35,10 +36,9 @@ from autotune.measure.side_by_side import MemoryOf, SideBySide
 from autotune.measure.workload import Workload
 from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import Mode
-from autotune.options import DEFAULT_REQUEST_TIMEOUT_S
+from autotune.options import TuningOptions
 from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
-from autotune.protocols import GRPC
 from autotune.racing.race import MeasureRound, one_at_a_time
 from autotune.record.memory import MemoryCheck
 from autotune.record.schema import (
@@ -69,18 +69,16 @@ class TrialObjective:
     """Measures one configuration: server restart, objective, accuracy gate, trial record."""
 
     def __init__(self, space: SearchSpace, launcher: InstanceGroup, workload: Workload,
-                 gate: AccuracyGate, start_timeout_s: float, progress: Progress,
-                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
-                 protocol: str = GRPC, max_memory_mb: float | None = None) -> None:
+                 gate: AccuracyGate, progress: Progress, options: TuningOptions) -> None:
         self.space = space
-        self.protocol = protocol
         self.launcher = launcher
         self.workload = workload
         self.gate = gate
-        self.start_timeout_s = start_timeout_s
-        self.request_timeout_s = request_timeout_s
         self.progress = progress
-        self.max_memory_mb = max_memory_mb
+        self.options = options
+        #: what else runs while a trial measures: everything but this tuner and its servers
+        self.meter = LoadMeter(own_pids=launcher.server_pids)
+        self.quiet = QuietPolicy(options.max_foreign_cpu, options.quiet_wait)
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Measure the trial's settings, record its attrs and constraints; its objective value."""
@@ -93,13 +91,16 @@ class TrialObjective:
             trial.set_user_attr(TrialAttr.STARTUP_S, round(server.startup_s, 3))
             if self.launcher.exposure:  # named in the report (autotune.launch.base)
                 trial.study.set_user_attr(StudyAttr.EXPOSURE, self.launcher.exposure)
-            value, attrs = self.workload.measure(server.clients, self.progress.phase,
-                                                 server.in_flight)
+            measured = measure_quietly(
+                lambda: self.workload.measure(server.clients, self.progress.phase,
+                                              server.in_flight),
+                self.meter, self.quiet, self.progress.phase)
+            value, attrs = measured.result
             self.progress.phase("accuracy")
             accuracy = self.gate.check(server.client, settings.batching and
                                        settings.batching.max_batch_size)
             memory = self._memory()
-        for key, attr in attrs.items():
+        for key, attr in {**attrs, **_load_attrs(measured)}.items():
             trial.set_user_attr(key, attr)
         for name, values in ((TrialAttr.CPUSETS, self.launcher.cpusets),
                              (TrialAttr.CPUSET_MEMS, self.launcher.cpuset_mems)):
@@ -111,10 +112,10 @@ class TrialObjective:
     def _memory(self) -> MemoryCheck | None:
         """The running servers' memory against the limit; None when unknown and unlimited."""
         rss_mb = self.launcher.rss_mb()
-        if rss_mb is None and self.max_memory_mb is not None:
+        if rss_mb is None and self.options.max_memory_mb is not None:
             raise MeasurementError(f"cannot read the memory of the {self.launcher.kind} server(s), "
                                    "which --max-memory-mb needs")
-        return None if rss_mb is None else MemoryCheck(rss_mb, self.max_memory_mb)
+        return None if rss_mb is None else MemoryCheck(rss_mb, self.options.max_memory_mb)
 
     def remeasure(self, params: dict[str, object]) -> float:
         """The objective of `params` once more (the racing): no gate, no trial."""
@@ -124,22 +125,39 @@ class TrialObjective:
 
     @contextmanager
     def racing_rounds(self, make_launcher: Callable[[], Launcher],
-                      memory_of: MemoryOf) -> Iterator[MeasureRound]:
-        """How the race measures a round: every finalist's server at once with requests
-        alternating between them (autotune.measure.side_by_side, on launchers `make_launcher`
-        builds, in groups that fit in memory by what `memory_of` says each configuration
-        took) where the mode races side by side, else one after another (`remeasure`)."""
+                      memory_of: MemoryOf) -> Iterator[tuple[MeasureRound, LoadMeter]]:
+        """How the race measures a round, and the meter of its rounds: every finalist's
+        server at once with requests alternating between them (autotune.measure.side_by_side,
+        on launchers `make_launcher` builds, in groups that fit in memory by what
+        `memory_of` says each configuration took) where the mode races side by side, else
+        one after another (`remeasure`)."""
         if not self.workload.mode.races_side_by_side:
-            yield one_at_a_time(self.remeasure, self.progress)
+            yield one_at_a_time(self.remeasure, self.progress), self.meter
             return
-        with SideBySide(make_launcher, self.workload, self.start_timeout_s,
-                        self.request_timeout_s, self.protocol, self.progress,
+        with SideBySide(make_launcher, self.workload, self.options.start_timeout,
+                        self.options.request_timeout, self.options.protocol, self.progress,
                         memory_of=memory_of) as side_by_side:
-            yield side_by_side
+            yield side_by_side, LoadMeter(own_pids=side_by_side.server_pids)
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
-        return running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,
-                              self.progress.phase, self.request_timeout_s, self.protocol)
+        return running_server(self.launcher, settings, MODEL_NAME, self.options.start_timeout,
+                              self.progress.phase, self.options.request_timeout,
+                              self.options.protocol)
+
+
+def _load_attrs(measured: Measured[tuple[float, dict[str, object]]]) -> dict[str, object]:
+    """How busy the host was while the trial measured (autotune.host.load): the kept
+    measurement's load, whether it was still busier than --max-foreign-cpu, and each
+    measurement when there were two."""
+    attrs: dict[str, object] = {TrialAttr.FOREIGN_CPU: measured.load.foreign_cpu,
+                                TrialAttr.STEAL: measured.load.steal}
+    if measured.busy:
+        attrs[TrialAttr.BUSY_HOST] = True
+    if len(measured.loads) > 1:
+        attrs[TrialAttr.LOAD_MEASUREMENTS] = [
+            {"value": value, "foreign_cpu": load.foreign_cpu, "steal": load.steal}
+            for (value, _), load in zip(measured.results, measured.loads, strict=True)]
+    return attrs
 
 
 def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: float | None,
