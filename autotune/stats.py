@@ -1,4 +1,4 @@
-"""The statistics every comparison uses: a mean's interval and a paired speed ratio's.
+"""The statistics every comparison uses: a measurement's interval and a paired speed ratio's.
 
 Absolute numbers drift on a shared host (the same configuration measured 2.5x apart on
 two days), so configurations are only ever compared side by side: measured in the same
@@ -19,14 +19,26 @@ from scipy import stats
 
 from autotune.modes import speedup
 
+#: paired rounds a ratio needs before it states an interval (and so can be significant).
+#: From two rounds Student's t has one degree of freedom and the spread of two values,
+#: and two rounds a minute apart share the host's state: races of two rounds claimed
+#: 1.66x [1.63, 1.68] and 1.23x [1.22, 1.24] where a grid of five rounds measured 1.76x
+#: [1.72, 1.80] and 1.08x [0.99, 1.19]. The race compares from its third round too.
+MIN_PAIRS = 3
 
-def mean_and_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
-    """Mean and 95% Student's t interval; a single value has a zero-width interval."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, (mean, mean)
-    half = t_half_width(values, 0.05)
-    return mean, (mean - half, mean + half)
+
+def geometric_mean_and_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
+    """The geometric mean of positive measurements (rates, latencies) and its 95% interval,
+    computed where they live, on the log scale: Student's t interval of the mean log,
+    mapped back, so it is never negative and is as asymmetric as a rate's spread is.
+    None below `MIN_PAIRS` values: an interval from one value would have no width, and
+    from two it would have one degree of freedom (a rate of 859/s got -318 to 2,036)."""
+    logs = [math.log(value) for value in values]
+    centre = statistics.fmean(logs)
+    if len(logs) < MIN_PAIRS:
+        return math.exp(centre), None
+    half = t_half_width(logs, 0.05)
+    return math.exp(centre), (math.exp(centre - half), math.exp(centre + half))
 
 
 def t_half_width(values: Sequence[float], alpha: float) -> float:
@@ -40,14 +52,6 @@ def relative_half_width(values: Sequence[float]) -> float:
     if len(values) < 2:
         return math.inf
     return t_half_width(values, 0.05) / abs(statistics.fmean(values))
-
-
-#: paired rounds a ratio needs before it states an interval (and so can be significant).
-#: From two rounds Student's t has one degree of freedom and the spread of two values,
-#: and two rounds a minute apart share the host's state: races of two rounds claimed
-#: 1.66x [1.63, 1.68] and 1.23x [1.22, 1.24] where a grid of five rounds measured 1.76x
-#: [1.72, 1.80] and 1.08x [0.99, 1.19]. The race compares from its third round too.
-MIN_PAIRS = 3
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from autotune.paths import MODEL_NAME
 from autotune.protocols import GRPC
 from autotune.racing.race import rotated
 from autotune.search.space import settings_from_params
-from autotune.stats import mean_and_ci95
+from autotune.stats import geometric_mean_and_ci95
 
 Params = Mapping[str, object]
 
@@ -176,16 +176,19 @@ class Samples:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        """The geometric mean (the centre of `ci95`)."""
+        return geometric_mean_and_ci95(self.values)[0]
 
     @property
-    def ci95(self) -> tuple[float, float]:
-        return mean_and_ci95(self.values)[1]
+    def ci95(self) -> tuple[float, float] | None:
+        """The 95% interval on the log scale; None below three values."""
+        return geometric_mean_and_ci95(self.values)[1]
 
     @property
     def cv(self) -> float:
         """Coefficient of variation: stdev / mean (0 for fewer than two values)."""
-        return statistics.stdev(self.values) / self.mean if len(self.values) > 1 else 0.0
+        values = self.values
+        return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
 
 
 def interleaved(launcher: Launcher, configs: Mapping[str, Params], workload: Workload,
@@ -240,6 +243,8 @@ def format_value(mode: str, value: float) -> str:
 
 
 def format_interval(mode: str, samples: Samples) -> str:
+    if samples.ci95 is None:
+        return f"{format_value(mode, samples.mean)} ({len(samples.values)} value(s): no interval)"
     low, high = samples.ci95
     return (f"{format_value(mode, samples.mean)} "
             f"[{format_value(mode, low)}, {format_value(mode, high)}]")

@@ -47,6 +47,7 @@ from autotune.options import PeakPolicy, RunSettings, TuningOptions
 from autotune.paths import MODEL_NAME
 from autotune.report import build_report
 from autotune.search.space import baselines, build_space, describe_params
+from autotune.stats import PairedRatio, paired_ratio
 from autotune.tuning.run import run_tuning
 
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
@@ -181,8 +182,14 @@ class SloGain:
     samples: dict[str, Samples]
 
     @property
+    def paired(self) -> PairedRatio:
+        """The tuned configuration's requests/s over the tutorial's, paired by round."""
+        return paired_ratio("maximize", self.samples["tuned"].values,
+                            self.samples["tutorial"].values)
+
+    @property
     def gain(self) -> float:
-        return self.samples["tuned"].mean / self.samples["tutorial"].mean
+        return self.paired.ratio
 
 
 def tuned_server_params(ctx: BenchContext, kind: str, bound_ms: float, trials: int | None,
@@ -219,14 +226,21 @@ def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int 
 
 def print_slo_gain(result: SloGain, bound_ms: float) -> None:
     def interval(samples: Samples) -> str:
+        if samples.ci95 is None:
+            return f"{samples.mean:,.0f} (no interval)"
         low, high = samples.ci95
         return f"{samples.mean:,.0f} [{low:,.0f}, {high:,.0f}]"
 
+    paired = result.paired
+    gain = (f"{paired.ratio:.3f} [{paired.ci[0]:.3f}, {paired.ci[1]:.3f}], "
+            f"{'significant' if paired.significant else 'not significant'} at 95%"
+            if paired.ci else f"{paired.ratio:.3f} (fewer than 3 rounds: no interval)")
     print_table(f"Requests/s at p99 <= {bound_ms:g} ms, {result.launcher} launcher "
-                f"(mean and 95% CI over {len(result.samples['tuned'].values)} interleaved rounds)",
-                ["configuration", "params", "requests/s", "gain"],
-                [("tuned", result.tuned, interval(result.samples["tuned"]), f"{result.gain:.3f}"),
-                 ("tutorial", result.tutorial, interval(result.samples["tutorial"]), "1.000")])
+                f"(geometric mean and 95% CI over {len(result.samples['tuned'].values)} "
+                "interleaved rounds; gain: paired by round)",
+                ["configuration", "params", "requests/s", "gain over the tutorial"],
+                [("tuned", result.tuned, interval(result.samples["tuned"]), gain),
+                 ("tutorial", result.tutorial, interval(result.samples["tutorial"]), "1")])
 
 
 def server_benchmarks(ctx: BenchContext, bound_ms: float, trials: int | None, rounds: int,
@@ -242,4 +256,5 @@ def server_benchmarks(ctx: BenchContext, bound_ms: float, trials: int | None, ro
     gain = measure_slo_gain(ctx, ctx.launchers[0], bound_ms, trials, rounds)
     print_slo_gain(gain, bound_ms)
     log(f"server-mode benchmarks done in {(time.monotonic() - began) / 60:.1f} min")
-    return f"loadgen_rps={capacity.qps:.0f} slo_qps_gain={gain.gain:.3f}"
+    return (f"loadgen_rps={capacity.qps:.0f} slo_qps_gain={gain.gain:.3f} "
+            f"slo_qps_gain_significant={str(gain.paired.significant).lower()}")

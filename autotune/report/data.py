@@ -44,7 +44,7 @@ from autotune.report.host_load import load_summary
 from autotune.report.importance import param_importances
 from autotune.report.server_files import batching_file
 from autotune.search.space import settings_from_params
-from autotune.stats import mean_and_ci95
+from autotune.stats import geometric_mean_and_ci95
 
 #: trial attrs of a server-mode trial the report carries: the rates tried, LoadGen's logs
 SERVER_TRIAL_ATTRS = (TrialAttr.RATES_TRIED, TrialAttr.LOADGEN_LOGS)
@@ -68,7 +68,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     baselines = _baselines(study, complete, record)
     setup = _setup(study)
     setup["host"] = {**(setup["host"] or {}), "load": load_summary(complete, record)}
-    report = {**setup, "best": best, "recommendation": None, "tied": [],
+    report = {**setup, "best": best, "recommendation": None, "tied": [], "not_raced": [],
               "baselines": baselines, "speedup": {}, "racing": _racing(record),
               "trials": _counts(trials, complete), "importances": param_importances(study),
               "measurement": _measurement(study, complete)}
@@ -142,8 +142,10 @@ def _raced_claims(verdict: Verdict, baselines: dict[str, Any],
             else verdict.speedups[SINGLE_INSTANCE].as_dict()
             if SINGLE_INSTANCE in verdict.speedups else _no_claim())
     return {"recommendation": verdict.sentence, "speedup": speedups,
-            "tied": [{"trial": f.trial, "params": f.params, **_mean(f.measured),
-                      "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied]}
+            "tied": [{"trial": f.trial, "params": f.params, **_raced(f.measured),
+                      "fastest_vs_it": ratio.as_dict()} for f, ratio in verdict.tied],
+            "not_raced": [{"trial": f.trial, "params": f.params, **_raced(f.measured)}
+                          for f in verdict.not_raced]}
 
 
 def _unraced_claims(direction: str, best: dict[str, Any], baselines: dict[str, Any],
@@ -170,12 +172,19 @@ def _no_claim() -> dict[str, Any]:
     return {"ratio": None, "ci95": None, "significant": False}
 
 
-def _mean(values: list[float]) -> dict[str, Any]:
-    """`value` (the mean) and `ci95` (None below two values) of raced measurements."""
+def _raced(values: list[float]) -> dict[str, Any]:
+    """`value` (the geometric mean), `ci95` (on the log scale, None below three rounds)
+    and `rounds` of raced measurements, `source` racing."""
     if not values:
-        return {"value": None, "ci95": None}
-    mean, ci = mean_and_ci95(values)
-    return {"value": mean, "ci95": list(ci) if len(values) > 1 else None}
+        return {"value": None, "ci95": None, "rounds": 0, "source": "racing"}
+    mean, ci = geometric_mean_and_ci95(values)
+    return {"value": mean, "ci95": list(ci) if ci else None, "rounds": len(values),
+            "source": "racing"}
+
+
+def _searched(trial: FrozenTrial) -> dict[str, Any]:
+    """A search trial's single measurement: its value, no interval."""
+    return {"value": trial.value, "ci95": None, "rounds": 1, "source": "search"}
 
 
 def _best_single_instance(study: optuna.Study, complete: list[FrozenTrial],
@@ -188,13 +197,12 @@ def _best_single_instance(study: optuna.Study, complete: list[FrozenTrial],
                   if SINGLE_INSTANCE in f.baselines), None)
     if raced is not None:
         trial = study.trials[raced.trial]
-        measured = ({**_mean(raced.measured), "source": "racing"} if raced.measured
-                    else {"value": trial.value, "ci95": None, "source": "search"})
+        measured = _raced(raced.measured) if raced.measured else _searched(trial)
     else:
         trial = best_single_instance_trial(study)
         if trial is None:
             return None
-        measured = {"value": trial.value, "ci95": None, "source": "search"}
+        measured = _searched(trial)
     return {"trial": trial.number, "params": dict(trial.params), "search_value": trial.value,
             **measured}
 
@@ -206,10 +214,10 @@ def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None
         return None
     if verdict is not None:
         trial = study.trials[verdict.recommended.trial]
-        measured = {**_mean(verdict.recommended.measured), "source": "racing"}
+        measured = _raced(verdict.recommended.measured)
     else:
         trial = search_best
-        measured = {"value": trial.value, "ci95": None, "source": "search"}
+        measured = _searched(trial)
     return {"trial": trial.number, "params": dict(trial.params), "env": _server_env(trial.params),
             **measured, "search_value": trial.value,
             "hr": trial.user_attrs.get(TrialAttr.HR), "ndcg": trial.user_attrs.get(TrialAttr.NDCG),
@@ -229,9 +237,8 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
         name = trial.user_attrs.get(TrialAttr.BASELINE)
         if name and name not in baselines:
             finalist = raced.get(name)
-            measured = ({**_mean(finalist.measured), "source": "racing"}
-                        if finalist is not None and finalist.measured
-                        else {"value": trial.value, "ci95": None, "source": "search"})
+            measured = (_raced(finalist.measured) if finalist is not None and finalist.measured
+                        else _searched(trial))
             baselines[name] = {"trial": trial.number, "params": dict(trial.params),
                                "env": _server_env(trial.params), "feasible": is_feasible(trial),
                                "search_value": trial.value, **measured, **_server_attrs(trial)}

@@ -35,7 +35,7 @@ from autotune.record.schema import TrialAttr, complete_trials
 from autotune.report.importance import importance_evaluator, param_importances
 from autotune.report.markdown import render_markdown
 from autotune.search.space import PARAM_LABELS
-from autotune.stats import mean_and_ci95
+from autotune.stats import geometric_mean_and_ci95
 
 #: grey of infeasible trials, the same as Optuna's plots use
 INFEASIBLE_COLOR = "#cccccc"
@@ -141,8 +141,8 @@ def _finalists(report: dict[str, Any], metric: str) -> Plot:
     racing = report.get("racing") or {}
     finalists = [f for f in racing.get("finalists", []) if any(v is not None for v in f["values"])]
     caption = ("The finalists raced after the search, a fresh server each round: every round "
-               "(dots) and the mean with its 95% interval (bar); a dropped finalist says after "
-               "which round.")
+               "(dots) and the geometric mean with its 95% interval (bar; none below three "
+               "rounds); a dropped finalist says after which round.")
     if not finalists:
         return "Racing", caption, None
     figure = go.Figure()
@@ -154,15 +154,15 @@ def _finalists(report: dict[str, Any], metric: str) -> Plot:
                  + (f", dropped after {finalist['dropped_round']}"
                     if finalist["dropped_round"] is not None else ""))
         color = None if finalist["feasible"] else INFEASIBLE_COLOR
-        mean, (low, high) = mean_and_ci95(values)
+        mean, ci = geometric_mean_and_ci95(values)
         figure.add_scatter(x=[label] * len(values), y=values, mode="markers",
                            name=f"{label}: rounds", marker={"opacity": 0.5, "color": color},
                            showlegend=False)
+        error = None if ci is None else {"type": "data", "symmetric": False,
+                                         "array": [ci[1] - mean], "arrayminus": [mean - ci[0]]}
         figure.add_scatter(x=[label], y=[mean], mode="markers", name=f"{label}: mean",
                            marker={"symbol": "line-ew-open", "size": 24, "color": color},
-                           error_y={"type": "data", "symmetric": False, "array": [high - mean],
-                                    "arrayminus": [mean - low]},
-                           showlegend=False)
+                           error_y=error, showlegend=False)
     figure.update_yaxes(title=_axis_title(metric))
     return "Racing", caption, figure
 

@@ -11,12 +11,16 @@ from autotune.protocols import PROTOCOL_LABELS
 from autotune.record.schema import TrialAttr
 from autotune.search.space import describe_params
 
+#: how the report says a count of rounds too small for an interval
+ROUND_WORDS = {2: "two"}
+
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the `.md` file, the dashboard note and the printed summary."""
     metric = report["objective"]["metric"]
     lines = [*_heading_lines(report), *_best_lines(report, metric),
-             *_tied_lines(report, metric), *_baseline_lines(report, metric),
+             *_tied_lines(report, metric), *_not_raced_lines(report, metric),
+             *_baseline_lines(report, metric),
              *_rate_lines(report), *_racing_lines(report["racing"]),
              *_importance_lines(report), *_load_lines(report)]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
@@ -53,7 +57,7 @@ def _best_lines(report: dict[str, Any], metric: str) -> list[str]:
               if best["source"] == "racing" else "the search")
     return ["## Best settings", "",
             f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
-            f"{_interval(metric, best['ci95'])}, from {source}; "
+            f"{_interval(metric, best)}, from {source}; "
             f"{HR_LABEL} {best['hr']:.4f}, {NDCG_LABEL} {best['ndcg']:.4f}.", "",
             report["recommendation"], "",
             "| setting | value |", "|---|---|",
@@ -69,9 +73,19 @@ def _tied_lines(report: dict[str, Any], metric: str) -> list[str]:
     return ["## Statistically tied with the fastest", "",
             "| configuration | objective | the fastest vs it |", "|---|---|---|",
             *[f"| {describe_params(t['params'])} | {format_metric(metric, t['value'])}"
-              f"{_interval(metric, t['ci95'])} | "
+              f"{_interval(metric, t)} | "
               f"{describe_ratio(t['fastest_vs_it']) if index else 'the fastest'} |"
               for index, t in enumerate(report["tied"])], ""]
+
+
+def _not_raced_lines(report: dict[str, Any], metric: str) -> list[str]:
+    """Finalists measured in too few rounds to be compared: not raced, not tied."""
+    if not report.get("not_raced"):
+        return []
+    return ["## Not raced long enough to compare", "",
+            "| configuration | objective |", "|---|---|",
+            *[f"| {describe_params(t['params'])} | {format_metric(metric, t['value'])}"
+              f"{_interval(metric, t)} |" for t in report["not_raced"]], ""]
 
 
 def _baseline_lines(report: dict[str, Any], metric: str) -> list[str]:
@@ -82,7 +96,7 @@ def _baseline_lines(report: dict[str, Any], metric: str) -> list[str]:
     for name, baseline in report["baselines"].items():
         ratio = report["speedup"].get(name)
         lines.append(f"| {name} | {format_metric(metric, baseline['value'])}"
-                     f"{_interval(metric, baseline['ci95'])} | "
+                     f"{_interval(metric, baseline)} | "
                      f"{describe_ratio(ratio) if ratio is not None else '-'} |")
     return [*lines, ""]
 
@@ -149,10 +163,13 @@ def describe_ratio(ratio: dict[str, Any]) -> str:
     return f"{ratio['ratio']:.2f}x ({word}; {interval})"
 
 
-def _interval(metric: str, ci: list[float] | None) -> str:
-    if ci is None:
-        return ""
-    return f" (95% CI {format_metric(metric, ci[0])} to {format_metric(metric, ci[1])})"
+def _interval(metric: str, entry: dict[str, Any]) -> str:
+    """` (95% CI a to b)`, or why there is none: one measurement, or two rounds."""
+    if entry.get("ci95") is not None:
+        low, high = entry["ci95"]
+        return f" (95% CI {format_metric(metric, low)} to {format_metric(metric, high)})"
+    rounds = entry.get("rounds", 1)
+    return " (one measurement)" if rounds <= 1 else f" ({ROUND_WORDS.get(rounds, rounds)} rounds)"
 
 
 def _racing_lines(racing: dict[str, Any] | None) -> list[str]:
@@ -210,7 +227,7 @@ def _instances_lines(report: dict[str, Any]) -> list[str]:
     elif single is not None:
         lines.append(f"Best single instance: trial {single['trial']}, "
                      f"{format_metric(report['objective']['metric'], single['value'])}"
-                     f"{_interval(report['objective']['metric'], single['ci95'])}; the best "
+                     f"{_interval(report['objective']['metric'], single)}; the best "
                      f"over it: {describe_ratio(single['speedup_of_best'])}.")
     return [*lines, ""] if lines else []
 

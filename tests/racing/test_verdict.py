@@ -53,7 +53,8 @@ def test_a_significant_speedup_is_stated_as_a_ratio_with_its_interval():
     slow.dropped_round, slow.dropped_reason = 3, "slower"
     verdict = decide(_record(fastest, slow))
     assert [f for f, _ in verdict.tied] == [fastest]
-    assert "every other finalist was measured significantly slower" in verdict.sentence
+    assert ("every other finalist compared with it was measured significantly slower"
+            in verdict.sentence)
     speedup = verdict.speedups["tutorial"].as_dict()
     assert speedup["ratio"] == pytest.approx(1.3) and speedup["significant"]
     assert describe_ratio(speedup) == "1.30x (faster; 95% CI 1.30-1.30x)"

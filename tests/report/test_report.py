@@ -1,6 +1,7 @@
 """The report from stored trials: best feasible only, the racing's verdict, claims, files."""
 
 import json
+import statistics
 
 import optuna
 import pytest
@@ -91,7 +92,8 @@ def test_the_racing_decides_ties_recommendation_and_claims():
                     dropped_reason="slower"))  # image defaults
     report = build_report(study)
     assert report["best"]["trial"] == 3 and report["best"]["source"] == "racing"
-    assert report["best"]["value"] == pytest.approx(1.05) and len(report["best"]["ci95"]) == 2
+    assert report["best"]["value"] == pytest.approx(statistics.geometric_mean(rounds))
+    assert len(report["best"]["ci95"]) == 2 and report["best"]["rounds"] == 4
     assert [t["trial"] for t in report["tied"]] == [3, 0]
     assert "could not be told apart" in report["recommendation"]
     tutorial, defaults = report["speedup"]["tutorial"], report["speedup"]["image-defaults"]
@@ -253,3 +255,40 @@ def test_several_instances_report_cpusets_memory_and_the_gain_over_one():
     page = render_html(study, report)  # the HTML report states them as the summary does
     assert "2 instance(s) on CPUs <code>0</code>, <code>1</code>" in page
     assert "--cpuset-cpus=1" in page
+
+
+def _intervals(report: dict) -> list:
+    """Every interval of a value the report states (best, baselines, tied, not raced)."""
+    entries = [report["best"], *report["baselines"].values(), *report["tied"],
+               *report["not_raced"]]
+    return [entry["ci95"] for entry in entries if entry and entry.get("ci95")]
+
+
+def test_no_interval_is_negative_or_drawn_from_one_or_two_values():
+    """A rate's spread over a few rounds gave "859 requests/s (95% CI -318 to 2,036)" from
+    two rounds, and "644 (95% CI 644 to 644)" from one: intervals now live on the log scale
+    and need three rounds."""
+    study = _study("maximize")
+    _measured(study, (1, 1, 1), 300.0, baseline="tutorial")
+    _measured(study, (2, 1, 1), 900.0)
+    _measured(study, (1, 2, 1), 850.0)
+    study.set_user_attr(StudyAttr.RACING, {
+        "direction": "maximize", "precision": 0.02, "budget_s": 60.0, "alpha": 0.05,
+        "rounds": 3, "seconds": 55.0, "stopped": "budget", "finalists": [
+            _finalist(study, 1, [100.0, 2000.0, 60.0]),  # wildly spread: a t interval < 0
+            _finalist(study, 2, [859.0, None, None]),  # one measurement
+            _finalist(study, 0, [320.0, 310.0, None])]})  # two rounds
+    report = build_report(study)
+    intervals = _intervals(report)
+    assert intervals and all(low > 0 for low, _ in intervals)
+    assert report["best"]["rounds"] == 3 and report["best"]["ci95"][0] > 0
+    assert [t["trial"] for t in report["tied"]] == [1]
+    assert [(t["trial"], t["rounds"], t["ci95"]) for t in report["not_raced"]] == [
+        (2, 1, None), (0, 2, None)]
+    assert report["baselines"]["tutorial"]["ci95"] is None
+    assert "not raced long enough" in report["recommendation"]
+    markdown = render_markdown(report)
+    assert "(one measurement)" in markdown and "(two rounds)" in markdown
+    assert "## Not raced long enough to compare" in markdown
+    assert "-" not in "".join(line for line in markdown.splitlines() if "95% CI" in line
+                               and "CI -" in line)
