@@ -7,6 +7,7 @@
     python bench/run.py --answer-only --quick   # only the trustworthiness of the answer
     python bench/run.py --protocols-only --launchers local,docker          # gRPC vs REST
     python bench/run.py --instances-only --quick   # several pinned instances vs one
+    python bench/run.py --busy-only --quick        # a quiet run and one beside a burner
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
@@ -42,6 +43,7 @@ from dataclasses import replace
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from answer import Run, measure_answers  # noqa: E402
+from busy import measure_busy  # noqa: E402
 from harness import BenchContext, log, print_table, ratio  # noqa: E402
 from instances import measure_instances, print_instances  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
@@ -118,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-threads", type=int, default=None,
                         help="upper bound of the protocol grid's thread settings "
                              "(default: physical cores)")
+    parser.add_argument("--busy-only", action="store_true",
+                        help="only the busy-host benchmark: the online grid, then a default "
+                             "run on the quiet host and one beside a one-CPU burner")
     parser.add_argument("--instances-only", action="store_true",
                         help="only the several-instances benchmark (its own batch grid)")
     return parser
@@ -161,6 +166,13 @@ def _answer_only(ctx: BenchContext, args: argparse.Namespace) -> str:
                         for run in measure_answers(ctx, ctx.launchers[0], mode)])
 
 
+def _busy_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    runs = measure_busy(ctx, ctx.launchers[0])
+    quiet, busy = runs
+    return (f"busy_foreign_cpu={busy.load['search']['foreign_cpu']['median']:.2f} "
+            f"quiet_foreign_cpu={quiet.load['search']['foreign_cpu']['median']:.2f}")
+
+
 def _instances_only(ctx: BenchContext, args: argparse.Namespace) -> str:
     gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
     print_instances(gains)
@@ -169,7 +181,7 @@ def _instances_only(ctx: BenchContext, args: argparse.Namespace) -> str:
 
 #: `--NAME-only` runs one section: its function, which returns its summary keys (or "")
 SECTIONS = {"server": _server_only, "protocols": _protocols_only, "search": _search_only,
-            "answer": _answer_only, "instances": _instances_only}
+            "answer": _answer_only, "instances": _instances_only, "busy": _busy_only}
 
 
 def _everything(ctx: BenchContext, args: argparse.Namespace, began: float) -> str:
