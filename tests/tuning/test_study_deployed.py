@@ -15,6 +15,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from autotune.errors import UsageError
 from autotune.host.cgroups import SYSTEM, quota_group_of
 from autotune.launch.docker import DockerLauncher
 from autotune.launch.local import LocalLauncher
@@ -172,3 +173,14 @@ def test_target_qps_finds_that_a_smaller_limit_holds_a_low_rate(tuning_options, 
     assert report["best"]["params"]["cpus"] == 0.5 and "--cpus=0.5" in report["best"]["docker_run"]
     assert _k8s(options, study)["resources"]["limits"]["cpu"] == "500m"
     assert "## Right-sizing" in (options.report_dir / "sized.md").read_text()
+
+
+def test_limits_no_run_can_use_stop_it_before_any_trial(tuning_options, small_assets):
+    for overrides, words in (({"mode": "online", "target_qps": 10.0}, "use --mode server"),
+                             ({"mode": "batch", "cpus": 4096.0}, "--cpus 4096 is more"),
+                             ({"mode": "batch", "cpuset_cpus": "0-x"}, "not a CPU list"),
+                             ({"mode": "batch", "cpuset_cpus": "4000"}, "may not use")):
+        options = tuning_options(**overrides)
+        with pytest.raises(UsageError, match=words):
+            run_tuning(options, assets=small_assets)
+        assert not list(options.report_dir.glob("*.json"))
