@@ -81,9 +81,9 @@ def _tuning_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mode", choices=tuple(MODES), required=True,
                         help="; ".join(f"{mode.name}: {mode.summary}" for mode in MODES.values()))
-    for add_options in (_add_server_options, _add_search_options, _add_measurement_options,
-                        _add_constraint_options, _add_data_options, _add_study_options,
-                        _add_fleet_options):
+    for add_options in (_add_server_options, _add_deployment_options, _add_search_options,
+                        _add_measurement_options, _add_constraint_options, _add_data_options,
+                        _add_study_options, _add_fleet_options):
         add_options(parser)
     return parser
 
@@ -103,6 +103,31 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--request-timeout", type=float, default=default("request_timeout"),
                      help="seconds a request may take before its trial fails as hung "
                           "(default %(default)s)")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    """The limits the servers will be deployed under, and right-sizing them."""
+    deploy = parser.add_argument_group(
+        "deployment limits (tune for the pod or container the server will run in)")
+    deploy.add_argument("--cpus", type=_positive_float, default=default("cpus"), metavar="N",
+                        help="every trial server runs under a CFS quota of N CPUs, as with "
+                             "`docker run --cpus` or a pod's CPU limit (default: none; a "
+                             "quota on the tuner's own cgroup is read and bounds the space)")
+    deploy.add_argument("--cpuset-cpus", default=default("cpuset_cpus"), metavar="LIST",
+                        help="every trial server runs on these CPUs only, e.g. 0-3")
+    deploy.add_argument("--memory", type=_positive_float, default=default("memory"),
+                        metavar="MB", help="every trial server's memory limit in MB")
+    deploy.add_argument("--target-qps", type=_positive_float, default=default("target_qps"),
+                        metavar="Q", help="server mode: search the CPU limit too and "
+                        "recommend the smallest whose peak under --p99-ms is at least Q "
+                        "requests/s")
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:

@@ -11,11 +11,14 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.modes import Mode, get_mode
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
 from autotune.protocols import GRPC
+
+if TYPE_CHECKING:
+    from autotune.launch.settings import DeployLimits
 
 #: the latency statistics `--objective` may minimise (online mode)
 LATENCY_STATISTICS = ("mean", "p50", "p95", "p99")
@@ -122,6 +125,13 @@ class TuningOptions:
     accuracy_users: int | None = None
     #: resident memory limit of a trial's servers, all instances together (None: none)
     max_memory_mb: float | None = None
+    #: the deployment's limits every trial server runs under (`DeployLimits`; None: none):
+    #: CPUs of its CFS quota, the CPUs it may run on, its memory limit in MB
+    cpus: float | None = None
+    cpuset_cpus: str | None = None
+    memory: float | None = None
+    #: server mode, right-sizing: the rate the smallest CPU limit must hold under the bound
+    target_qps: float | None = None
     #: finalists raced besides the baselines; None: the mode's (`Mode.racing_top`)
     confirm_top: int | None = None
     #: seconds the racing may take (0: no racing)
@@ -184,6 +194,13 @@ class TuningOptions:
     def gate_users(self) -> int | None:
         """Users the accuracy gate scores: `--accuracy-users`, else the mode's (None: all)."""
         return self.accuracy_users or self.mode.accuracy_users
+
+    @property
+    def deploy_limits(self) -> "DeployLimits":
+        """`--cpus`, `--cpuset-cpus`, `--memory` as the limits of every trial server."""
+        from autotune.launch.settings import DeployLimits
+
+        return DeployLimits(self.cpus, self.cpuset_cpus, self.memory)
 
     @property
     def bounded_run(self) -> RunSettings:

@@ -8,6 +8,7 @@
     python bench/run.py --protocols-only --launchers local,docker          # gRPC vs REST
     python bench/run.py --instances-only --quick   # several pinned instances vs one
     python bench/run.py --busy-only --quick        # a quiet run and one beside a burner
+    python bench/run.py --deployed-only --quick    # tuned vs tutorial inside a 1-CPU quota
 
 Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The last line:
 
@@ -44,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from answer import Run, measure_answers  # noqa: E402
 from busy import measure_busy  # noqa: E402
+from deployed import measure_deployed, print_deployed  # noqa: E402
 from harness import BenchContext, log, print_table, ratio  # noqa: E402
 from instances import measure_instances, print_instances  # noqa: E402
 from overhead import client_costs, measure_overhead, print_overhead  # noqa: E402
@@ -125,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
                              "run on the quiet host and one beside a one-CPU burner")
     parser.add_argument("--instances-only", action="store_true",
                         help="only the several-instances benchmark (its own batch grid)")
+    parser.add_argument("--deployed-only", action="store_true",
+                        help="only tuned (--cpus 1) vs the tutorial sized to the node, both "
+                             "inside a 1-CPU quota, side by side (needs root: a cgroup per "
+                             "local server)")
     return parser
 
 
@@ -179,9 +185,15 @@ def _instances_only(ctx: BenchContext, args: argparse.Namespace) -> str:
     return f"instances_gain={ratio(gains[0].gain)}"
 
 
+def _deployed_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    kind = ctx.launchers[0]
+    return print_deployed(kind, measure_deployed(ctx, kind))
+
+
 #: `--NAME-only` runs one section: its function, which returns its summary keys (or "")
 SECTIONS = {"server": _server_only, "protocols": _protocols_only, "search": _search_only,
-            "answer": _answer_only, "instances": _instances_only, "busy": _busy_only}
+            "answer": _answer_only, "instances": _instances_only, "busy": _busy_only,
+            "deployed": _deployed_only}
 
 
 def _everything(ctx: BenchContext, args: argparse.Namespace, began: float) -> str:

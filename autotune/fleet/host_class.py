@@ -54,10 +54,13 @@ class HostClass:
 
 
 def hardware_parts(host: HostFacts) -> dict[str, Any]:
-    """The machine's share of the class: CPU, cores, sockets, NUMA layout, memory (GiB)."""
-    return {"cpu_model": host.cpu_model, "physical_cores": host.physical_cores,
-            "sockets": host.sockets, "numa_layout": numa_layout(host.usable_cpus),
-            "memory_gib": round(psutil.virtual_memory().total / GIB)}
+    """The machine's share of the class: CPU, cores, sockets, NUMA layout, memory (GiB),
+    and the CPU quota where there is one (a 4-CPU pod is not its 64-core node; unlimited
+    hosts keep the classes they had)."""
+    parts = {"cpu_model": host.cpu_model, "physical_cores": host.physical_cores,
+             "sockets": host.sockets, "numa_layout": numa_layout(host.usable_cpus),
+             "memory_gib": round(psutil.virtual_memory().total / GIB)}
+    return parts if host.cpu_limit is None else {**parts, "cpu_limit": host.cpu_limit}
 
 
 def server_build(server: str, image: str) -> str:

@@ -8,9 +8,11 @@ into N runs. An instance therefore never spans two sockets while N is a multiple
 sockets, and its memory can stay on its own node (`--cpuset-mems`). Shares differ by at
 most one core.
 
-The counts worth searching are the divisors of the physical cores (every instance gets
-the same number of cores, at least one): 1, 2 on a 2-core host; 1, 2, 4, 7, 8, 14, 28,
-56 on a 56-core one.
+The host is the CPUs the tuner may use (its affinity within its cgroup's cpuset, or
+`--cpuset-cpus`): only those are split. The counts worth searching are the divisors of
+the physical cores (every instance gets the same number of cores, at least one): 1, 2
+on a 2-core host; 1, 2, 4, 7, 8, 14, 28, 56 on a 56-core one; under a CPU quota only
+those that also divide the quota's CPUs (1, 2, 4 for a 4-CPU quota on 64 cores).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable, Hashable, Sequence
 
+from autotune.host.cgroups import format_cpu_list
 from autotune.host.facts import Core, HostFacts
+
+__all__ = ["Share", "format_cpu_list", "instance_counts", "split_host"]
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,12 @@ class Share:
 
 
 def instance_counts(host: HostFacts) -> tuple[int, ...]:
-    """The instance counts that give every instance the same number of whole cores."""
-    cores = len(host.physical())
-    return tuple(count for count in range(1, cores + 1) if cores % count == 0)
+    """The instance counts that give every instance the same number of whole cores and,
+    under a CPU quota, the same share of it: no more instances than the quota's CPUs
+    (`HostFacts.cpu_budget`), so a 4-CPU pod on a 64-core node runs 1, 2 or 4."""
+    cores, budget = len(host.physical()), host.cpu_budget
+    return tuple(count for count in range(1, min(cores, budget) + 1)
+                 if cores % count == 0 and budget % count == 0)
 
 
 def split_host(host: HostFacts, instances: int) -> list[Share]:
@@ -80,12 +88,3 @@ def _balanced_runs(cores: Sequence[Core], count: int) -> list[Sequence[Core]]:
 def _share(cores: Sequence[Core]) -> Share:
     return Share(cpus=tuple(sorted(cpu for core in cores for cpu in core.cpus)),
                  nodes=tuple(sorted({core.node for core in cores})))
-
-
-def format_cpu_list(cpus: Sequence[int]) -> str:
-    """CPU ids as a kernel/Docker CPU list, e.g. (0, 1, 2, 5) -> "0-2,5"."""
-    parts = []
-    for _, run in itertools.groupby(enumerate(sorted(cpus)), key=lambda pair: pair[1] - pair[0]):
-        ids = [cpu for _, cpu in run]
-        parts.append(str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
-    return ",".join(parts)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from autotune.host.cgroups import CgroupLimits, format_cpu_list, parse_cpu_list, read_limits
+
 SYSFS_CPU = Path("/sys/devices/system/cpu")
 SYSFS_NODE = Path("/sys/devices/system/node")
 PROC_CPUINFO = Path("/proc/cpuinfo")
@@ -52,6 +54,12 @@ class HostFacts:
     core_leaders: tuple[int, ...]
     #: every physical core with its siblings, ordered by leader (empty: one core per leader)
     cores: tuple[Core, ...] = ()
+    #: the CFS quota of the tuner's cgroup (or `--cpus`) in CPUs; None: no quota
+    cpu_limit: float | None = None
+    #: the cgroup's cpuset (or `--cpuset-cpus`) as a CPU list; None: unknown
+    cpuset: str | None = None
+    #: the cgroup's memory limit (or `--memory`) in MiB; None: no limit
+    memory_limit_mb: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form for study attributes and reports."""
@@ -60,6 +68,14 @@ class HostFacts:
         facts["core_leaders"] = list(self.core_leaders)
         facts["cores"] = [{**asdict(core), "cpus": list(core.cpus)} for core in self.cores]
         return facts
+
+    @property
+    def cpu_budget(self) -> int:
+        """The CPUs a server here may keep busy: the physical cores, or fewer under a
+        quota (rounded up: a 1.5-CPU quota keeps 2 threads busy). Thread settings and
+        instance counts are bounded by it (autotune.search.space, autotune.host.cpusets)."""
+        quota = CgroupLimits(cpu_limit=self.cpu_limit).cpu_budget
+        return min(self.physical_cores, quota) if quota is not None else self.physical_cores
 
     def physical(self) -> tuple[Core, ...]:
         """The cores, or one single-CPU core per leader on node 0 when siblings are unknown."""
@@ -76,12 +92,20 @@ def worker_id() -> str:
 
 
 def detect_host(sysfs_cpu: Path = SYSFS_CPU, sysfs_node: Path = SYSFS_NODE,
-                cpuinfo: Path = PROC_CPUINFO, usable_cpus: list[int] | None = None) -> HostFacts:
-    """Read this host's CPU facts over `usable_cpus` (default: this process's affinity).
+                cpuinfo: Path = PROC_CPUINFO, usable_cpus: list[int] | None = None,
+                limits: CgroupLimits | None = None) -> HostFacts:
+    """Read this host's CPU facts over `usable_cpus` (default: this process's affinity)
+    within `limits` (default: those of this process's cgroup, autotune.host.cgroups, when
+    `usable_cpus` is not given, else none): the cpuset narrows the usable CPUs, the
+    quota and memory limit are kept.
 
     The sources are parameters so that tests can describe other machines.
     """
+    if limits is None:
+        limits = read_limits() if usable_cpus is None else CgroupLimits()
     usable = sorted(usable_cpus) if usable_cpus is not None else _usable_cpus()
+    if limits.cpuset is not None:
+        usable = sorted(set(usable) & set(limits.cpuset)) or usable
     cpuinfo_records = _read_cpuinfo(cpuinfo)
     topology = _sysfs_topology(sysfs_cpu, usable) or _cpuinfo_topology(cpuinfo_records, usable)
     node_cpus = _numa_node_cpus(sysfs_node, usable)
@@ -109,6 +133,10 @@ def detect_host(sysfs_cpu: Path = SYSFS_CPU, sysfs_node: Path = SYSFS_NODE,
         usable_cpus=tuple(usable),
         core_leaders=tuple(leaders),
         cores=tuple(cores),
+        cpu_limit=limits.cpu_limit,
+        cpuset=format_cpu_list(limits.cpuset) if limits.cpuset is not None else None,
+        memory_limit_mb=(round(limits.memory_limit_mb, 1)
+                         if limits.memory_limit_mb is not None else None),
     )
 
 
@@ -175,17 +203,6 @@ def _cpu_model(records: list[dict[str, str]]) -> str:
             if fields.get(key):
                 return fields[key]
     return platform.processor() or platform.machine() or "unknown"
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """A kernel CPU list such as `0-3,8,10-11` as a set of ids."""
-    cpus: set[int] = set()
-    for part in text.strip().split(","):
-        if not part:
-            continue
-        first, _, last = part.partition("-")
-        cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
 
 
 def numa_layout(cpus: tuple[int, ...] | list[int], root: Path = SYSFS_NODE) -> list[int]:

@@ -6,7 +6,9 @@ settings go in as environment and as the two parallelism arguments appended to t
 image's entrypoint, with `--port=<free port>` and `--rest_api_port=0` (another free port
 when `rest`). The model folder is mounted read-only at `/models/<name>`; with batching
 on, the batching parameters file is mounted read-only at
-`/config/batching_parameters.txt` and named by TF Serving's batching flags.
+`/config/batching_parameters.txt` and named by TF Serving's batching flags. A CPU or
+memory limit (`ServerSettings.cpus`, `memory_mb`) is the container's `--cpus`
+(`NanoCpus`) and `--memory`.
 
 Reachable from this host only: where the engine has a `bridge` network the container
 runs on it and its ports (gRPC, and REST when `rest`) are published on 127.0.0.1 alone;
@@ -77,6 +79,17 @@ def container_env(settings: ServerSettings, model_name: str) -> dict[str, str]:
     return {"MODEL_NAME": model_name, **settings.env()}
 
 
+def container_limits(settings: ServerSettings) -> dict[str, object]:
+    """The Docker SDK's arguments of the settings' CPU and memory limits (`--cpus`,
+    `--memory`), none where there is no limit."""
+    limits: dict[str, object] = {}
+    if settings.cpus is not None:
+        limits["nano_cpus"] = round(settings.cpus * 1e9)
+    if settings.memory_mb is not None:
+        limits["mem_limit"] = f"{int(settings.memory_mb)}m"
+    return limits
+
+
 def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
                        model_name: str = MODEL_NAME,
                        batching_file: Path = Path(FILE_NAME), protocol: str = GRPC,
@@ -86,7 +99,8 @@ def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
     publishing the image's port of `protocol` (8500 gRPC, 8501 REST).
 
     The model folder is mounted where TF Serving's images look for it, the settings go
-    in as environment (as `start()` passes them) and the CPU pinning as `--cpuset-cpus`;
+    in as environment (as `start()` passes them), the CPU pinning as `--cpuset-cpus` and
+    the limits as `--cpus` and `--memory` (each instance's share, as `start()` got them);
     with batching on, `batching_file` (the parameters, on the host) is mounted read-only
     where `start()` mounts it and named by TF Serving's batching flags. Several
     instances (their `cpusets`, and `cpuset_mems` on a NUMA host) give one line each,
@@ -101,6 +115,10 @@ def docker_run_command(settings: ServerSettings, model_dir: str, image: str,
             words += ["-v", f"{Path(batching_file).resolve()}:{CONTAINER_PATH}:ro"]
         for name, value in container_env(settings, model_name).items():
             words += ["-e", f"{name}={value}"]
+        if settings.cpus is not None:
+            words.append(f"--cpus={settings.cpus:g}")
+        if settings.memory_mb is not None:
+            words.append(f"--memory={int(settings.memory_mb)}m")
         if cpuset:
             words.append(f"--cpuset-cpus={cpuset}")
         if cpuset_mems:
@@ -269,6 +287,7 @@ class DockerLauncher(Launcher):
                 mounts=mounts,
                 cpuset_cpus=settings.cpuset,
                 cpuset_mems=settings.cpuset_mems,
+                **container_limits(settings),
                 labels={OWNER_LABEL: OWNER, PID_LABEL: str(os.getpid()),
                         LAUNCHER_LABEL: self._launcher_id},
                 **network,

@@ -6,6 +6,10 @@ gets the thread settings, its own share of whole cores from autotune.host.cpuset
 NUMA nodes as `cpuset_mems` on a NUMA host) and its own port. With one instance the
 settings pass through unchanged, so the tuner has a single code path.
 
+Under deployment limits (`--cpus`, `--cpuset-cpus`, `--memory`) every start is limited
+as the deployment will be: the host it splits is the allowed CPUs (autotune.host.facts)
+and each of N instances gets 1/N of the CPU and memory limits.
+
 All instances start at once and are waited for in parallel; the group is AVAILABLE when
 every one is. One that fails fails the start with its own log lines, and all are then
 stopped; so on an interrupt, and by `stop()`. Memory is the sum over the instances.
@@ -26,18 +30,21 @@ from autotune.errors import ServerStartError
 from autotune.host.cpusets import split_host
 from autotune.host.facts import HostFacts
 from autotune.launch.base import Launcher
-from autotune.launch.settings import ServerSettings
+from autotune.launch.settings import DeployLimits, ServerSettings
 
 
 class InstanceGroup(Launcher):
-    """`settings.instances` servers of the kind `make_member()` builds, pinned apart."""
+    """`settings.instances` servers of the kind `make_member()` builds, pinned apart,
+    each start under the deployment's `limits` (`DeployLimits.apply`)."""
 
-    def __init__(self, make_member: Callable[[], Launcher], host: HostFacts) -> None:
+    def __init__(self, make_member: Callable[[], Launcher], host: HostFacts,
+                 limits: DeployLimits | None = None) -> None:
         self._members: list[Launcher] = [make_member()]
         super().__init__(self._members[0].model, rest=self._members[0].rest)
         self.kind = self._members[0].kind
         self._make_member = make_member
         self.host = host
+        self.limits = limits or DeployLimits()
         self._running: list[Launcher] = []
         self._settings: list[ServerSettings] = []
 
@@ -76,14 +83,16 @@ class InstanceGroup(Launcher):
         return [settings.cpuset_mems for settings in self._settings]
 
     def instance_settings(self, settings: ServerSettings) -> list[ServerSettings]:
-        """The settings of each instance: its own share of cores (unchanged for one)."""
+        """The settings of each instance, under the deployment's limits: its own share of
+        cores and of the CPU and memory limits (unchanged for one)."""
+        settings = self.limits.apply(settings)
         if settings.instances == 1:
             return [settings]
         if settings.cpuset:
             raise ValueError("several instances take their CPU sets from the host split; "
                              f"a cpuset ({settings.cpuset}) is for one instance only")
         numa = self.host.numa_nodes > 1
-        return [dataclasses.replace(settings, instances=1, cpuset=share.cpu_list,
+        return [dataclasses.replace(settings.instance_share(), instances=1, cpuset=share.cpu_list,
                                     cpuset_mems=share.node_list if numa else None)
                 for share in split_host(self.host, settings.instances)]
 
@@ -178,3 +187,4 @@ class InstanceGroup(Launcher):
     def _exit_reason(self) -> str | None:
         return next((f"instance {index + 1} {reason}" for index, member in enumerate(self._running)
                      if (reason := member._exit_reason())), None)
+

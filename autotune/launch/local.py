@@ -11,6 +11,10 @@ only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a
 period. Its output goes to a log file that `logs()` reads. The embedded server is also
 told the tuner's pid, and stops by itself if the tuner dies without stopping it, and
 to listen on 127.0.0.1 only.
+
+A server with a CPU or memory limit (`ServerSettings.cpus`, `memory_mb`: `--cpus`,
+`--memory`, right-sizing) runs in a cgroup of its own with that quota, made before it
+starts and removed once it stopped (autotune.launch.server_cgroup).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import psutil
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import batching_args, write_batching_file
+from autotune.launch.server_cgroup import ServerCgroup
 from autotune.launch.settings import ServerSettings
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK, PARENT_PID_ENV
 
@@ -61,6 +66,8 @@ class LocalLauncher(Launcher):
         self.program = tuple(program) if program else default_program()
         self.stop_grace_s = stop_grace_s
         self._process: subprocess.Popen[bytes] | None = None
+        #: the running server's cgroup, when it runs under a limit
+        self._cgroup: ServerCgroup | None = None
         self._log_dir = tempfile.TemporaryDirectory(prefix="autotune-local-server-")
         self.log_path = Path(self._log_dir.name) / "server.log"
 
@@ -94,12 +101,19 @@ class LocalLauncher(Launcher):
         self.stop()
         port = free_port()
         command = self.command(settings, port, self._rest_port(port))
-        with open(self.log_path, "wb") as log:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name,
-                     PARENT_PID_ENV: str(os.getpid()), BIND_ADDRESS_ENV: LOOPBACK},
-                start_new_session=True)
+        if settings.cpus is not None or settings.memory_mb is not None:
+            self._cgroup = ServerCgroup.create(settings.cpus, settings.memory_mb)
+            command = self._cgroup.wrap(command)
+        try:
+            with open(self.log_path, "wb") as log:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env={**os.environ, **settings.env(), "MODEL_NAME": self.model.name,
+                         PARENT_PID_ENV: str(os.getpid()), BIND_ADDRESS_ENV: LOOPBACK},
+                    start_new_session=True)
+        except BaseException:
+            self.stop()  # no cgroup left behind by a start that never ran
+            raise
         self._address = f"{LOOPBACK}:{port}"
         return self._address
 
@@ -129,6 +143,14 @@ class LocalLauncher(Launcher):
         return None if code is None else f"exited with code {code}"
 
     def stop(self) -> None:
+        try:
+            self._stop_process()
+        finally:
+            cgroup, self._cgroup = self._cgroup, None
+            if cgroup is not None:
+                cgroup.remove()
+
+    def _stop_process(self) -> None:
         process, self._process = self._process, None
         self._address = None
         if process is None:

@@ -8,7 +8,7 @@ params (`params()`). A new knob is a row here and its choices in autotune.search
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Literal, Mapping
 
 from autotune.serving.batching_config import BatchingParameters
@@ -21,7 +21,9 @@ class Knob:
     `kind` says how a search space offers its values (autotune.search.space): `threads` ranges
     over 1..max threads, `choice` over a listed set of values, `cpuset` over CPU lists
     (or `NO_CPUSET`), `batching` over TF Serving's batching knobs (autotune.search.batching_space),
-    `instances` over server counts (autotune.host.cpusets; `InstanceGroup` starts them).
+    `instances` over server counts (autotune.host.cpusets; `InstanceGroup` starts them),
+    `limit` over CPU limits (right-sizing, `--target-qps`: the launcher applies it as
+    a CFS quota, like `--cpus`).
     A knob reaches the server as its `env` variable and/or its `flag` (a
     `tensorflow_model_server` flag); `cpuset` is applied by the launcher; `batching`
     knobs travel together as `ServerSettings.batching`, the batching parameters file
@@ -33,7 +35,7 @@ class Knob:
     param: str
     #: short column label for tables and progress lines
     label: str
-    kind: Literal["threads", "choice", "cpuset", "batching", "instances"]
+    kind: Literal["threads", "choice", "cpuset", "batching", "instances", "limit"]
     env: str | None = None
     flag: str | None = None
     #: an env value as the param's value (`"0"` -> 0)
@@ -69,6 +71,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("kmp_affinity", "affinity", "choice", env="KMP_AFFINITY"),
     Knob("cpuset", "cpuset", "cpuset"),
     Knob("instances", "instances", "instances", parse=int),
+    Knob("cpus", "cpus", "limit", parse=float),
     Knob(BATCHING_SWITCH, "batching", "batching", parse=_parse_bool),
     Knob("max_batch_size", "max_batch", "batching", parse=int),
     Knob("batch_timeout_micros", "timeout_us", "batching", parse=int),
@@ -102,7 +105,9 @@ class ServerSettings:
     server-side batching with these parameters (see autotune.launch.batching_file for
     how a launcher passes them). `instances` is how many servers with these settings
     run side by side, each pinned to its own cores: a launcher starts one;
-    `InstanceGroup` (autotune.launch.group) starts several.
+    `InstanceGroup` (autotune.launch.group) starts several. `cpus` is the CFS quota the
+    server runs under, in CPUs, and `memory_mb` its memory limit (None: none; Docker's
+    `--cpus`/`--memory`, the local launcher's own cgroup, autotune.launch.server_cgroup).
     """
 
     omp_num_threads: int
@@ -114,6 +119,8 @@ class ServerSettings:
     batching: BatchingParameters | None = None
     cpuset_mems: str | None = None
     instances: int = 1
+    cpus: float | None = None
+    memory_mb: float | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> ServerSettings:
@@ -130,6 +137,7 @@ class ServerSettings:
                 values["cpuset"] = None if value in (None, NO_CPUSET) else str(value)
             elif knob.param in own:
                 values[knob.param] = (int(value) if knob.kind in ("threads", "instances")
+                                      else knob.parse(str(value)) if knob.kind == "limit"
                                       else value)
             else:
                 if knob.env:
@@ -153,6 +161,9 @@ class ServerSettings:
             elif knob.kind == "instances":
                 if self.instances != 1:
                     params[knob.param] = self.instances
+            elif knob.kind == "limit":
+                if getattr(self, knob.param) is not None:
+                    params[knob.param] = getattr(self, knob.param)
             elif hasattr(self, knob.param):
                 params[knob.param] = getattr(self, knob.param)
             elif knob.env and knob.env in self.extra_env:
@@ -160,6 +171,13 @@ class ServerSettings:
             elif knob.flag and knob.flag in self.extra_flags:
                 params[knob.param] = knob.parse(self.extra_flags[knob.flag])
         return params
+
+    def instance_share(self) -> ServerSettings:
+        """The limits of one of `instances` servers: an even share of the CPU and memory
+        limits (the whole for one)."""
+        count = self.instances
+        return replace(self, cpus=None if self.cpus is None else self.cpus / count,
+                       memory_mb=None if self.memory_mb is None else self.memory_mb / count)
 
     def env(self) -> dict[str, str]:
         """The container environment that carries these settings."""
@@ -174,6 +192,40 @@ class ServerSettings:
         return [*(f"{knob.flag}={getattr(self, knob.param)}" for knob in KNOBS
                   if knob.flag and hasattr(self, knob.param)),
                 *(f"{flag}={value}" for flag, value in self.extra_flags.items())]
+
+
+@dataclass(frozen=True)
+class DeployLimits:
+    """The limits every trial server runs under, as the deployment will (`--cpus`,
+    `--cpuset-cpus`, `--memory`; None: none): a pod's `resources.limits`, `docker run`'s
+    flags. `InstanceGroup` applies them to each start (`apply`); a searched CPU limit
+    (the `cpus` param) wins over `--cpus`."""
+
+    cpus: float | None = None
+    cpuset_cpus: str | None = None
+    memory_mb: float | None = None
+
+    def apply(self, settings: ServerSettings) -> ServerSettings:
+        """`settings` with these limits where they set none; the cpuset only for one
+        unpinned instance (several take their shares of it from the host split)."""
+        cpuset = (self.cpuset_cpus if settings.cpuset is None and settings.instances == 1
+                  else settings.cpuset)
+        return replace(settings, cpus=settings.cpus if settings.cpus is not None else self.cpus,
+                       memory_mb=settings.memory_mb if settings.memory_mb is not None
+                       else self.memory_mb, cpuset=cpuset)
+
+    def as_dict(self) -> dict[str, object]:
+        """The study attr `limits` (autotune.record.schema.StudyAttr.LIMITS)."""
+        return {"cpus": self.cpus, "cpuset_cpus": self.cpuset_cpus, "memory_mb": self.memory_mb}
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, object] | None) -> DeployLimits:
+        """The limits a study recorded (none for a study from before they were)."""
+        stored = stored or {}
+        return cls(**{name: stored.get(name) for name in ("cpus", "cpuset_cpus", "memory_mb")})
+
+    def __bool__(self) -> bool:
+        return any(value is not None for value in self.as_dict().values())
 
 
 def _batching_from_params(params: Mapping[str, object]) -> BatchingParameters | None:

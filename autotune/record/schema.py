@@ -53,6 +53,11 @@ class StudyAttr(StrEnum):
     RACING_OF = "racing:"
     #: the target precision of each trial's measurement (`--precision`)
     PRECISION = "precision"
+    #: the deployment limits every trial server ran under, `DeployLimits.as_dict()`
+    #: (`--cpus`, `--cpuset-cpus`, `--memory`; each None where not given)
+    LIMITS = "limits"
+    #: server mode, right-sizing: `--target-qps` (absent: not right-sized)
+    TARGET_QPS = "target_qps"
 
 
 def racing_attr(worker: str) -> str:
@@ -64,9 +69,10 @@ def racing_attr(worker: str) -> str:
 COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
                           StudyAttr.PROTOCOL, StudyAttr.SPACE, StudyAttr.BATCH_SIZE,
                           StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
-                          StudyAttr.MAX_MEMORY_MB)
+                          StudyAttr.MAX_MEMORY_MB, StudyAttr.LIMITS, StudyAttr.TARGET_QPS)
 #: what a study from before an attr was recorded had (all were measured over gRPC then)
-STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
+STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC, StudyAttr.LIMITS: {
+    "cpus": None, "cpuset_cpus": None, "memory_mb": None}}
 
 
 class TrialAttr(StrEnum):
@@ -108,6 +114,11 @@ class TrialAttr(StrEnum):
     STEAL = "steal"
     #: with --max-foreign-cpu: the measurement kept was still busier than the bound
     BUSY_HOST = "busy_host"
+    #: the CFS quota's effect on the trial's servers while it measured (their cgroups'
+    #: `cpu.stat`, autotune.host.cgroups): throttled periods / periods, and the seconds
+    #: they waited; absent where no server ran under a quota
+    THROTTLED_RATIO = "throttled_ratio"
+    THROTTLED_S = "throttled_s"
     #: with --max-foreign-cpu, a trial measured twice (the first on a busy host): each
     #: measurement's `{"value", "foreign_cpu", "steal"}`, the kept one last
     LOAD_MEASUREMENTS = "load_measurements"

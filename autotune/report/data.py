@@ -14,6 +14,9 @@ Without a race the best feasible trial is reported (no CI) and no speed-up is cl
 When the study searched `instances`, the report also states the best's CPU sets and
 memory, one `docker run` per instance, and its speed-up over the best single-instance
 configuration, raced with the finalists (autotune.racing.race.SINGLE_INSTANCE).
+A right-sizing study (`--target-qps`) recommends the smallest CPU limit that held the
+rate, unraced, with the table of limits (autotune.report.deployment); every study states
+the limits its servers ran under and how much their quota throttled the best.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.launch.docker import container_env, docker_run_command
+from autotune.launch.settings import DeployLimits
 from autotune.modes import speedup
 from autotune.paths import DEFAULT_REPORT_DIR, MODEL_NAME
 from autotune.racing.record import SINGLE_INSTANCE, RaceRecord, stored_race
@@ -40,6 +44,8 @@ from autotune.record.schema import (
     ranked,
     searched_instances,
 )
+from autotune.record.target import right_sized_trial
+from autotune.report.deployment import deployed_settings, right_sizing, throttling_warning
 from autotune.report.host_load import load_summary
 from autotune.report.importance import param_importances
 from autotune.report.server_files import batching_file
@@ -64,14 +70,17 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     record = stored_race(study.user_attrs)
     verdict = decide(record) if record is not None else None
-    best = _best(study, verdict)
+    target = study.user_attrs.get(StudyAttr.TARGET_QPS)
+    best = _best(study, verdict, complete if target is not None else None)
     baselines = _baselines(study, complete, record)
     setup = _setup(study)
     setup["host"] = {**(setup["host"] or {}), "load": load_summary(complete, record)}
     report = {**setup, "best": best, "recommendation": None, "tied": [], "not_raced": [],
               "baselines": baselines, "speedup": {}, "racing": _racing(record),
               "trials": _counts(trials, complete), "importances": param_importances(study),
-              "measurement": _measurement(study, complete)}
+              "measurement": _measurement(study, complete), "throttling_warning": None}
+    if target is not None:
+        report["right_sizing"] = right_sizing(complete, target, best)
     if best is None:
         return report
     single = _best_single_instance(study, complete, record)
@@ -81,8 +90,11 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
         report.update(_unraced_claims(report["objective"]["direction"], best, baselines, single))
     if single is not None:
         report["single_instance"] = single
+    deployed = deployed_settings(best["params"], DeployLimits.from_dict(report["limits"]))
+    best.update(cpus=deployed.cpus, memory_mb=deployed.memory_mb)
+    report["throttling_warning"] = throttling_warning(best)
     best["docker_run"] = docker_run_command(
-        settings_from_params(best["params"]), report["model_dir"] or "<model_dir>",
+        deployed, report["model_dir"] or "<model_dir>",
         report["image"] or "<image>",
         batching_file=batching_file(report_dir, study.study_name), protocol=report["protocol"],
         cpusets=best["cpusets"], cpuset_mems=best["cpuset_mems"])
@@ -104,6 +116,7 @@ def _setup(study: optuna.Study) -> dict[str, Any]:
         "image": attrs.get(StudyAttr.IMAGE),
         "model_dir": attrs.get(StudyAttr.MODEL_DIR),
         "exposure": attrs.get(StudyAttr.EXPOSURE),
+        "limits": DeployLimits.from_dict(attrs.get(StudyAttr.LIMITS)).as_dict(),
         "floors": {"min_hr": attrs.get(StudyAttr.MIN_HR),
                    "min_ndcg": attrs.get(StudyAttr.MIN_NDCG),
                    "max_memory_mb": attrs.get(StudyAttr.MAX_MEMORY_MB)},
@@ -207,12 +220,16 @@ def _best_single_instance(study: optuna.Study, complete: list[FrozenTrial],
             **measured}
 
 
-def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None:
-    """The recommendation of the racing, else the best feasible search trial (no CI)."""
-    search_best = best_feasible_trial(study)
+def _best(study: optuna.Study, verdict: Verdict | None,
+          right_sized: list[FrozenTrial] | None = None) -> dict[str, Any] | None:
+    """The recommendation of the racing, else the best feasible search trial (no CI); when
+    right-sizing (`right_sized`: the complete trials), the smallest CPU limit that held
+    the target (autotune.record.target)."""
+    search_best = (best_feasible_trial(study) if right_sized is None
+                   else right_sized_trial(right_sized))
     if search_best is None:
         return None
-    if verdict is not None:
+    if verdict is not None and right_sized is None:
         trial = study.trials[verdict.recommended.trial]
         measured = _raced(verdict.recommended.measured)
     else:
@@ -225,7 +242,9 @@ def _best(study: optuna.Study, verdict: Verdict | None) -> dict[str, Any] | None
             "instances": instances_of(trial.params),
             "cpusets": trial.user_attrs.get(TrialAttr.CPUSETS),
             "cpuset_mems": trial.user_attrs.get(TrialAttr.CPUSET_MEMS),
-            "rss_mb": trial.user_attrs.get(TrialAttr.RSS_MB), **_server_attrs(trial)}
+            "rss_mb": trial.user_attrs.get(TrialAttr.RSS_MB),
+            "throttled_ratio": trial.user_attrs.get(TrialAttr.THROTTLED_RATIO),
+            "throttled_s": trial.user_attrs.get(TrialAttr.THROTTLED_S), **_server_attrs(trial)}
 
 
 def _baselines(study: optuna.Study, complete: list[FrozenTrial],
@@ -241,7 +260,9 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
                         else _searched(trial))
             baselines[name] = {"trial": trial.number, "params": dict(trial.params),
                                "env": _server_env(trial.params), "feasible": is_feasible(trial),
-                               "search_value": trial.value, **measured, **_server_attrs(trial)}
+                               "search_value": trial.value, **measured,
+                               "throttled_ratio": trial.user_attrs.get(TrialAttr.THROTTLED_RATIO),
+                               **_server_attrs(trial)}
     return baselines
 
 

@@ -19,6 +19,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the `.md` file, the dashboard note and the printed summary."""
     metric = report["objective"]["metric"]
     lines = [*_heading_lines(report), *_best_lines(report, metric),
+             *_right_sizing_lines(report),
              *_tied_lines(report, metric), *_not_raced_lines(report, metric),
              *_baseline_lines(report, metric),
              *_rate_lines(report), *_racing_lines(report["racing"]),
@@ -37,13 +38,44 @@ def _heading_lines(report: dict[str, Any]) -> list[str]:
              f"server {report['server']} over "
              f"{PROTOCOL_LABELS.get(report['protocol'], report['protocol'])}, host "
              f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('physical_cores')} "
-             "physical cores).", ""]
+             f"physical cores{_limits_text(report)}).", ""]
     if report.get("exposure"):
         lines += [f"**Exposure**: {report['exposure']}.", ""]
     warning = host.get("load", {}).get("warning")
     if warning:
         lines += [f"**Busy host**: {warning}", ""]
+    if report.get("throttling_warning"):
+        lines += [f"**Throttled**: {report['throttling_warning']}", ""]
     return lines
+
+
+def _limits_text(report: dict[str, Any]) -> str:
+    """`; CPU limit 1, cpuset 0-1, memory limit 2048 MB`: what the host's cgroup (or the
+    limit flags) allowed, where anything was limited."""
+    host, limits = report["host"] or {}, report.get("limits") or {}
+    parts = []
+    if host.get("cpu_limit") is not None:
+        parts.append(f"CPU limit {host['cpu_limit']:g}")
+    if limits.get("cpuset_cpus"):
+        parts.append(f"cpuset {limits['cpuset_cpus']}")
+    if host.get("memory_limit_mb") is not None:
+        parts.append(f"memory limit {host['memory_limit_mb']:,.0f} MB")
+    return "".join(f"; {part}" for part in parts)
+
+
+def _right_sizing_lines(report: dict[str, Any]) -> list[str]:
+    """Right-sizing: each CPU limit's best peak under the bound, and the one chosen."""
+    sizing = report.get("right_sizing")
+    if not sizing:
+        return []
+    chosen = (f"the smallest that holds it: **{sizing['cpus']:g} CPUs**"
+              if sizing["cpus"] is not None else "no limit tried holds it")
+    return ["## Right-sizing", "",
+            f"Target {sizing['target_qps']:,.0f} requests/s at p99 <= "
+            f"{report.get('p99_ms'):g} ms; {chosen}.", "",
+            "| CPU limit | peak requests/s | trial | holds the target |", "|---|---|---|---|",
+            *[f"| {row['cpus']:g} | {row['peak_qps']:,.0f} | {row['trial']} | "
+              f"{'yes' if row['holds'] else 'no'} |" for row in sizing["limits"]], ""]
 
 
 def _best_lines(report: dict[str, Any], metric: str) -> list[str]:
@@ -220,6 +252,9 @@ def _instances_lines(report: dict[str, Any]) -> list[str]:
     if best["cpusets"]:
         lines.append(f"{best['instances']} instance(s) on CPUs "
                      + ", ".join(f"`{cpus}`" for cpus in best["cpusets"]) + ".")
+    if best.get("throttled_ratio") is not None:
+        lines.append(f"Throttled by its CPU quota in {best['throttled_ratio']:.1%} of the CFS "
+                     f"periods it was measured in ({best['throttled_s']:.1f} s waiting).")
     if best["rss_mb"] is not None:
         lines.append(f"Resident memory, all instances together: {best['rss_mb']:,.0f} MB.")
     if single is not None and single["speedup_of_best"].get("is_recommended"):

@@ -2,7 +2,8 @@
 
 Files: `<report-dir>/<study>.json` (the data, docs/DESIGN.md), `.md`, `.html` (the
 study in pictures, autotune.report.html) and, when there is a best configuration,
-`.env`; server mode adds the best configuration's batching parameters file and keeps
+`.env` and `.k8s.yaml` (a Kubernetes Deployment, autotune.report.kubernetes); server
+mode adds the best configuration's batching parameters file and keeps
 the best trial's LoadGen logs (autotune.report.server_files). The Markdown is also saved
 as the study's optuna-dashboard note, so the dashboard shows the same summary.
 """
@@ -19,19 +20,23 @@ from rich.console import Console
 from autotune.launch.settings import ServerSettings
 from autotune.record.schema import TrialAttr
 from autotune.report.data import build_report
+from autotune.report.kubernetes import SUFFIX as K8S_SUFFIX
+from autotune.report.kubernetes import kubernetes_text
 from autotune.report.markdown import env_file_text, render_markdown
 from autotune.report.server_files import batching_file, keep_best_logs, loadgen_log_root
 from autotune.report.terminal import print_report
 
 
 def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:
-    """Write `<study>.json`, `.md` and (when there is a best) `.env`; the paths written."""
+    """Write `<study>.json`, `.md` and (when there is a best) `.env` and `.k8s.yaml`; the
+    paths written."""
     report_dir.mkdir(parents=True, exist_ok=True)
     stem = report_dir / report["study"]
     files = {stem.with_suffix(".json"): json.dumps(report, indent=2) + "\n",
              stem.with_suffix(".md"): render_markdown(report)}
     if report["best"] is not None:
         files[stem.with_suffix(".env")] = env_file_text(report)
+        files[report_dir / f"{report['study']}{K8S_SUFFIX}"] = kubernetes_text(report)
         batching = ServerSettings.from_params(report["best"]["params"]).batching
         if batching is not None:
             files[batching_file(report_dir, report["study"])] = batching.to_text()

@@ -1,8 +1,11 @@
 """The search space of one study and the named baselines measured first.
 
 Thread settings (`omp_num_threads`, `intra_op_parallelism`, `inter_op_parallelism`)
-range over [1, physical cores]; `--max-threads` moves that bound, so oversubscription
-is measured rather than assumed bad. The extended space adds the OpenMP knobs
+range over [1, physical cores], or fewer under a CPU quota (the tuner's cgroup's, or
+`--cpus`: `HostFacts.cpu_budget`); `--max-threads` moves that bound, so oversubscription
+is measured rather than assumed bad. Right-sizing (`--target-qps`) adds `cpus`, the
+CPU limit the server runs under: whole CPUs up to the host's, and halves below 2. The
+extended space adds the OpenMP knobs
 `KMP_BLOCKTIME` and `KMP_AFFINITY` and a `cpuset` (both launchers pin: Docker with
 `--cpuset-cpus`, the local one with `taskset`). A mode that searches batching (server
 mode) adds TF Serving's batching knobs (their choices: autotune.search.batching_space); its
@@ -20,13 +23,15 @@ recommendation for the mode (`tutorial`) and the serving image's own ENV default
 runs, else of the project's image, see autotune.launch.image). A default of 0 means
 "TensorFlow/OpenMP decide", which they resolve to every schedulable logical CPU, so 0
 maps to the usable logical CPUs, clipped into the space. Knobs a baseline does not set
-take the image's values.
+take the image's values. Under a CPU quota the baselines keep the node's thread counts
+(the space does not): that is how a pod is sized without a tuner.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -62,12 +67,15 @@ class SearchSpace:
     batching: BatchingChoices | None = None
     #: server instance counts (autotune.host.cpusets); empty: one instance
     instances: tuple[int, ...] = ()
+    #: CPU limits (right-sizing); empty: not searched
+    cpus: tuple[float, ...] = ()
 
     def choices(self) -> dict[str, tuple[object, ...]]:
         """Param name -> its values, thread params first; optional knobs only when searched."""
         threads = tuple(range(1, self.max_threads + 1))
-        knobs = {"instances": self.instances, "kmp_blocktime": self.kmp_blocktime,
-                 "kmp_affinity": self.kmp_affinity, "cpuset": self.cpuset}
+        knobs = {"cpus": self.cpus, "instances": self.instances,
+                 "kmp_blocktime": self.kmp_blocktime, "kmp_affinity": self.kmp_affinity,
+                 "cpuset": self.cpuset}
         return {**{name: threads for name in THREAD_PARAMS},
                 **{name: values for name, values in knobs.items() if values}}
 
@@ -96,7 +104,9 @@ class SearchSpace:
         params: dict[str, object] = {}
         for name, values in self.choices().items():
             if KNOBS_BY_PARAM[name].kind == "threads":
-                params[name] = trial.suggest_int(name, 1, self.max_threads)
+                with warnings.catch_warnings():  # a baseline sized to the node, beyond a quota
+                    warnings.filterwarnings("ignore", "Fixed parameter", UserWarning)
+                    params[name] = trial.suggest_int(name, 1, self.max_threads)
             elif name != "cpuset" or instances_of(params) == 1:
                 params[name] = trial.suggest_categorical(name, list(values))
         if self.batching:
@@ -114,18 +124,22 @@ class Baseline:
 
 def build_space(host: HostFacts, max_threads: int | None = None,
                 extended: bool = False, batching: bool = False,
-                instances: bool = False) -> SearchSpace:
-    """The space for `host`: threads up to `max_threads` (default: physical cores).
+                instances: bool = False, cpu_limits: bool = False) -> SearchSpace:
+    """The space for `host`: threads up to `max_threads` (default: the physical cores, or
+    the CPU quota's CPUs, `HostFacts.cpu_budget`).
 
     `extended` adds the OpenMP knobs, and CPU pinning when the host has a strict subset
     of CPUs worth pinning to; `batching` (`Mode.searches_batching`) the batching knobs;
-    `instances` (`Mode.searches_instances`) the instance counts, when there are several.
+    `instances` (`Mode.searches_instances`) the instance counts, when there are several;
+    `cpu_limits` (right-sizing) the CPU limits (`cpu_limit_choices`).
     """
-    limit = max_threads or host.physical_cores
-    knobs = BatchingChoices.for_cores(host.physical_cores) if batching else None
+    limit = max_threads or host.cpu_budget
+    knobs = BatchingChoices.for_cores(host.cpu_budget) if batching else None
     counts = instance_counts(host) if instances else ()
+    limits = cpu_limit_choices(host) if cpu_limits else ()
     if not extended:
-        return SearchSpace(max_threads=limit, batching=knobs, instances=_several(counts))
+        return SearchSpace(max_threads=limit, batching=knobs, instances=_several(counts),
+                           cpus=limits)
     return SearchSpace(
         max_threads=limit,
         kmp_blocktime=KMP_BLOCKTIME_CHOICES,
@@ -133,7 +147,17 @@ def build_space(host: HostFacts, max_threads: int | None = None,
         cpuset=cpuset_choices(host),
         batching=knobs,
         instances=_several(counts),
+        cpus=limits,
     )
+
+
+def cpu_limit_choices(host: HostFacts) -> tuple[float, ...]:
+    """The CPU limits right-sizing tries: halves below 2, then whole CPUs up to the host's
+    (its quota, else its usable CPUs): 0.5, 1, 1.5, 2 on a 2-CPU host."""
+    most = host.cpu_limit if host.cpu_limit is not None else float(len(host.usable_cpus))
+    halves = [0.5, 1.0, 1.5]
+    return tuple(value for value in (*halves, *map(float, range(2, math.floor(most) + 1)))
+                 if value <= most) or (most,)
 
 
 def _several(counts: tuple[int, ...]) -> tuple[int, ...]:
@@ -169,7 +193,7 @@ def baselines(space: SearchSpace, host: HostFacts, mode: Mode | str,
     """The tutorial's settings for `mode`, then the image's defaults, mapped into `space`."""
     image = _params_from_env(space, host, image_env)
     tutorial_threads = get_mode(mode).tutorial_threads(host.physical_cores)
-    clipped = (_clip(v, space) for v in tutorial_threads)
+    clipped = (_clip(v, space, host) for v in tutorial_threads)
     tutorial = {**image, **dict(zip(THREAD_PARAMS, clipped, strict=True))}
     return [Baseline("tutorial", tutorial), Baseline("image-defaults", image)]
 
@@ -181,7 +205,7 @@ def _params_from_env(space: SearchSpace, host: HostFacts,
     params: dict[str, object] = {}
     for name in THREAD_PARAMS:
         value = int(given.get(name, 0))
-        params[name] = _clip(value if value > 0 else host.logical_cpus, space)
+        params[name] = _clip(value if value > 0 else host.logical_cpus, space, host)
     if space.kmp_blocktime:
         blocktime = int(given.get("kmp_blocktime", 200))  # 200 ms is OpenMP's own default
         params["kmp_blocktime"] = min(space.kmp_blocktime,
@@ -190,6 +214,8 @@ def _params_from_env(space: SearchSpace, host: HostFacts,
         params["kmp_affinity"] = _affinity_choice(str(given.get("kmp_affinity", "none")))
     if space.instances:
         params["instances"] = 1
+    if space.cpus:
+        params["cpus"] = max(space.cpus)  # the user's first guess: the whole host
     if space.cpuset:
         params["cpuset"] = NO_CPUSET
     if space.batching:
@@ -203,5 +229,9 @@ def _affinity_choice(value: str) -> str:
     return KMP_AFFINITY_CHOICES[kinds[0] if kinds else "none"]
 
 
-def _clip(threads: int, space: SearchSpace) -> int:
-    return min(max(threads, 1), space.max_threads)
+def _clip(threads: int, space: SearchSpace, host: HostFacts) -> int:
+    """A baseline's thread count within the space, or within the node's cores under a
+    CPU quota: a user in a pod sizes threads to the node (which is what goes wrong),
+    so that is measured, though the search stays within the quota."""
+    most = max(space.max_threads, host.physical_cores if host.cpu_limit else 0)
+    return min(max(threads, 1), most)

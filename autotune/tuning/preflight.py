@@ -2,8 +2,10 @@
 
 A bad value or a `--report-dir` that cannot be written must stop the run at once with one
 line and exit 2, not after every trial has run (the report is the last thing written)
-nor with a traceback. The storage is opened (autotune.record.storage) and the assets are
-checked (autotune.assets) right after these, also before any slow work.
+nor with a traceback. The deployment limits are checked against the host and the
+launcher once both are known (`check_limits`), still before the first trial. The
+storage is opened (autotune.record.storage) and the assets are checked
+(autotune.assets) right after these, also before any slow work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import UsageError
+from autotune.host.cgroups import format_cpu_list, parse_cpu_list
+from autotune.host.facts import HostFacts
 from autotune.modes import MODES
 from autotune.protocols import PROTOCOL_LABELS
 
@@ -62,9 +66,52 @@ def check_options(options: TuningOptions) -> None:
         (options.max_foreign_cpu is not None and not 0 <= options.max_foreign_cpu < 1,
          f"--max-foreign-cpu {options.max_foreign_cpu} is not a share within [0, 1)"),
         (options.quiet_wait < 0, "--quiet-wait must not be negative"),
+        *_limit_problems(options),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
+
+
+def _limit_problems(options: TuningOptions) -> list[tuple[bool, str]]:
+    """The deployment limits and right-sizing flags that no run can use."""
+    return [
+        (options.cpus is not None and options.cpus <= 0, "--cpus must be positive"),
+        (options.memory is not None and options.memory <= 0, "--memory must be positive (MB)"),
+        (options.cpuset_cpus is not None and _cpu_list(options.cpuset_cpus) is None,
+         f"--cpuset-cpus {options.cpuset_cpus!r} is not a CPU list such as 0-3 or 0,2"),
+        (options.target_qps is not None and options.target_qps <= 0,
+         "--target-qps must be positive (requests/s)"),
+        (options.target_qps is not None and not options.mode.bounded,
+         f"--target-qps right-sizes a server under --p99-ms: use --mode server, not "
+         f"--mode {options.mode.name}"),
+    ]
+
+
+def _cpu_list(text: str) -> set[int] | None:
+    """The CPUs of a kernel CPU list; None when it is not one (or is empty)."""
+    try:
+        cpus = parse_cpu_list(text)
+    except ValueError:
+        return None
+    return cpus or None
+
+
+def check_limits(options: TuningOptions, host: HostFacts, launcher_kind: str) -> None:
+    """The deployment limits against this host and launcher (`UsageError`, exit 2): no
+    more CPUs than the host allows, a cpuset within its CPUs, and for the local launcher
+    a cgroup filesystem it can write (autotune.launch.server_cgroup)."""
+    allowed = host.cpu_limit if host.cpu_limit is not None else float(len(host.usable_cpus))
+    if options.cpus is not None and options.cpus > allowed:
+        raise UsageError(f"--cpus {options.cpus:g} is more than this host allows ({allowed:g} "
+                         "CPUs); give at most that")
+    wanted = _cpu_list(options.cpuset_cpus) if options.cpuset_cpus else set()
+    if wanted and not wanted <= set(host.usable_cpus):
+        raise UsageError(f"--cpuset-cpus {options.cpuset_cpus} names CPUs this process may not "
+                         f"use (it may use {format_cpu_list(host.usable_cpus)})")
+    if launcher_kind == "local" and (options.cpus or options.memory or options.target_qps):
+        from autotune.launch.server_cgroup import check_writable
+
+        check_writable(options.cpus or host.cpu_budget, options.memory)
 
 
 def _unmeasurable(options: TuningOptions) -> str:

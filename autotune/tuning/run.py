@@ -55,6 +55,7 @@ from autotune.fleet import (
     open_budget,
     requeue_stale_trial,
 )
+from autotune.host.cgroups import parse_cpu_list, read_limits
 from autotune.host.facts import HostFacts, detect_host
 from autotune.host.lock import HostLock
 from autotune.launch import make_launcher
@@ -79,7 +80,7 @@ from autotune.record.storage import open_storage
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
 from autotune.search.space import SearchSpace, baselines, build_space
-from autotune.tuning.preflight import check_options, check_run
+from autotune.tuning.preflight import check_limits, check_options, check_run
 from autotune.tuning.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.tuning.study import open_study, plan_trials
 from autotune.tuning.trials import TrialObjective, run_trials
@@ -146,13 +147,16 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     if not options.allow_concurrent:
         stack.enter_context(HostLock())
     stack.enter_context(_sigterm_as_interrupt())
-    host = detect_host()
+    machine = detect_host()
+    host = _within_limits(machine, options)
     assets = check_assets(assets) if assets else _prepare(options)
     model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
     launcher = stack.enter_context(_instance_group(options, model, host, launcher_factory))
+    check_limits(options, machine, launcher.kind)
     mode = options.mode
     space = build_space(host, options.max_threads, options.space == "extended",
-                        batching=mode.searches_batching, instances=mode.searches_instances)
+                        batching=mode.searches_batching, instances=mode.searches_instances,
+                        cpu_limits=options.target_qps is not None)
     eval_rows = EvalRows.load(Path(assets.eval_path))
     workload = Workload.build(mode, options.objective, options.batch_size, options.iterations,
                               eval_rows, options.seed, options.latency_policy,
@@ -172,6 +176,15 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
                      objective, progress)
 
 
+def _within_limits(machine: HostFacts, options: TuningOptions) -> HostFacts:
+    """The host as the trial servers see it: within `--cpus`, `--cpuset-cpus` and
+    `--memory` when given (the space and the instance split follow), else as it is."""
+    if not options.deploy_limits:
+        return machine
+    cpuset = parse_cpu_list(options.cpuset_cpus) if options.cpuset_cpus else None
+    return detect_host(limits=read_limits().narrowed(options.cpus, cpuset, options.memory))
+
+
 def _search(run: TuningRun) -> None:
     """Say when the host is busy, plan the trials (once per host class) and run them
     while the budget lasts."""
@@ -189,10 +202,12 @@ def _search(run: TuningRun) -> None:
 
 
 def _race(run: TuningRun) -> bool:
-    """Race the finalists when there is a feasible trial and a racing budget; whether the
-    race was interrupted (what it measured is kept)."""
+    """Race the finalists when there is a feasible trial and a racing budget, and the run
+    does not right-size (its answer is the smallest CPU limit that holds the rate, not the
+    fastest configuration); whether the race was interrupted (what it measured is kept)."""
     options, study = run.options, run.study
-    if not options.confirm_budget or best_feasible_trial(study) is None:
+    if (not options.confirm_budget or options.target_qps is not None
+            or best_feasible_trial(study) is None):
         return False
     more_launchers = partial(_instance_group, options, run.model, run.host,
                              run.launcher_factory, run.launcher.kind)
@@ -213,8 +228,16 @@ def _no_feasible_trial(study: optuna.Study, options: TuningOptions,
         f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
         f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
         f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
-        f"{'; ' + memory if memory else ''}), {counts.get('FAIL', 0)} failed"
-        f"{_missed_bound(study, options)}")
+        f"{'; ' + memory if memory else ''}{_missed_target(options)}), "
+        f"{counts.get('FAIL', 0)} failed{_missed_bound(study, options)}")
+
+
+def _missed_target(options: TuningOptions) -> str:
+    """Right-sizing: the rate no CPU limit held."""
+    if options.target_qps is None:
+        return ""
+    return (f"; right-sizing: no CPU limit held --target-qps {options.target_qps:g} under "
+            f"p99 <= {options.p99_ms:g} ms (lower the target or loosen the bound)")
 
 
 def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
@@ -247,7 +270,7 @@ def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFact
     unused = [first]
     return InstanceGroup(lambda: unused.pop() if unused else
                          launcher_factory(first.kind, model, image=options.image, rest=rest),
-                         host)
+                         host, options.deploy_limits)
 
 
 @contextmanager

@@ -55,8 +55,12 @@ def host_class_of(options: TuningOptions, host: HostFacts, server: str,
     study_parts = {"mode": options.mode.name, "objective": options.stored_objective,
                    "space": options.space, "max_threads": options.max_threads,
                    "dataset": options.dataset,
-                   # only REST is named: gRPC studies keep the classes (and names) they had
-                   **({"protocol": options.protocol} if options.protocol != GRPC else {})}
+                   # only REST, limits and right-sizing are named: other studies keep the
+                   # classes (and names) they had
+                   **({"protocol": options.protocol} if options.protocol != GRPC else {}),
+                   **({"limits": options.deploy_limits.as_dict()}
+                      if options.deploy_limits else {}),
+                   **({"target_qps": options.target_qps} if options.target_qps else {})}
     return make_host_class(hardware_parts(host), server_build(server, options.image),
                            model_fingerprint(model_dir), study_parts, options.host_class)
 
@@ -78,6 +82,8 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
         StudyAttr.PRECISION: options.precision,
         **({StudyAttr.P99_MS: options.p99_ms} if options.mode.bounded else {}),
         StudyAttr.MAX_MEMORY_MB: options.max_memory_mb,
+        StudyAttr.LIMITS: options.deploy_limits.as_dict(),
+        **({StudyAttr.TARGET_QPS: options.target_qps} if options.target_qps else {}),
         StudyAttr.HOST: host.as_dict(), StudyAttr.IMAGE: options.image,
         StudyAttr.LAUNCHER: launcher.describe(), StudyAttr.MODEL_DIR: str(model_dir.resolve()),
     }

@@ -2,7 +2,9 @@
 
 `TrialObjective` is Optuna's objective (ask-and-tell): restart the server(s) with the
 trial's settings, measure the mode's objective, score the accuracy gate through the same
-server, record the attrs and the constraints (autotune.record.schema). It also gives the
+server, record the attrs and the constraints (autotune.record.schema): the servers' CFS
+throttling over the measurement where they ran under a quota, and with `--target-qps`
+whether the peak held it (autotune.record.target). It also gives the
 racing its rounds (side by side, or one after another). `run_trials` claims trials while
 the class's budget lasts, each under a heartbeat: a MeasurementError fails the trial and
 the run goes on (three in a row end it; a server-mode trial that missed the bound even at
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, TypeVar
 
 import optuna
 
@@ -26,6 +28,7 @@ from autotune.fleet import (
     Coordinator,
     Heartbeat,
 )
+from autotune.host.cgroups import Throttling, throttling_of
 from autotune.host.load import LoadMeter, Measured, QuietPolicy, measure_quietly
 from autotune.launch.base import Launcher
 from autotune.launch.group import InstanceGroup
@@ -48,6 +51,7 @@ from autotune.record.schema import (
     record_constraints,
     record_failure,
 )
+from autotune.record.target import TargetCheck
 from autotune.search.space import (
     SearchSpace,
     describe_params,
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
 
 
 MAX_FAILURES_IN_A_ROW = 3
+T = TypeVar("T")
 
 
 class StudyAbortedError(AutotuneError):
@@ -91,23 +96,33 @@ class TrialObjective:
             trial.set_user_attr(TrialAttr.STARTUP_S, round(server.startup_s, 3))
             if self.launcher.exposure:  # named in the report (autotune.launch.base)
                 trial.study.set_user_attr(StudyAttr.EXPOSURE, self.launcher.exposure)
+            throttled: list[Throttling] = []
             measured = measure_quietly(
-                lambda: self.workload.measure(server.clients, self.progress.phase,
-                                              server.in_flight),
+                lambda: self._throttle_metered(throttled, lambda: self.workload.measure(
+                    server.clients, self.progress.phase, server.in_flight)),
                 self.meter, self.quiet, self.progress.phase)
             value, attrs = measured.result
             self.progress.phase("accuracy")
             accuracy = self.gate.check(server.client, settings.batching and
                                        settings.batching.max_batch_size)
             memory = self._memory()
-        for key, attr in {**attrs, **_load_attrs(measured)}.items():
+        for key, attr in {**attrs, **_load_attrs(measured), **_throttle_attrs(throttled)}.items():
             trial.set_user_attr(key, attr)
         for name, values in ((TrialAttr.CPUSETS, self.launcher.cpusets),
                              (TrialAttr.CPUSET_MEMS, self.launcher.cpuset_mems)):
             if any(values):
                 trial.set_user_attr(name, values)
-        record_constraints(trial, accuracy, memory)
+        target = (TargetCheck(value, self.options.target_qps)
+                  if self.options.target_qps is not None else None)
+        record_constraints(trial, accuracy, memory, target)
         return value
+
+    def _throttle_metered(self, windows: list[Throttling], measure: Callable[[], T]) -> T:
+        """`measure()`, with its servers' CFS throttling over it appended to `windows`."""
+        before = throttling_of(self.launcher.server_pids())
+        result = measure()
+        windows.append(throttling_of(self.launcher.server_pids()) - before)
+        return result
 
     def _memory(self) -> MemoryCheck | None:
         """The running servers' memory against the limit; None when unknown and unlimited."""
@@ -158,6 +173,14 @@ def _load_attrs(measured: Measured[tuple[float, dict[str, object]]]) -> dict[str
             {"value": value, "foreign_cpu": load.foreign_cpu, "steal": load.steal}
             for (value, _), load in zip(measured.results, measured.loads, strict=True)]
     return attrs
+
+
+def _throttle_attrs(windows: list[Throttling]) -> dict[str, object]:
+    """The throttling of the measurement kept (the last), where a quota applied."""
+    if not windows or windows[-1].ratio is None:
+        return {}
+    return {TrialAttr.THROTTLED_RATIO: round(windows[-1].ratio, 4),
+            TrialAttr.THROTTLED_S: round(windows[-1].throttled_s, 3)}
 
 
 def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: float | None,
