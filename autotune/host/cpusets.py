@@ -24,8 +24,6 @@ from typing import Callable, Hashable, Sequence
 from autotune.host.cgroups import format_cpu_list
 from autotune.host.facts import Core, HostFacts
 
-__all__ = ["Share", "format_cpu_list", "instance_counts", "split_host"]
-
 
 @dataclass(frozen=True)
 class Share:

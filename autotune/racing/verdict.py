@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from autotune.host.facts import parse_cpu_list
+from autotune.host.cgroups import parse_cpu_list
 from autotune.racing.record import Finalist, RaceRecord
 from autotune.search.space import NO_CPUSET, THREAD_PARAMS
 from autotune.stats import MIN_PAIRS, PairedRatio

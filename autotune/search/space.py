@@ -37,7 +37,8 @@ from typing import Iterator, Mapping
 
 import optuna
 
-from autotune.host.cpusets import format_cpu_list, instance_counts
+from autotune.host.cgroups import format_cpu_list
+from autotune.host.cpusets import instance_counts
 from autotune.host.facts import HostFacts
 from autotune.launch.settings import KNOBS, KNOBS_BY_PARAM, NO_CPUSET, ServerSettings, env_params
 from autotune.modes import Mode, get_mode
