@@ -71,7 +71,7 @@ COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
                           StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
                           StudyAttr.MAX_MEMORY_MB, StudyAttr.LIMITS, StudyAttr.TARGET_QPS)
 #: what a study from before an attr was recorded had (all were measured over gRPC then)
-STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC, StudyAttr.LIMITS: {
+STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC.value, StudyAttr.LIMITS: {
     "cpus": None, "cpuset_cpus": None, "memory_mb": None}}
 
 

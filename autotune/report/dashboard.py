@@ -88,9 +88,10 @@ def serve_dashboard(storage: str, port: int, out: TextIO = sys.stdout) -> int:
     print(f"optuna-dashboard for {len(names)} studies ({', '.join(names) or 'none'}) "
           f"on {address} (Ctrl-C to stop)", file=out, flush=True)
     try:
-        server.run()
+        server.run()  # returns on Ctrl-C: waitress closes the server itself then
     except KeyboardInterrupt:
-        print("dashboard stopped", file=out, flush=True)
+        pass
     finally:
         server.close()
+    print("dashboard stopped", file=out, flush=True)
     return 0

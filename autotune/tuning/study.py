@@ -75,7 +75,7 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
                                 direction=workload.mode.direction)
     attrs: dict[str, object] = {
         StudyAttr.MODE: options.mode.name, StudyAttr.OBJECTIVE: options.stored_objective,
-        StudyAttr.SERVER: launcher.kind, StudyAttr.PROTOCOL: options.protocol,
+        StudyAttr.SERVER: launcher.kind, StudyAttr.PROTOCOL: str(options.protocol),
         StudyAttr.SPACE: options.space,
         StudyAttr.BATCH_SIZE: options.mode.batch_size(options.batch_size),
         StudyAttr.MIN_HR: options.min_hr, StudyAttr.MIN_NDCG: options.min_ndcg,

@@ -35,7 +35,7 @@ def test_html_report_draws_every_plot_offline(short_online_study: ShortStudy,
     titles = [section["title"] for section in sections]
     assert titles == ["Optimisation history", "Parameter importances",
                       *[f"Slice: {name}" for name in study.trials[0].params],
-                      "Racing", "Latency distribution"]
+                      "Racing", "Latency distribution", "How busy the host was"]
     for section in sections:
         assert section["traces"] > 0 and section["drawn"] > 0, section
     assert fetched == [path.as_uri()]  # plotly.js is inside: nothing else is loaded

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import optuna
 import psutil
 import pytest
+from optuna.trial import TrialState
 
 from autotune.record.schema import TrialAttr
 from autotune.record.storage import open_storage
@@ -40,12 +42,11 @@ def two_cpus() -> Iterator[list[int]]:
 
 
 def _trials_and_report(options) -> tuple[list, dict]:
-    import optuna
-
+    """The study's measured trials and its report JSON."""
     storage = open_storage(options.storage, create=False)
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     report = json.loads((Path(options.report_dir) / f"{study.study_name}.json").read_text())
-    return study.get_trials(deepcopy=False), report
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), report
 
 
 def test_a_busy_host_is_measured_on_every_trial_and_reported(small_assets, tmp_path,

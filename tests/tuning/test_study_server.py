@@ -70,7 +70,8 @@ def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, smal
     assert racing["rounds"] >= 1 and len(racing["finalists"]) == 2
     recommended = next(f for f in racing["finalists"] if f["trial"] == report["best"]["trial"])
     measured = [value for value in recommended["values"] if value is not None]
-    assert (report["best"]["ci95"] is not None) == (len(measured) >= 2)
+    assert (report["best"]["ci95"] is not None) == (len(measured) >= 3)
+    assert report["best"]["rounds"] == len(measured)
     assert report["recommendation"].startswith("Recommended: ")
     tutorial_recommended = report["best"]["params"] == report["baselines"]["tutorial"]["params"]
     assert set(report["speedup"]["tutorial"]) == {"ratio", "ci95", "significant"} | (
