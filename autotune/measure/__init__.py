@@ -8,9 +8,10 @@
     loadgen        MLPerf LoadGen's Server scenario, its client processes
                    (loadgen_worker.py, or loadgen_client.cc built by native.py)
     side_by_side   one racing round with every finalist's server up at once
-    accuracy       the accuracy gate (HR/NDCG through the server, against the floors)
+    accuracy       the NCF model's gate (HR/NDCG through the server, against the floors)
+    rows           what a request is built from: named input arrays (`RequestRows`)
     grpc_client    the gRPC client; rest_client the REST one; signature what both read
-                   of the model's metadata
+                   of the model's metadata (and the NCF model's user and item inputs)
 
 The public names load on first use (lazy_loader): `loadgen_worker` runs as a client
 process of its own and must start without TensorFlow, which the clients import.
@@ -29,8 +30,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "latency": ["LatencyResult", "measure_latency"],
     "peak": ["ServerLoad", "find_peak"],
     "rest_client": ["RestClient", "RestError"],
+    "rows": ["RequestRows"],
     "running": ["CLIENT_ERRORS", "RunningServer", "connect", "running_server"],
     "side_by_side": ["SideBySide"],
+    "signature": ["NCF_INPUTS", "PairInputs", "Signature", "model_signatures", "pair_rows"],
     "throughput": ["ThroughputResult", "measure_throughput"],
     "workload": ["MEASUREMENTS", "Workload"],
 })
