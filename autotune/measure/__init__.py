@@ -9,6 +9,9 @@
                    (loadgen_worker.py, or loadgen_client.cc built by native.py)
     side_by_side   one racing round with every finalist's server up at once
     accuracy       the NCF model's gate (HR/NDCG through the server, against the floors)
+    agreement      any model's gate: its outputs through the server against a reference
+    records        recorded requests (TF Serving's PredictionLog TFRecords) read and
+                   checked against the model's signature
     rows           what a request is built from: named input arrays (`RequestRows`)
     grpc_client    the gRPC client; rest_client the REST one; signature what both read
                    of the model's metadata (and the NCF model's user and item inputs)
@@ -26,9 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "accuracy": ["AccuracyGate", "AccuracyResult"],
+    "agreement": ["AgreementGate", "AgreementResult", "build_agreement_gate", "compare"],
     "grpc_client": ["ServingClient"],
     "latency": ["LatencyResult", "measure_latency"],
     "peak": ["ServerLoad", "find_peak"],
+    "records": ["Records", "check_records", "read_records"],
     "rest_client": ["RestClient", "RestError"],
     "rows": ["RequestRows"],
     "running": ["CLIENT_ERRORS", "RunningServer", "connect", "running_server"],

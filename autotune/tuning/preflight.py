@@ -59,6 +59,9 @@ def check_options(options: TuningOptions) -> None:
         (options.protocol not in options.mode.protocols, _unmeasurable(options)),
         (options.max_memory_mb is not None and options.max_memory_mb <= 0,
          "--max-memory-mb must be positive"),
+        # the output-agreement gate (recorded requests)
+        (not options.rtol >= 0, f"--rtol {options.rtol:g} is negative (a relative tolerance)"),
+        (not options.atol >= 0, f"--atol {options.atol:g} is negative (an absolute tolerance)"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))

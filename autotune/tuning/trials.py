@@ -1,8 +1,9 @@
 """The trials of a run: one configuration measured, gated and recorded, and the loop.
 
 `TrialObjective` is Optuna's objective (ask-and-tell): restart the server(s) with the
-trial's settings, measure the mode's objective, score the accuracy gate through the same
-server, record the attrs and the constraints (autotune.record.schema). It also gives the
+trial's settings, measure the mode's objective, check the gate through the same server
+(HR/NDCG, or the outputs' agreement with the reference: autotune.tuning.traffic),
+record the attrs and the constraints (autotune.record.schema). It also gives the
 racing its rounds (side by side, or one after another). `run_trials` claims trials while
 the class's budget lasts, each under a heartbeat: a MeasurementError fails the trial and
 the run goes on (three in a row end it; a server-mode trial that missed the bound even at
@@ -29,14 +30,11 @@ from autotune.fleet import (
 from autotune.launch.base import Launcher
 from autotune.launch.group import InstanceGroup
 from autotune.launch.settings import ServerSettings
-from autotune.measure.accuracy import AccuracyGate
 from autotune.measure.running import RunningServer, running_server
 from autotune.measure.side_by_side import MemoryOf, SideBySide
 from autotune.measure.workload import Workload
-from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import Mode
 from autotune.options import DEFAULT_REQUEST_TIMEOUT_S
-from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
 from autotune.protocols import GRPC
 from autotune.racing.race import MeasureRound, one_at_a_time
@@ -48,11 +46,13 @@ from autotune.record.schema import (
     record_constraints,
     record_failure,
 )
+from autotune.report.gate import gate_values
 from autotune.search.space import (
     SearchSpace,
     describe_params,
     settings_from_params,
 )
+from autotune.tuning.traffic import Gate
 
 if TYPE_CHECKING:
     pass
@@ -66,10 +66,10 @@ class StudyAbortedError(AutotuneError):
 
 
 class TrialObjective:
-    """Measures one configuration: server restart, objective, accuracy gate, trial record."""
+    """Measures one configuration: server restart, objective, gate, trial record."""
 
     def __init__(self, space: SearchSpace, launcher: InstanceGroup, workload: Workload,
-                 gate: AccuracyGate, start_timeout_s: float, progress: Progress,
+                 gate: Gate, start_timeout_s: float, progress: Progress,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
                  protocol: str = GRPC, max_memory_mb: float | None = None) -> None:
         self.space = space
@@ -95,9 +95,9 @@ class TrialObjective:
                 trial.study.set_user_attr(StudyAttr.EXPOSURE, self.launcher.exposure)
             value, attrs = self.workload.measure(server.clients, self.progress.phase,
                                                  server.in_flight)
-            self.progress.phase("accuracy")
-            accuracy = self.gate.check(server.client, settings.batching and
-                                       settings.batching.max_batch_size)
+            self.progress.phase("gate")
+            checked = self.gate.check(server.client, settings.batching and
+                                      settings.batching.max_batch_size)
             memory = self._memory()
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
@@ -105,7 +105,7 @@ class TrialObjective:
                              (TrialAttr.CPUSET_MEMS, self.launcher.cpuset_mems)):
             if any(values):
                 trial.set_user_attr(name, values)
-        record_constraints(trial, accuracy, memory)
+        record_constraints(trial, checked, memory)
         return value
 
     def _memory(self) -> MemoryCheck | None:
@@ -138,7 +138,8 @@ class TrialObjective:
             yield side_by_side
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
-        return running_server(self.launcher, settings, MODEL_NAME, self.start_timeout_s,
+        return running_server(self.launcher, settings, self.launcher.model.name,
+                              self.start_timeout_s,
                               self.progress.phase, self.request_timeout_s, self.protocol)
 
 
@@ -200,6 +201,6 @@ def _trial_line(trial: optuna.trial.FrozenTrial, mode: Mode) -> str:
     verdict = (f"[red]infeasible: {attrs[TrialAttr.INFEASIBLE]}[/]"
                if TrialAttr.INFEASIBLE in attrs else "ok")
     baseline = f" ({attrs[TrialAttr.BASELINE]})" if TrialAttr.BASELINE in attrs else ""
+    gate = " ".join(f"{label} {text}" for label, text in gate_values(attrs))
     return (f"trial {trial.number} {describe_params(trial.params)}{baseline}: "
-            f"{mode.format(trial.value)}, {HR_LABEL} {attrs[TrialAttr.HR]:.3f} "
-            f"{NDCG_LABEL} {attrs[TrialAttr.NDCG]:.3f} {verdict}")
+            f"{mode.format(trial.value)}, {gate} {verdict}")
