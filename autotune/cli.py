@@ -22,7 +22,13 @@ from typing import Callable, Sequence
 from autotune.errors import AutotuneError
 from autotune.launch import LAUNCHER_KINDS
 from autotune.modes import MODES, ONLINE
-from autotune.options import DEFAULT_BUDGET, LATENCY_STATISTICS, SPACES, default
+from autotune.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUDGET,
+    LATENCY_STATISTICS,
+    SPACES,
+    default,
+)
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
 from autotune.protocols import PROTOCOLS
 
@@ -82,7 +88,8 @@ def _tuning_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=tuple(MODES), required=True,
                         help="; ".join(f"{mode.name}: {mode.summary}" for mode in MODES.values()))
     for add_options in (_add_server_options, _add_deployment_options, _add_search_options,
-                        _add_measurement_options, _add_constraint_options, _add_data_options,
+                        _add_measurement_options, _add_constraint_options, _add_requests_options,
+                        _add_data_options,
                         _add_study_options, _add_fleet_options):
         add_options(parser)
     return parser
@@ -150,7 +157,8 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     measure.add_argument("--objective", choices=LATENCY_STATISTICS, default=default("objective"),
                          help="online latency statistic to minimise (default %(default)s)")
     measure.add_argument("--batch-size", type=_positive_int, default=default("batch_size"),
-                         help="samples per request in batch mode (default %(default)s)")
+                         help=f"samples per request in batch mode (default {DEFAULT_BATCH_SIZE:,}; "
+                              "from recorded requests: the largest record's)")
     measure.add_argument("--iterations", type=_positive_int, default=default("iterations"),
                          help="most requests measured per batch trial (default %(default)s)")
     measure.add_argument("--precision", type=float, default=default("precision"),
@@ -185,10 +193,24 @@ def _add_constraint_options(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--min-ndcg", type=float, default=default("min_ndcg"),
                       help="NDCG@10 floor (default %(default)s)")
     gate.add_argument("--accuracy-users", type=_positive_int, default=default("accuracy_users"),
-                      help="score a seeded sample of N users (default all)")
+                      help="score a seeded sample of N users (default all; the NCF model)")
     gate.add_argument("--max-memory-mb", type=float, default=default("max_memory_mb"),
                       help="resident memory limit of a trial's servers, all instances together "
                            "(default: none)")
+
+
+def _add_requests_options(parser: argparse.ArgumentParser) -> None:
+    """Any model: the recorded requests measured, and the output-agreement gate."""
+    own = parser.add_argument_group("your own model (recorded requests, output agreement)")
+    own.add_argument("--requests", type=Path, default=default("requests"), metavar="FILE",
+                     help="a TFRecord file of tensorflow.serving.PredictionLog requests to "
+                          "measure (default: the served version's assets.extra/"
+                          "tf_serving_warmup_requests; the NCF model: its eval set)")
+    own.add_argument("--rtol", type=float, default=default("rtol"),
+                     help="a trial's outputs must be np.allclose to the reference with this "
+                          "rtol (default %(default)s)")
+    own.add_argument("--atol", type=float, default=default("atol"),
+                     help="... and this atol (default %(default)s)")
 
 
 def _add_study_options(parser: argparse.ArgumentParser) -> None:

@@ -33,6 +33,13 @@ DEFAULT_BUDGET = 30
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 #: `--p99-ms`: server mode's p99 latency bound
 DEFAULT_P99_MS = 10.0
+#: `--batch-size` of the NCF model: the tutorial's batch (a model measured from recorded
+#: requests defaults to its largest record's rows)
+DEFAULT_BATCH_SIZE = 50_000
+#: `--rtol` and `--atol` of the output-agreement gate (autotune.measure.agreement):
+#: float32 sums reordered by other thread counts stay well within these
+DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = 1e-5
 #: `--precision`: measure a trial until the 95% interval of its objective is within 2% of it
 DEFAULT_PRECISION = 0.02
 #: `--confirm-budget`: seconds of racing the finalists, so that a default run stays under
@@ -116,10 +123,17 @@ class TuningOptions:
     space: str = "default"
     max_threads: int | None = None
     objective: str = "mean"
-    batch_size: int = 50_000
+    #: rows per batch-mode request; None: DEFAULT_BATCH_SIZE, or the largest record's
+    batch_size: int | None = None
     iterations: int = 40
     min_hr: float = 0.22
     min_ndcg: float = 0.11
+    #: a TFRecord file of PredictionLog requests to measure (autotune.measure.records);
+    #: None: the NCF eval set, or a user's model's own warmup records
+    requests: Path | None = None
+    #: the output-agreement gate's tolerances (models measured from recorded requests)
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
     #: the target of online and batch trials: the objective's 95% interval within this share
     precision: float = DEFAULT_PRECISION
     accuracy_users: int | None = None

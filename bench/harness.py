@@ -30,7 +30,7 @@ from autotune.measure.accuracy import AccuracyGate, AccuracyResult
 from autotune.measure.running import running_server
 from autotune.measure.workload import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
-from autotune.options import RACING_BUDGET_S, default
+from autotune.options import DEFAULT_BATCH_SIZE, RACING_BUDGET_S, default
 from autotune.paths import MODEL_NAME
 from autotune.protocols import GRPC
 from autotune.racing.race import rotated
@@ -81,7 +81,7 @@ class BenchContext:
     host: HostFacts
     launchers: tuple[str, ...]
     sizes: BenchSizes
-    batch_size: int = default("batch_size")
+    batch_size: int = DEFAULT_BATCH_SIZE
     image: str = default("image")
 
     @classmethod

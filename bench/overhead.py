@@ -39,6 +39,7 @@ from tensorflow_serving.apis import (
 
 from autotune.measure.grpc_client import CHANNEL_OPTIONS
 from autotune.measure.running import running_server
+from autotune.measure.signature import NCF_INPUTS, pair_rows
 from autotune.modes import get_mode
 from autotune.paths import MODEL_NAME
 from autotune.search.space import settings_from_params
@@ -95,11 +96,11 @@ def client_costs(ctx: BenchContext, params: dict[str, object]) -> list[ClientCos
         rpc_floor = _median_us(lambda: status(status_request))
         for batch in (1, ctx.batch_size):
             users, items = ctx.eval_set.random_pairs(batch, seed=0)
-            request = server.client.request(users, items)
+            request = server.client.request(pair_rows(users, items))
             response_bytes = predict(request).SerializeToString()
             calls = TIMED_CALLS if batch == 1 else 50
             encode = _median_us(request.SerializeToString, calls)
-            key = server.client.signature.output_key
+            key = NCF_INPUTS.score
             decode_us = _median_us(
                 lambda response_bytes=response_bytes, key=key: decode(
                     predict_pb2.PredictResponse.FromString(response_bytes).outputs[key]),

@@ -2,10 +2,12 @@
 
 Two hosts get the same best thread settings when they have the same CPU model, physical
 cores, sockets, NUMA layout and memory, serve the same model from the same server
-build, and are tuned for the same mode, objective and space. Those parts, hashed, give
-the class a short digest; the default study name is a readable prefix plus that digest
-(`online-synthetic-2c1s-4f0a9e12c3`), so every host of a class joins one study on a shared
-storage without being told its name, and a host of another class gets its own.
+build, and are tuned for the same mode, objective, space and traffic (the NCF dataset,
+or a model's recorded requests). Those parts, hashed, give the class a short digest; the
+default study name is a readable prefix plus that digest
+(`online-synthetic-2c1s-4f0a9e12c3`, or `online-<model name>-2c1s-...` for a model
+measured from its recorded requests), so every host of a class joins one study on a
+shared storage without being told its name, and a host of another class gets its own.
 
 `--host-class NAME` replaces the hardware parts by NAME (the operator vouches that the
 hosts are alike); the server build, the model and the study parts still count.
@@ -105,7 +107,8 @@ def make_host_class(hardware: Mapping[str, Any], server: str, model: str, study:
         label = manual_name
     else:
         label = f"{hardware['physical_cores']}c{hardware['sockets']}s"
-    name = "-".join(str(word) for word in (study["mode"], study.get("dataset"), label,
+    served = study.get("dataset") or study.get("model_name")  # NCF's data, or the model
+    name = "-".join(str(word) for word in (study["mode"], served, label,
                                             "extended" if study["space"] != "default" else None,
                                             study.get("protocol"))
                     if word)

@@ -9,11 +9,15 @@ floor is infeasible. The floors become Optuna constraints (value <= 0 is feasibl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
+
+from optuna.trial import FrozenTrial
 
 from autotune.data.eval_rows import EvalRows
-from autotune.measure.grpc_client import ServingClient
+from autotune.measure.rows import Sender
+from autotune.measure.signature import NCF_INPUTS, PairInputs, pair_rows
 from autotune.model.metrics import HR_LABEL, NDCG_LABEL, TOP_K, hit_rate_and_ndcg
-from autotune.record.schema import TrialAttr
+from autotune.record.schema import StudyAttr, TrialAttr
 
 
 @dataclass(frozen=True)
@@ -48,18 +52,30 @@ class AccuracyResult:
 
 @dataclass(frozen=True)
 class AccuracyGate:
-    """Scores `eval_rows` (already sampled to the users to check) in large requests."""
+    """Scores `eval_rows` (already sampled to the users to check) in large requests, to
+    the model's user and item inputs and read from its score output (`inputs`)."""
 
     eval_rows: EvalRows
     min_hr: float
     min_ndcg: float
     pairs_per_request: int = 100_000
+    inputs: PairInputs = NCF_INPUTS
 
-    def check(self, client: ServingClient, max_request: int | None = None) -> AccuracyResult:
+    def check(self, client: Sender, max_request: int | None = None) -> AccuracyResult:
         """Score the eval rows; `max_request` caps the pairs per request (a batching
         server refuses requests larger than its `max_batch_size`, as TF Serving does)."""
         users, items = self.eval_rows.flat_pairs()
+        rows = pair_rows(users, items, self.inputs)
         size = min(self.pairs_per_request, max_request or self.pairs_per_request)
-        scores = client.predict(users, items, batch_size=size)
+        scores = client.predict(rows, batch_size=size)[self.inputs.score]
         hr, ndcg = hit_rate_and_ndcg(scores.reshape(self.eval_rows.items.shape), k=TOP_K)
         return AccuracyResult(hr=hr, ndcg=ndcg, min_hr=self.min_hr, min_ndcg=self.min_ndcg)
+
+    def study_attrs(self) -> dict[str, object]:
+        """What the study records of this gate: its floors."""
+        return {StudyAttr.MIN_HR: self.min_hr, StudyAttr.MIN_NDCG: self.min_ndcg}
+
+    def unmet(self, trials: Sequence[FrozenTrial]) -> str:
+        """What an infeasible trial missed, for the run's error when none is feasible."""
+        return f"below the floors {HR_LABEL} >= {self.min_hr}, {NDCG_LABEL} >= {self.min_ndcg}"
+

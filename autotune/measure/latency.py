@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.measure.grpc_client import ServingClient
+from autotune.measure.rows import RequestRows, Sender
 from autotune.options import LatencyPolicy
 from autotune.progress import PhaseCallback, notify
 from autotune.stats import finite_or_none, relative_half_width
@@ -55,11 +55,12 @@ def latency_statistics(latencies_ms: np.ndarray) -> dict[str, float]:
             "p99": float(p99)}
 
 
-def measure_latency(client: ServingClient, users: np.ndarray, items: np.ndarray,
-                    objective: str = "mean", policy: LatencyPolicy = LatencyPolicy(),
+def measure_latency(client: Sender, rows: RequestRows, objective: str = "mean",
+                    policy: LatencyPolicy = LatencyPolicy(),
                     on_phase: PhaseCallback | None = None) -> LatencyResult:
-    """Batch-1 latency over the (user, item) pairs given, cycled; see the module docstring."""
-    requests = [client.request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+    """Batch-1 latency over the `rows` given, one request each, cycled; see the module
+    docstring."""
+    requests = [client.request(row) for row in rows.split()]
     notify(on_phase, "warm-up")
     for index in range(policy.warmup_requests):
         client.send(requests[index % len(requests)])

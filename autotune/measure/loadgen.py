@@ -5,7 +5,8 @@ queries at Poisson arrival times for a target rate and measures every latency fr
 query's scheduled time, so a slow server cannot slow the load down (no coordinated
 omission). autotune supplies its two halves:
 
-- the Query Sample Library: the eval pairs, one Predict request each, serialized once
+- the Query Sample Library: the workload's rows (eval pairs, or recorded requests'
+  rows), one Predict request each, serialized once
   up front (nothing to load or unload per run);
 - the System Under Test: each issued query becomes an asynchronous gRPC Predict of its
   pair, completed back to LoadGen when the response arrives; with several server

@@ -1,11 +1,11 @@
 """`--mode server`: the highest request rate a server sustains with p99 latency under a bound.
 
 Each step is one LoadGen Server-scenario run (autotune.measure.loadgen) at a target rate,
-Poisson arrivals of batch-1 Predicts of eval pairs. The search brackets the peak: it
-ramps up (doubling from `start_qps`) until a rate misses the bound, or, when the first
-rate already misses, halves down to `min_qps`; then it bisects (geometric midpoints)
-between the highest rate that met the bound and the lowest that missed until they are
-within `precision` (5%).
+Poisson arrivals of batch-1 Predicts (of eval pairs, or of recorded requests' rows). The
+search brackets the peak: it ramps up (doubling from `start_qps`) until a rate misses
+the bound, or, when the first rate already misses, halves down to `min_qps`; then it
+bisects (geometric midpoints) between the highest rate that met the bound and the
+lowest that missed until they are within `precision` (5%).
 
 On a shared host one short run passes or fails by chance (one scheduling hiccup decides
 its p99), and a miss at the start rate or on the way up decides the whole search: the
@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
 from autotune.errors import BoundMissedError
 from autotune.measure.grpc_client import ServingClient
 from autotune.measure.loadgen import PredictSUT, RunResult
+from autotune.measure.rows import RequestRows
 from autotune.options import PeakPolicy, RunSettings
 from autotune.progress import PhaseCallback
 from autotune.record.schema import TrialAttr
@@ -128,11 +127,12 @@ class ServerLoad:
     policy: PeakPolicy = PeakPolicy()
     log_root: Path = field(default_factory=lambda: Path("loadgen-logs"))
 
-    def measure(self, clients: Sequence[ServingClient], users: np.ndarray, items: np.ndarray,
+    def measure(self, clients: Sequence[ServingClient], rows: RequestRows,
                 on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
         """`qps_at_slo` and the trial attrs of one peak search against the `clients`'
-        servers (several instances share the load, request by request)."""
-        requests = [clients[0].request(users[i:i + 1], items[i:i + 1]) for i in range(len(users))]
+        servers (several instances share the load, request by request), one batch-1
+        request per row of `rows`."""
+        requests = [clients[0].request(row) for row in rows.split()]
         if on_phase is not None:
             on_phase("warm-up")
         for client in clients:

@@ -1,18 +1,20 @@
 """The REST client of a TF-Serving-compatible server: what `--protocol rest` measures with.
 
 The same surface as the gRPC `ServingClient` (`request`, `send`, `predict`,
-`signature`), so the measurements and the accuracy gate run unchanged over either
-protocol. As a production client would: one pool of kept-alive HTTP connections
-(urllib3), JSON bodies built once per request (`request`, outside any timed loop) in
-TF Serving's columnar format, `{"inputs": {"user_id": [...], "item_id": [...]}}`, and
-the scores read from the answer's `outputs`. The signature comes from
-`GET /v1/models/<name>/metadata`, as the gRPC client reads `GetModelMetadata`.
+`signatures`), so the measurements and the gates run unchanged over either protocol. As
+a production client would: one pool of kept-alive HTTP connections (urllib3), JSON
+bodies built once per request (`request`, outside any timed loop) in TF Serving's
+columnar format, `{"inputs": {"user_id": [...], "item_id": [...]}}` (an input of more
+dimensions as nested lists), and the outputs read from the answer's `outputs` (REST
+answers every output of the signature; those asked for are kept), typed as the
+signature states them. The signatures come from `GET /v1/models/<name>/metadata`, as
+the gRPC client reads `GetModelMetadata`.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -20,7 +22,9 @@ import urllib3
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from autotune.measure.signature import pick_signature
+from autotune.measure.grpc_client import Outputs, join_outputs
+from autotune.measure.rows import RequestRows
+from autotune.measure.signature import Signature, find_signature, read_signatures
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -29,14 +33,22 @@ class RestError(Exception):
     """The server refused a request or stopped answering; the message says which and why."""
 
 
+class RestRequest(NamedTuple):
+    """A prepared predict call: its JSON body, and what reading its answer needs."""
+
+    body: bytes
+    signature: Signature
+    outputs: tuple[str, ...]
+
+
 class RestClient:
     """A connection pool to one server's REST API and one model; a context manager.
 
     `connections` bounds the requests outstanding at once (`send_async` runs each on a
     thread of a pool that size, the gRPC client's futures' counterpart)."""
 
-    def __init__(self, address: str, model_name: str, signature_name: str = "serving_default",
-                 timeout_s: float = 120.0, connections: int = 2) -> None:
+    def __init__(self, address: str, model_name: str, timeout_s: float = 120.0,
+                 connections: int = 2) -> None:
         host, port = address.rsplit(":", 1)
         self.model_name = model_name
         self.timeout_s = timeout_s
@@ -49,7 +61,7 @@ class RestClient:
         signature_map = json_format.ParseDict(metadata["metadata"]["signature_def"],
                                               get_model_metadata_pb2.SignatureDefMap(),
                                               ignore_unknown_fields=True)
-        self.signature = pick_signature(model_name, signature_map, signature_name)
+        self.signatures = read_signatures(signature_map)
 
     def __enter__(self) -> "RestClient":
         return self
@@ -60,6 +72,10 @@ class RestClient:
     def close(self) -> None:
         self._senders.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
+
+    def signature(self, name: str) -> Signature:
+        """The served model's signature `name` (`UsageError` when it has none such)."""
+        return find_signature(self.model_name, self.signatures, name)
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
         try:
@@ -72,36 +88,41 @@ class RestClient:
                             f"{response.data.decode(errors='replace').strip()}")
         return orjson.loads(response.data)
 
-    def request(self, users: np.ndarray, items: np.ndarray) -> bytes:
-        """The JSON body of a predict request for these pairs, typed as the signature wants."""
-        user, item = self.signature.user, self.signature.item
-        inputs = {user.key: np.asarray(users).ravel().astype(user.dtype, copy=False),
-                  item.key: np.asarray(items).ravel().astype(item.dtype, copy=False)}
-        return orjson.dumps({"signature_name": self.signature.name, "inputs": inputs},
+    def request(self, rows: RequestRows) -> RestRequest:
+        """The predict call of `rows`, each input typed as the signature wants."""
+        signature = self.signature(rows.signature)
+        inputs = {name: values if name not in signature.inputs
+                  else values.astype(signature.inputs[name].dtype, copy=False)
+                  for name, values in rows.arrays.items()}
+        body = orjson.dumps({"signature_name": signature.name, "inputs": inputs},
                             option=orjson.OPT_SERIALIZE_NUMPY)
+        return RestRequest(body, signature, rows.outputs)
 
-    def send(self, body: bytes) -> np.ndarray:
-        """POST a prepared body; the scores, one per pair."""
-        outputs = self._call("POST", self._predict_path, body)["outputs"]
-        scores = outputs[self.signature.output_key] if isinstance(outputs, dict) else outputs
-        return np.asarray(scores, dtype=np.float32).ravel()
+    def send(self, request: RestRequest) -> Outputs:
+        """POST a prepared call; the outputs it asked for (all when it named none)."""
+        answer = self._call("POST", self._predict_path, request.body)["outputs"]
+        signature = request.signature
+        if not isinstance(answer, dict):  # a signature of one output answers it bare
+            answer = {next(iter(signature.outputs)): answer}
+        wanted = request.outputs or tuple(answer)
+        return {name: np.asarray(answer[name], dtype=signature.outputs[name].dtype)
+                if name in signature.outputs else np.asarray(answer[name])
+                for name in wanted}
 
-    def send_async(self, body: bytes) -> Future[np.ndarray]:
-        """POST a prepared body without waiting; `receive` its future for the scores."""
-        return self._senders.submit(self.send, body)
+    def send_async(self, request: RestRequest) -> Future[Outputs]:
+        """POST a prepared call without waiting; `receive` its future for the outputs."""
+        return self._senders.submit(self.send, request)
 
-    def receive(self, future: Future[np.ndarray]) -> np.ndarray:
-        """The scores of a request sent with `send_async`, once it is answered."""
+    def receive(self, future: Future[Outputs]) -> Outputs:
+        """The outputs of a call sent with `send_async`, once it is answered."""
         return future.result()
 
-    def predict(self, users: np.ndarray, items: np.ndarray, batch_size: int = 100_000,
-                in_flight: int = 2) -> np.ndarray:
-        """Scores for any number of pairs, in requests of `batch_size` pairs, up to
+    def predict(self, rows: RequestRows, batch_size: int = 100_000, in_flight: int = 2) -> Outputs:
+        """The outputs of any number of rows, in requests of `batch_size` rows, up to
         `in_flight` of them outstanding (the client encodes while the server computes)."""
-        users, items = np.asarray(users).ravel(), np.asarray(items).ravel()
-        starts = range(0, len(users), batch_size)
+        starts = range(0, len(rows), batch_size)
         with ThreadPoolExecutor(max_workers=in_flight) as pool:
-            scores = list(pool.map(
-                lambda start: self.send(self.request(users[start:start + batch_size],
-                                                     items[start:start + batch_size])), starts))
-        return np.concatenate(scores) if scores else np.empty(0, dtype=np.float32)
+            answers = list(pool.map(
+                lambda start: self.send(self.request(rows.take(slice(start, start + batch_size)))),
+                starts))
+        return join_outputs(answers)

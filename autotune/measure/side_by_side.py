@@ -50,7 +50,6 @@ from autotune.measure.running import (
     stopped_answering,
 )
 from autotune.measure.workload import Workload
-from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
 from autotune.protocols import GRPC
 from autotune.racing.race import Record
@@ -185,7 +184,7 @@ class SideBySide:
 
         def start(index: int) -> None:
             server = running_server(self._launchers[index], settings_from_params(configs[index]),
-                                    MODEL_NAME, self.start_timeout_s,
+                                    self._launchers[index].model.name, self.start_timeout_s,
                                     request_timeout_s=self.request_timeout_s,
                                     protocol=self.protocol)
             started = server.__enter__()

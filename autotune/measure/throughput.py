@@ -1,6 +1,6 @@
 """Batch: the throughput of one large request sent again and again, until precise.
 
-As in the tutorial, the same request of `--batch-size` pairs is sent until the 95%
+As in the tutorial, the same request of `--batch-size` rows is sent until the 95%
 interval of the mean request time is within `precision` of it (at least `MIN_ITERATIONS`,
 at most `iterations` requests); the value is samples per second over the whole run. With
 several server instances the requests go to all of them at once, each kept busy with
@@ -16,10 +16,11 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from autotune.measure.rows import RequestRows, Sender
 from autotune.options import DEFAULT_PRECISION
 from autotune.progress import PhaseCallback, notify
 from autotune.stats import finite_or_none, relative_half_width
@@ -28,19 +29,9 @@ from autotune.stats import finite_or_none, relative_half_width
 MIN_ITERATIONS = 5
 
 
-class Sender(Protocol):
-    """What the batch measurement drives: the gRPC `ServingClient` or the REST client."""
-
-    def request(self, users: np.ndarray, items: np.ndarray) -> Any: ...
-
-    def send_async(self, request: Any) -> Any: ...
-
-    def receive(self, future: Any) -> np.ndarray: ...
-
-
 @dataclass(frozen=True)
 class ThroughputResult:
-    """Samples per second of `iterations` requests of `batch_size` pairs, over all instances."""
+    """Samples per second of `iterations` requests of `batch_size` rows, over all instances."""
 
     samples_per_s: float
     batch_size: int
@@ -60,11 +51,11 @@ class ThroughputResult:
                 "request_sps": [round(value, 1) for value in self.request_sps]}
 
 
-def measure_throughput(clients: Sequence[Sender], users: np.ndarray, items: np.ndarray,
-                       iterations: int, in_flight: int = 1, warmup_requests: int = 2,
+def measure_throughput(clients: Sequence[Sender], rows: RequestRows, iterations: int,
+                       in_flight: int = 1, warmup_requests: int = 2,
                        precision: float = DEFAULT_PRECISION,
                        on_phase: PhaseCallback | None = None) -> ThroughputResult:
-    """Throughput of one request of all the pairs, sent until precise (at most `iterations`).
+    """Throughput of one request of all the `rows`, sent until precise (at most `iterations`).
 
     Every client (one per server instance) is driven at once, each with up to
     `in_flight` requests outstanding; one client with `in_flight=1` sends them one after
@@ -76,7 +67,7 @@ def measure_throughput(clients: Sequence[Sender], users: np.ndarray, items: np.n
     (Little's law: with one outstanding, its samples over its time), so the per-request
     values of one and of several instances are comparable.
     """
-    request = clients[0].request(users, items)
+    request = clients[0].request(rows)
     concurrent = len(clients) * in_flight
     notify(on_phase, "warm-up")
     _in_parallel(clients,
@@ -88,11 +79,11 @@ def measure_throughput(clients: Sequence[Sender], users: np.ndarray, items: np.n
     seconds = (time.perf_counter_ns() - begin) / 1e9
     round_trips = np.array(quota.round_trips)
     reached = relative_half_width(quota.round_trips)
-    return ThroughputResult(samples_per_s=len(users) * len(round_trips) / seconds,
-                            batch_size=len(users), iterations=len(round_trips), seconds=seconds,
+    return ThroughputResult(samples_per_s=len(rows) * len(round_trips) / seconds,
+                            batch_size=len(rows), iterations=len(round_trips), seconds=seconds,
                             precision=reached, converged=reached <= precision,
                             instances=len(clients), in_flight=in_flight,
-                            request_sps=tuple((len(users) * concurrent / round_trips).tolist()))
+                            request_sps=tuple((len(rows) * concurrent / round_trips).tolist()))
 
 
 class _Quota:

@@ -10,18 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-import numpy as np
-
 from autotune.data.eval_rows import EvalRows
 from autotune.measure.latency import measure_latency
 from autotune.measure.peak import ServerLoad
+from autotune.measure.rows import RequestRows
 from autotune.measure.running import Client
+from autotune.measure.signature import NCF_INPUTS, PairInputs, pair_rows
 from autotune.measure.throughput import measure_throughput
 from autotune.modes import BATCH, ONLINE, SERVER, Mode, get_mode
 from autotune.options import DEFAULT_PRECISION, LatencyPolicy
 from autotune.progress import PhaseCallback
 
-#: distinct eval pairs cycled through by the batch-1 latency run
+#: distinct rows (eval pairs, or recorded rows) cycled through by batch-1 requests
 ONLINE_PAIRS = 1000
 #: one block of a side-by-side round (autotune.measure.side_by_side): the batch-1 requests sent
 #: first to let the previous server's threads go quiet (not counted), then the large
@@ -32,13 +32,13 @@ BLOCK_BATCHES = 30
 
 @dataclass(frozen=True)
 class Workload:
-    """What a trial measures: the mode, its objective and the request inputs, built once."""
+    """What a trial measures: the mode, its objective and the rows of its requests, built
+    once (online and server: a pool of rows, one request each; batch: the one request's)."""
 
     mode: Mode
     objective: str
     iterations: int
-    users: np.ndarray
-    items: np.ndarray
+    rows: RequestRows
     latency_policy: LatencyPolicy = LatencyPolicy()
     #: how a server-mode trial loads the server (mode `server` only)
     server_load: ServerLoad | None = None
@@ -50,14 +50,35 @@ class Workload:
               eval_rows: EvalRows, seed: int,
               latency_policy: LatencyPolicy = LatencyPolicy(),
               server_load: ServerLoad | None = None,
-              precision: float = DEFAULT_PRECISION) -> "Workload":
-        """Real eval pairs: a pool for batch-1 requests, or one batch of `batch_size`."""
+              precision: float = DEFAULT_PRECISION,
+              inputs: PairInputs = NCF_INPUTS) -> "Workload":
+        """Real eval pairs to the model's user and item `inputs`: a pool for batch-1
+        requests, or one batch of `batch_size`."""
         mode = get_mode(mode)
         count = batch_size if mode.batched else ONLINE_PAIRS
         users, items = eval_rows.random_pairs(count, seed)
-        return cls(mode=mode, objective=objective, iterations=iterations, users=users, items=items,
+        return cls(mode=mode, objective=objective, iterations=iterations,
+                   rows=pair_rows(users, items, inputs),
                    latency_policy=replace(latency_policy, precision=precision),
                    server_load=server_load, precision=precision)
+
+    @classmethod
+    def from_rows(cls, mode: Mode | str, objective: str, rows: RequestRows, batch_size: int,
+                  iterations: int, seed: int, latency_policy: LatencyPolicy = LatencyPolicy(),
+                  precision: float = DEFAULT_PRECISION) -> "Workload":
+        """Recorded requests' rows (autotune.measure.records): a seeded pool of at most
+        `ONLINE_PAIRS` for batch-1 requests, or one batch of `batch_size` rows made by
+        joining them in order (again from the first when there are fewer)."""
+        mode = get_mode(mode)
+        pool = rows.cycled(batch_size) if mode.batched else rows.sample(ONLINE_PAIRS, seed)
+        return cls(mode=mode, objective=objective, iterations=iterations, rows=pool,
+                   latency_policy=replace(latency_policy, precision=precision),
+                   precision=precision)
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per request: the batch's in batch mode, else 1."""
+        return len(self.rows) if self.mode.batched else 1
 
     @property
     def direction(self) -> str:
@@ -83,7 +104,7 @@ def _measure_latency(workload: Workload, clients: Sequence[Client],
                      on_phase: PhaseCallback | None,
                      in_flight: int) -> tuple[float, dict[str, object]]:
     """Batch-1 requests one after another to the first server: the `--objective` statistic."""
-    latency = measure_latency(clients[0], workload.users, workload.items, workload.objective,
+    latency = measure_latency(clients[0], workload.rows, workload.objective,
                               workload.latency_policy, on_phase)
     return latency.statistic(workload.objective), latency.attrs()
 
@@ -93,7 +114,7 @@ def _measure_throughput(workload: Workload, clients: Sequence[Client],
                         in_flight: int) -> tuple[float, dict[str, object]]:
     """The same large batch until precise (at most `iterations` times), every server kept
     busy with `in_flight` requests at once: the total samples per second."""
-    throughput = measure_throughput(clients, workload.users, workload.items, workload.iterations,
+    throughput = measure_throughput(clients, workload.rows, workload.iterations,
                                     in_flight=in_flight, precision=workload.precision,
                                     on_phase=on_phase)
     return throughput.samples_per_s, throughput.attrs()
@@ -105,7 +126,7 @@ def _measure_peak(workload: Workload, clients: Sequence[Client],
     """MLPerf LoadGen runs at rising rates, spread over the servers: the most requests/s
     under the p99 bound."""
     assert workload.server_load is not None, "mode server needs a ServerLoad"
-    return workload.server_load.measure(clients, workload.users, workload.items, on_phase)
+    return workload.server_load.measure(clients, workload.rows, on_phase)
 
 
 Measurement = Callable[[Workload, Sequence[Client], "PhaseCallback | None", int],

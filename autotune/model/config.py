@@ -10,14 +10,20 @@ from dataclasses import asdict, dataclass
 
 SERVING_SIGNATURE = "serving_default"
 USER_INPUT, ITEM_INPUT, SCORE_OUTPUT = "user_id", "item_id", "rating"
-#: the item ids echoed back, as the tutorial's model outputs them beside the score
+#: the item ids echoed back (float32), as the tutorial's model outputs them beside the score
 ITEM_OUTPUT = ITEM_INPUT
+#: the rows of the warmup records written into each export (TF Serving replays them at
+#: load): one online request, and the largest batch every configuration the tuner may
+#: recommend accepts. TF Serving runs warmup through its batching layer, which refuses
+#: a request larger than `max_batch_size` (server mode searches 32 and up) and so would
+#: fail the load of a tuned batching server
+WARMUP_BATCH_SIZES = (1, 32)
 
 
 def signature_description() -> dict:
     """The serving signature's names and dtypes, as the model card records them."""
     return {"name": SERVING_SIGNATURE, "inputs": {USER_INPUT: "int32", ITEM_INPUT: "int32"},
-            "outputs": {SCORE_OUTPUT: "float32", ITEM_OUTPUT: "int32"}}
+            "outputs": {SCORE_OUTPUT: "float32", ITEM_OUTPUT: "float32"}}
 
 
 @dataclass(frozen=True)

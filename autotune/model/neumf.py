@@ -68,7 +68,7 @@ class NeuMF(tf.Module):
                                   tf.TensorSpec([None], tf.int32, name=ITEM_INPUT)])
     def serve(self, user_id: tf.Tensor, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
         """The serving signature: the sigmoid score per pair (higher = more liked), and the
-        item ids echoed back, as the tutorial's exported model gives them (its client
-        reads both outputs)."""
+        item ids echoed back as float32, as the tutorial's exported model gives them (its
+        client reads both outputs' `float_val`)."""
         return {SCORE_OUTPUT: tf.sigmoid(self.logits(user_id, item_id)),
-                ITEM_OUTPUT: tf.identity(item_id)}
+                ITEM_OUTPUT: tf.cast(item_id, tf.float32)}

@@ -58,6 +58,14 @@ class StudyAttr(StrEnum):
     LIMITS = "limits"
     #: server mode, right-sizing: `--target-qps` (absent: not right-sized)
     TARGET_QPS = "target_qps"
+    #: a model measured from recorded requests (autotune.measure.records): the served
+    #: name (its folder's), the requests file (`Records.describe()`), the output-agreement
+    #: gate's tolerances and where its reference came from
+    MODEL_NAME = "model_name"
+    REQUESTS = "requests"
+    RTOL = "rtol"
+    ATOL = "atol"
+    REFERENCE = "reference"
 
 
 def racing_attr(worker: str) -> str:
@@ -69,8 +77,10 @@ def racing_attr(worker: str) -> str:
 COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
                           StudyAttr.PROTOCOL, StudyAttr.SPACE, StudyAttr.BATCH_SIZE,
                           StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
-                          StudyAttr.MAX_MEMORY_MB, StudyAttr.LIMITS, StudyAttr.TARGET_QPS)
-#: what a study from before an attr was recorded had (all were measured over gRPC then)
+                          StudyAttr.MAX_MEMORY_MB, StudyAttr.LIMITS, StudyAttr.TARGET_QPS,
+                          StudyAttr.RTOL, StudyAttr.ATOL)
+#: what a study from before an attr was recorded had (all were measured over gRPC then),
+#: as the plain value a stored attr holds
 STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC.value, StudyAttr.LIMITS: {
     "cpus": None, "cpuset_cpus": None, "memory_mb": None}}
 
@@ -84,7 +94,8 @@ class TrialAttr(StrEnum):
     HR = "hr"  #: HR@10 through the server
     NDCG = "ndcg"  #: NDCG@10 through the server
     ACCURACY_OK = "accuracy_ok"  #: whether both floors were met
-    INFEASIBLE = "infeasible"  #: why not, when a floor (or the memory limit) was missed
+    #: why not, when a floor, the output agreement or the memory limit was missed
+    INFEASIBLE = "infeasible"
     #: the resident memory of all the trial's server instances together, in MiB
     RSS_MB = "rss_mb"
     #: with several instances: each one's CPU list, and NUMA nodes where bound
@@ -122,6 +133,11 @@ class TrialAttr(StrEnum):
     #: with --max-foreign-cpu, a trial measured twice (the first on a busy host): each
     #: measurement's `{"value", "foreign_cpu", "steal"}`, the kept one last
     LOAD_MEASUREMENTS = "load_measurements"
+    #: the output-agreement gate (autotune.measure.agreement): the largest absolute and
+    #: relative deviation of the outputs from the reference, and whether they agree
+    MAX_ABS_ERR = "max_abs_err"
+    MAX_REL_ERR = "max_rel_err"
+    AGREEMENT_OK = "agreement_ok"
 
 
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
@@ -139,7 +155,8 @@ def study_mode(study: optuna.Study) -> Mode:
 
 
 class Constraint(Protocol):
-    """A check a trial must pass to be feasible (the accuracy floors, the memory limit)."""
+    """A check a trial must pass to be feasible (the accuracy floors, the output agreement,
+    the memory limit)."""
 
     def attrs(self) -> dict[str, Any]:
         """The trial user attrs that record what was checked (`TrialAttr` names)."""

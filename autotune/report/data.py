@@ -46,6 +46,7 @@ from autotune.record.schema import (
 )
 from autotune.record.target import right_sized_trial
 from autotune.report.deployment import deployed_settings, right_sizing, throttling_warning
+from autotune.report.gate import GATE_COLUMNS
 from autotune.report.host_load import load_summary
 from autotune.report.importance import param_importances
 from autotune.report.server_files import batching_file
@@ -95,7 +96,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
     report["throttling_warning"] = throttling_warning(best)
     best["docker_run"] = docker_run_command(
         deployed, report["model_dir"] or "<model_dir>",
-        report["image"] or "<image>",
+        report["image"] or "<image>", model_name=report["model_name"],
         batching_file=batching_file(report_dir, study.study_name), protocol=report["protocol"],
         cpusets=best["cpusets"], cpuset_mems=best["cpuset_mems"])
     return report
@@ -115,10 +116,14 @@ def _setup(study: optuna.Study) -> dict[str, Any]:
         "protocol": attrs.get(StudyAttr.PROTOCOL, STUDY_ATTRS_BEFORE_RECORDED[StudyAttr.PROTOCOL]),
         "image": attrs.get(StudyAttr.IMAGE),
         "model_dir": attrs.get(StudyAttr.MODEL_DIR),
+        "model_name": _model_name(study),
+        "requests": attrs.get(StudyAttr.REQUESTS),
         "exposure": attrs.get(StudyAttr.EXPOSURE),
         "limits": DeployLimits.from_dict(attrs.get(StudyAttr.LIMITS)).as_dict(),
         "floors": {"min_hr": attrs.get(StudyAttr.MIN_HR),
                    "min_ndcg": attrs.get(StudyAttr.MIN_NDCG),
+                   "rtol": attrs.get(StudyAttr.RTOL), "atol": attrs.get(StudyAttr.ATOL),
+                   "reference": attrs.get(StudyAttr.REFERENCE),
                    "max_memory_mb": attrs.get(StudyAttr.MAX_MEMORY_MB)},
     }
     if StudyAttr.P99_MS in attrs:
@@ -235,9 +240,10 @@ def _best(study: optuna.Study, verdict: Verdict | None,
     else:
         trial = search_best
         measured = _searched(trial)
-    return {"trial": trial.number, "params": dict(trial.params), "env": _server_env(trial.params),
-            **measured, "search_value": trial.value,
-            "hr": trial.user_attrs.get(TrialAttr.HR), "ndcg": trial.user_attrs.get(TrialAttr.NDCG),
+    return {"trial": trial.number, "params": dict(trial.params),
+            "env": _server_env(study, trial.params), **measured, "search_value": trial.value,
+            # the gate's: HR/NDCG (NCF), or the deviations from the reference (null if not)
+            **{key: trial.user_attrs.get(key) for key, _, _ in GATE_COLUMNS},
             "baseline": trial.user_attrs.get(TrialAttr.BASELINE),
             "instances": instances_of(trial.params),
             "cpusets": trial.user_attrs.get(TrialAttr.CPUSETS),
@@ -259,7 +265,8 @@ def _baselines(study: optuna.Study, complete: list[FrozenTrial],
             measured = (_raced(finalist.measured) if finalist is not None and finalist.measured
                         else _searched(trial))
             baselines[name] = {"trial": trial.number, "params": dict(trial.params),
-                               "env": _server_env(trial.params), "feasible": is_feasible(trial),
+                               "env": _server_env(study, trial.params),
+                               "feasible": is_feasible(trial),
                                "search_value": trial.value, **measured,
                                "throttled_ratio": trial.user_attrs.get(TrialAttr.THROTTLED_RATIO),
                                **_server_attrs(trial)}
@@ -280,5 +287,11 @@ def _server_attrs(trial: FrozenTrial) -> dict[str, Any]:
     return {key: trial.user_attrs[key] for key in SERVER_TRIAL_ATTRS if key in trial.user_attrs}
 
 
-def _server_env(params: dict[str, Any]) -> dict[str, str]:
-    return container_env(settings_from_params(params), MODEL_NAME)
+def _model_name(study: optuna.Study) -> str:
+    """The served model's name: its folder's for a model measured from records, else the
+    NCF model's (studies before the attr were all NCF's)."""
+    return study.user_attrs.get(StudyAttr.MODEL_NAME, MODEL_NAME)
+
+
+def _server_env(study: optuna.Study, params: dict[str, Any]) -> dict[str, str]:
+    return container_env(settings_from_params(params), _model_name(study))

@@ -9,6 +9,7 @@ from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import format_metric
 from autotune.protocols import PROTOCOL_LABELS
 from autotune.record.schema import TrialAttr
+from autotune.report.gate import gate_values
 from autotune.search.space import describe_params
 
 #: how the report says a count of rounds too small for an interval
@@ -46,7 +47,7 @@ def _heading_lines(report: dict[str, Any]) -> list[str]:
         lines += [f"**Busy host**: {warning}", ""]
     if report.get("throttling_warning"):
         lines += [f"**Throttled**: {report['throttling_warning']}", ""]
-    return lines
+    return [*lines, *_requests_lines(report)]
 
 
 def _limits_text(report: dict[str, Any]) -> str:
@@ -83,14 +84,13 @@ def _best_lines(report: dict[str, Any], metric: str) -> list[str]:
     best = report["best"]
     if best is None:
         return ["**No feasible trial**: none met the constraints "
-                f"({HR_LABEL} >= {report['floors']['min_hr']}, "
-                f"{NDCG_LABEL} >= {report['floors']['min_ndcg']}{_memory_floor(report)}).", ""]
+                f"({_gate_floor(report['floors'])}{_memory_floor(report)}).", ""]
     source = (f"the racing ({report['racing']['rounds']} rounds)"
               if best["source"] == "racing" else "the search")
     return ["## Best settings", "",
             f"Trial {best['trial']}: **{format_metric(metric, best['value'])}**"
             f"{_interval(metric, best)}, from {source}; "
-            f"{HR_LABEL} {best['hr']:.4f}, {NDCG_LABEL} {best['ndcg']:.4f}.", "",
+            f"{', '.join(f'{label} {value}' for label, value in gate_values(best))}.", "",
             report["recommendation"], "",
             "| setting | value |", "|---|---|",
             *[f"| {name} | {value} |" for name, value in best["params"].items()], "",
@@ -238,6 +238,24 @@ def _capped_lines(measurement: dict[str, Any]) -> list[str]:
     goal = f"±{target:.0%}" if target is not None else "the precision"
     return [f"{len(capped)} trial(s) stopped at the measurement cap before their 95% interval "
             f"was within {goal}: {reached}.", ""]
+
+
+def _gate_floor(floors: dict[str, Any]) -> str:
+    """What the gate asked of a trial: the HR/NDCG floors, or the outputs' tolerances."""
+    if floors.get("rtol") is not None:
+        return (f"outputs within rtol {floors['rtol']:g} and atol {floors['atol']:g} of the "
+                f"reference, {floors['reference']}")
+    return f"{HR_LABEL} >= {floors['min_hr']}, {NDCG_LABEL} >= {floors['min_ndcg']}"
+
+
+def _requests_lines(report: dict[str, Any]) -> list[str]:
+    """A model measured from recorded requests: the file and what the gate checks."""
+    requests = report.get("requests")
+    if not requests:
+        return []
+    return [f"Model `{report['model_name']}`, measured from {requests['records']} recorded "
+            f"requests ({requests['rows']} rows) in `{requests['file']}`; gate: "
+            f"{_gate_floor(report['floors'])}.", ""]
 
 
 def _memory_floor(report: dict[str, Any]) -> str:

@@ -15,5 +15,6 @@ the serving image ships just TensorFlow, grpcio, the serving protos and these fi
 
 Modules: `options` (flags and environment), `tensors` (TensorProto <-> numpy),
 `model` (the loaded SavedModel and its signatures), `validation` (checking and decoding a
-request against a signature), `service` (the gRPC servicers), `server` (the process).
+request against a signature), `service` (the gRPC servicers), `warmup` (TF Serving's
+warmup records, replayed before the version is AVAILABLE), `server` (the process).
 """

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -37,9 +38,7 @@ class InputSpec:
 
     def describe(self) -> str:
         """`user_id int32 [-1]`, in TF Serving's shape notation (-1 = any size)."""
-        dims = None if self.shape is None else [-1 if d is None else d for d in self.shape]
-        shape = "any shape" if dims is None else str(dims)
-        return f"{self.name} {tensors.label(self.dtype)} {shape}".replace(", ", ",")
+        return tensors.describe(self.name, self.dtype, self.shape)
 
 
 class ServedSignature:
@@ -98,14 +97,24 @@ class ServedModel:
         }
         if not self.signatures:
             raise ModelLoadError(f"SavedModel {self.path} has no signatures to serve")
-        self.signature_def_map = self._read_signature_defs()
+        self.signature_def_map = read_signature_defs(self.path, self.signatures)
 
-    def _read_signature_defs(self) -> get_model_metadata_pb2.SignatureDefMap:
+
+def read_signature_defs(version_path: Path, keys: Iterable[str] | None = None
+                        ) -> get_model_metadata_pb2.SignatureDefMap:
+    """The SignatureDefs a version's `saved_model.pb` states, as TF Serving reads them
+    (`keys` only, when given; else every one but TensorFlow's internal `__...` entries).
+    Reading them loads nothing, so the tuner checks requests against a model cheaply;
+    `ModelLoadError` when the file is missing or not a SavedModel."""
+    try:
         saved_model = saved_model_pb2.SavedModel.FromString(
-            (self.path / "saved_model.pb").read_bytes())
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for meta_graph in saved_model.meta_graphs:
-            for key, signature_def in meta_graph.signature_def.items():
-                if key in self.signatures:
-                    signature_map.signature_def[key].CopyFrom(signature_def)
-        return signature_map
+            (version_path / "saved_model.pb").read_bytes())
+    except (OSError, DecodeError) as error:
+        raise ModelLoadError(f"cannot read {version_path / 'saved_model.pb'}: {error}") from None
+    wanted = set(keys) if keys is not None else None
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for meta_graph in saved_model.meta_graphs:
+        for key, signature_def in meta_graph.signature_def.items():
+            if (key in wanted) if wanted is not None else not key.startswith("__"):
+                signature_map.signature_def[key].CopyFrom(signature_def)
+    return signature_map

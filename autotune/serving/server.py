@@ -1,6 +1,7 @@
 """The server process: read options, set TensorFlow's thread pools, load the model,
-serve gRPC (and REST when `--rest_api_port` is set) until SIGTERM or SIGINT, then shut
-down gracefully.
+replay its warmup records (TF Serving's `assets.extra/tf_serving_warmup_requests`), serve
+gRPC (and REST when `--rest_api_port` is set) until SIGTERM or SIGINT, then shut down
+gracefully.
 
 Once it listens, it writes one parseable line with its effective settings
 (`autotune-serving: settings intra_op=.. inter_op=.. omp_num_threads=.. ...`), which
@@ -99,6 +100,7 @@ def _serve(options: ServingOptions) -> int:
     try:
         model = _load_model(options)
         run = BatchScheduler(options.batching).run if options.batching else unbatched
+        _warm_up(model, run, options.max_batch_size)
         server = _grpc_server(options, model, run)
         rest = _rest_server(options, model, run)
     except _CannotStart as error:
@@ -131,6 +133,23 @@ def _load_model(options: ServingOptions) -> "ServedModel":
     log(f"loaded model {model.name} version {model.version} from {model.path} "
         f"in {time.monotonic() - started:.1f}s")
     return model
+
+
+def _warm_up(model: "ServedModel", run: "Runner", max_batch_size: int) -> None:
+    """Replay the version's warmup records before it listens, i.e. before it is AVAILABLE,
+    as TF Serving does (autotune.serving.warmup), and log how long it took."""
+    from autotune.serving.warmup import WARMUP_FILE, WarmupError, replay_warmup
+
+    started = time.monotonic()
+    try:
+        replayed = replay_warmup(model, run, max_batch_size)
+    except WarmupError as error:
+        raise _CannotStart(f"warmup failed: {error}") from None
+    if replayed:
+        log(f"warmed up model {model.name} version {model.version} with {replayed} warmup "
+            f"requests in {time.monotonic() - started:.1f}s")
+    else:
+        log(f"no warmup requests at {model.path / WARMUP_FILE}")
 
 
 def _grpc_server(options: ServingOptions, model: "ServedModel", run: "Runner") -> "grpc.Server":

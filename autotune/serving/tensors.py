@@ -24,6 +24,7 @@ them (5 ms for 50,000), so they are appended.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -86,6 +87,13 @@ def dtype_name(enum: int) -> str:
 def label(dtype: np.dtype) -> str:
     """A numpy dtype by TensorFlow's name (`int32`, `string` for bytes objects)."""
     return "string" if dtype == np.dtype(object) else dtype.name
+
+
+def describe(name: str, dtype: np.dtype, shape: Sequence[int | None] | None) -> str:
+    """`user_id int32 [-1]`: a signature's tensor as TF Serving's messages name it, in its
+    shape notation (-1 = any size; `any shape` when the rank is free)."""
+    dims = "any shape" if shape is None else str([-1 if d is None else d for d in shape])
+    return f"{name} {label(dtype)} {dims}".replace(", ", ",")
 
 
 def numpy_dtype(enum: int) -> np.dtype:

@@ -67,6 +67,9 @@ def check_options(options: TuningOptions) -> None:
          f"--max-foreign-cpu {options.max_foreign_cpu} is not a share within [0, 1)"),
         (options.quiet_wait < 0, "--quiet-wait must not be negative"),
         *_limit_problems(options),
+        # the output-agreement gate (recorded requests)
+        (not options.rtol >= 0, f"--rtol {options.rtol:g} is negative (a relative tolerance)"),
+        (not options.atol >= 0, f"--atol {options.atol:g} is negative (an absolute tolerance)"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))

@@ -1,20 +1,23 @@
 """The tuning study: the Optuna objective and the orchestration of one `autotune --mode` run.
 
-A run takes the host lock, prepares data and model if missing, picks the launcher,
-opens (or resumes) the study, enqueues what has not been measured yet (the baselines,
-and every configuration when the whole space fits the budget), then runs trials one by
-one with ask-and-tell: restart the server with the trial's settings, measure, score the
-eval set through the same server, record. Optuna's `trial.set_constraint` carries the
-accuracy floors, so TPE and `best_trial` skip infeasible trials (TPESampler reads them
-itself; its `constraints_func` is deprecated since Optuna 5.0). After the search the
-finalists (the best, the baselines and, when `instances` was searched, the best single
-instance) are raced (autotune.racing) until the data decides, online and batch with
-their servers side by side (autotune.measure.side_by_side), and autotune.report publishes the
-result. Whatever differs by mode (the measurement, the space's batching
-knobs and instance counts, the defaults of budget, finalists and gate) is read from the
-run's `Mode` (autotune.modes). Every trial runs through an `InstanceGroup`, so a trial
-of `instances` N starts N pinned servers; their memory is recorded (`rss_mb`) and, with
-`--max-memory-mb`, is a constraint like the floors (autotune.record.memory).
+A run reads what it will send (autotune.tuning.traffic: the NCF eval set, or a model's
+recorded requests, checked against it), takes the host lock, prepares data and model if
+missing, picks the launcher, opens (or resumes) the study, enqueues what has not been
+measured yet (the baselines, and every configuration when the whole space fits the
+budget), then runs trials one by one with ask-and-tell: restart the server with the
+trial's settings, measure, check the answers through the same server (HR/NDCG of the
+eval set, or the outputs' agreement with the reference), record. Optuna's
+`trial.set_constraint` carries the gate, so TPE and `best_trial` skip infeasible trials
+(TPESampler reads them itself; its `constraints_func` is deprecated since Optuna 5.0).
+After the search the finalists (the best, the baselines and, when `instances` was
+searched, the best single instance) are raced (autotune.racing) until the data decides,
+online and batch with their servers side by side (autotune.measure.side_by_side), and
+autotune.report publishes the result. Whatever differs by mode (the measurement, the
+space's batching knobs and instance counts, the defaults of budget, finalists and gate)
+is read from the run's `Mode` (autotune.modes). Every trial runs through an
+`InstanceGroup`, so a trial of `instances` N starts N pinned servers; their memory is
+recorded (`rss_mb`) and, with `--max-memory-mb`, is a constraint like the floors
+(autotune.record.memory).
 
 Several tuners may share the study (hosts of one class on one PostgreSQL storage, see
 autotune.fleet): planning and claiming a trial happen under a storage lock, `--trials`
@@ -40,15 +43,12 @@ import signal
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from autotune.assets.prepare import check_assets
-from autotune.data.eval_rows import EvalRows
 from autotune.errors import NoFeasibleTrialError
 from autotune.fleet import (
     Coordinator,
@@ -61,12 +61,9 @@ from autotune.host.lock import HostLock
 from autotune.launch import make_launcher
 from autotune.launch.base import Launcher, ModelLocation
 from autotune.launch.group import InstanceGroup
-from autotune.measure.accuracy import AccuracyGate
 from autotune.measure.peak import ServerLoad
-from autotune.measure.workload import Workload
-from autotune.model.metrics import HR_LABEL, NDCG_LABEL
+from autotune.measure.records import Records
 from autotune.options import BUSY_SHARE, TuningOptions
-from autotune.paths import MODEL_NAME
 from autotune.progress import Progress, make_progress
 from autotune.protocols import REST
 from autotune.racing.race import race_study
@@ -83,6 +80,7 @@ from autotune.search.space import SearchSpace, baselines, build_space
 from autotune.tuning.preflight import check_limits, check_options, check_run
 from autotune.tuning.recovery import fail_orphaned_trials, report_when_interrupted
 from autotune.tuning.study import open_study, plan_trials
+from autotune.tuning.traffic import build_traffic, read_traffic
 from autotune.tuning.trials import TrialObjective, run_trials
 
 if TYPE_CHECKING:
@@ -123,47 +121,46 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
     (`autotune.launch.make_launcher`; tests pass their own).
     """
     check_options(options)
+    records = read_traffic(options, assets)
     check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period,
                            stale_trial_callback=requeue_stale_trial)
     with ExitStack() as stack:
-        run = _set_up(options, storage, assets, launcher_factory, stack)
+        run = _set_up(options, storage, assets, records, launcher_factory, stack)
         _search(run)
         interrupted = _race(run)
-    report = publish_report(run.study, options.report_dir, quiet=options.quiet)
+    report = publish_report(run.study, run.options.report_dir, quiet=run.options.quiet)
     if interrupted:
         raise KeyboardInterrupt
     if report["best"] is None:
-        raise _no_feasible_trial(run.study, options, report["trials"])
+        raise _no_feasible_trial(run, report["trials"])
     return 0
 
 
 def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAssets | None",
-            launcher_factory: LauncherFactory, stack: ExitStack) -> TuningRun:
-    """The host lock, the assets, the launchers, the space, the workload and its gate, the
-    study (a dead tuner's trial failed first) and the progress display, each entered on
-    `stack` so that whatever happens next they are released."""
+            records: Records | None, launcher_factory: LauncherFactory,
+            stack: ExitStack) -> TuningRun:
+    """The host lock, the model and what is sent to it (autotune.tuning.traffic: the
+    workload and its gate), the launchers, the space, the study (a dead tuner's trial
+    failed first) and the progress display, each entered on `stack` so that whatever
+    happens next they are released."""
     if not options.allow_concurrent:
         stack.enter_context(HostLock())
     stack.enter_context(_sigterm_as_interrupt())
     machine = detect_host()
     host = _within_limits(machine, options)
-    assets = check_assets(assets) if assets else _prepare(options)
-    model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
-    launcher = stack.enter_context(_instance_group(options, model, host, launcher_factory))
+    traffic = build_traffic(options, assets, records)
+    options = dataclasses.replace(options, batch_size=traffic.batch_size)
+    launcher = stack.enter_context(_instance_group(options, traffic.model, host,
+                                                   launcher_factory))
     check_limits(options, machine, launcher.kind)
     mode = options.mode
     space = build_space(host, options.max_threads, options.space == "extended",
                         batching=mode.searches_batching, instances=mode.searches_instances,
                         cpu_limits=options.target_qps is not None)
-    eval_rows = EvalRows.load(Path(assets.eval_path))
-    workload = Workload.build(mode, options.objective, options.batch_size, options.iterations,
-                              eval_rows, options.seed, options.latency_policy,
-                              precision=options.precision)
-    gate = AccuracyGate(eval_rows.sample_users(options.gate_users, options.seed),
-                        options.min_hr, options.min_ndcg)
-    study = open_study(options, storage, host, launcher, workload, Path(assets.model_dir))
+    study = open_study(options, storage, host, launcher, traffic)
+    workload = traffic.workload
     if mode.bounded:
         workload = dataclasses.replace(workload, server_load=ServerLoad(
             options.bounded_run, options.peak_policy,
@@ -171,9 +168,9 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     fail_orphaned_trials(study)
     stack.enter_context(report_when_interrupted(study, options.report_dir))
     progress = stack.enter_context(make_progress(options.quiet))
-    objective = TrialObjective(space, launcher, workload, gate, progress, options)
-    return TuningRun(options, storage, host, model, launcher, launcher_factory, space, study,
-                     objective, progress)
+    objective = TrialObjective(space, launcher, workload, traffic.gate, progress, options)
+    return TuningRun(options, storage, host, traffic.model, launcher, launcher_factory, space,
+                     study, objective, progress)
 
 
 def _within_limits(machine: HostFacts, options: TuningOptions) -> HostFacts:
@@ -219,15 +216,15 @@ def _race(run: TuningRun) -> bool:
     return record.stopped == "interrupted"
 
 
-def _no_feasible_trial(study: optuna.Study, options: TuningOptions,
-                       counts: dict[str, int]) -> NoFeasibleTrialError:
-    """Why no trial is the answer: how many were measured, infeasible (below the floors,
+def _no_feasible_trial(run: TuningRun, counts: dict[str, int]) -> NoFeasibleTrialError:
+    """Why no trial is the answer: how many were measured, infeasible (short of the gate,
     above the memory limit) and failed, and in server mode the bound this host could meet."""
+    study, options = run.study, run.options
     memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
     return NoFeasibleTrialError(
         f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
-        f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
-        f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
+        f"measured ({counts['infeasible']} infeasible: "
+        f"{run.objective.gate.unmet(complete_trials(study))}"
         f"{'; ' + memory if memory else ''}{_missed_target(options)}), "
         f"{counts.get('FAIL', 0)} failed{_missed_bound(study, options)}")
 
@@ -251,14 +248,6 @@ def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
     return (f"; {len(missed)} missed p99 <= {options.p99_ms:g} ms even at "
             f"{options.peak_policy.min_qps:g} requests/s (the best p99 there: {best:.2f} ms): "
             f"this host needs a looser bound, e.g. --p99-ms {math.ceil(1.5 * best)}")
-
-
-def _prepare(options: TuningOptions) -> "PreparedAssets":
-    from autotune.assets.prepare import prepare_assets
-
-    return prepare_assets(dataset=options.dataset, data_dir=options.data_dir,
-                          model_dir=options.model_dir, epochs=options.epochs, seed=options.seed,
-                          download=options.download, quiet=options.quiet)
 
 
 def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFacts,

@@ -30,7 +30,6 @@ from autotune.fleet import (
 )
 from autotune.host.facts import HostFacts
 from autotune.launch.base import Launcher
-from autotune.measure.workload import Workload
 from autotune.options import DEFAULT_BUDGET, TuningOptions
 from autotune.protocols import GRPC
 from autotune.record.schema import (
@@ -44,17 +43,19 @@ from autotune.search.space import (
     Baseline,
     SearchSpace,
 )
+from autotune.tuning.traffic import Traffic
 
 if TYPE_CHECKING:
     pass
 
 
 def host_class_of(options: TuningOptions, host: HostFacts, server: str,
-                  model_dir: Path) -> HostClass:
+                  traffic: Traffic) -> HostClass:
     """This host's class for this run (autotune.fleet.host_class)."""
     study_parts = {"mode": options.mode.name, "objective": options.stored_objective,
                    "space": options.space, "max_threads": options.max_threads,
-                   "dataset": options.dataset,
+                   # the dataset (NCF), or the model's name and its records' digest
+                   **traffic.class_parts,
                    # only REST, limits and right-sizing are named: other studies keep the
                    # classes (and names) they had
                    **({"protocol": options.protocol} if options.protocol != GRPC else {}),
@@ -62,44 +63,48 @@ def host_class_of(options: TuningOptions, host: HostFacts, server: str,
                       if options.deploy_limits else {}),
                    **({"target_qps": options.target_qps} if options.target_qps else {})}
     return make_host_class(hardware_parts(host), server_build(server, options.image),
-                           model_fingerprint(model_dir), study_parts, options.host_class)
+                           model_fingerprint(traffic.model.base_path), study_parts,
+                           options.host_class)
 
 
 def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, launcher: Launcher,
-               workload: Workload, model_dir: Path) -> optuna.Study:
+               traffic: Traffic) -> optuna.Study:
     """Create the study, or load it and check that its stored setup matches this run."""
-    host_class = host_class_of(options, host, launcher.kind, model_dir)
+    host_class = host_class_of(options, host, launcher.kind, traffic)
     name = options.study_name or host_class.study_name()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    mode = traffic.workload.mode
     study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True,
-                                direction=workload.mode.direction)
+                                direction=mode.direction)
     attrs: dict[str, object] = {
         StudyAttr.MODE: options.mode.name, StudyAttr.OBJECTIVE: options.stored_objective,
         StudyAttr.SERVER: launcher.kind, StudyAttr.PROTOCOL: str(options.protocol),
         StudyAttr.SPACE: options.space,
-        StudyAttr.BATCH_SIZE: options.mode.batch_size(options.batch_size),
-        StudyAttr.MIN_HR: options.min_hr, StudyAttr.MIN_NDCG: options.min_ndcg,
+        StudyAttr.BATCH_SIZE: traffic.workload.batch_size,
+        # the gate's floors (HR/NDCG) or tolerances, and the requests measured
+        **traffic.study_attrs,
         StudyAttr.PRECISION: options.precision,
         **({StudyAttr.P99_MS: options.p99_ms} if options.mode.bounded else {}),
         StudyAttr.MAX_MEMORY_MB: options.max_memory_mb,
         StudyAttr.LIMITS: options.deploy_limits.as_dict(),
         **({StudyAttr.TARGET_QPS: options.target_qps} if options.target_qps else {}),
         StudyAttr.HOST: host.as_dict(), StudyAttr.IMAGE: options.image,
-        StudyAttr.LAUNCHER: launcher.describe(), StudyAttr.MODEL_DIR: str(model_dir.resolve()),
+        StudyAttr.LAUNCHER: launcher.describe(),
+        StudyAttr.MODEL_DIR: str(Path(traffic.model.base_path).resolve()),
     }
     stored = ({**STUDY_ATTRS_BEFORE_RECORDED, **study.user_attrs} if study.user_attrs
               else study.user_attrs)
     mismatched = [f"{key} {stored[key]!r} (this run: {attrs.get(key)!r})"
                   for key in COMPARABLE_STUDY_ATTRS
                   if key in stored and stored[key] != attrs.get(key)]
-    if mismatched or study.direction.name.lower() != workload.mode.direction:
+    if mismatched or study.direction.name.lower() != mode.direction:
         raise UsageError(f"study {name!r} was measured with another setup: "
                          f"{'; '.join(mismatched) or 'another direction'}; "
                          "pass --study-name to start a new study")
     check_host_class(study, host_class)
     with warnings.catch_warnings():  # experimental in name only since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([workload.mode.metric])
+        study.set_metric_names([mode.metric])
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     # constant_liar: a worker's sampler counts the configurations others are measuring

@@ -1,8 +1,9 @@
 """The trials of a run: one configuration measured, gated and recorded, and the loop.
 
 `TrialObjective` is Optuna's objective (ask-and-tell): restart the server(s) with the
-trial's settings, measure the mode's objective, score the accuracy gate through the same
-server, record the attrs and the constraints (autotune.record.schema): the servers' CFS
+trial's settings, measure the mode's objective, check the gate through the same server
+(HR/NDCG, or the outputs' agreement with the reference: autotune.tuning.traffic),
+record the attrs and the constraints (autotune.record.schema): the servers' CFS
 throttling over the measurement where they ran under a quota, and with `--target-qps`
 whether the peak held it (autotune.record.target). It also gives the
 racing its rounds (side by side, or one after another). `run_trials` claims trials while
@@ -33,14 +34,11 @@ from autotune.host.load import LoadMeter, Measured, QuietPolicy, measure_quietly
 from autotune.launch.base import Launcher
 from autotune.launch.group import InstanceGroup
 from autotune.launch.settings import ServerSettings
-from autotune.measure.accuracy import AccuracyGate
 from autotune.measure.running import RunningServer, running_server
 from autotune.measure.side_by_side import MemoryOf, SideBySide
 from autotune.measure.workload import Workload
-from autotune.model.metrics import HR_LABEL, NDCG_LABEL
 from autotune.modes import Mode
 from autotune.options import TuningOptions
-from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
 from autotune.racing.race import MeasureRound, one_at_a_time
 from autotune.record.memory import MemoryCheck
@@ -52,11 +50,13 @@ from autotune.record.schema import (
     record_failure,
 )
 from autotune.record.target import TargetCheck
+from autotune.report.gate import gate_values
 from autotune.search.space import (
     SearchSpace,
     describe_params,
     settings_from_params,
 )
+from autotune.tuning.traffic import Gate
 
 if TYPE_CHECKING:
     pass
@@ -71,10 +71,10 @@ class StudyAbortedError(AutotuneError):
 
 
 class TrialObjective:
-    """Measures one configuration: server restart, objective, accuracy gate, trial record."""
+    """Measures one configuration: server restart, objective, gate, trial record."""
 
     def __init__(self, space: SearchSpace, launcher: InstanceGroup, workload: Workload,
-                 gate: AccuracyGate, progress: Progress, options: TuningOptions) -> None:
+                 gate: Gate, progress: Progress, options: TuningOptions) -> None:
         self.space = space
         self.launcher = launcher
         self.workload = workload
@@ -102,9 +102,9 @@ class TrialObjective:
                     server.clients, self.progress.phase, server.in_flight)),
                 self.meter, self.quiet, self.progress.phase)
             value, attrs = measured.result
-            self.progress.phase("accuracy")
-            accuracy = self.gate.check(server.client, settings.batching and
-                                       settings.batching.max_batch_size)
+            self.progress.phase("gate")
+            checked = self.gate.check(server.client, settings.batching and
+                                      settings.batching.max_batch_size)
             memory = self._memory()
         for key, attr in {**attrs, **_load_attrs(measured), **_throttle_attrs(throttled)}.items():
             trial.set_user_attr(key, attr)
@@ -114,7 +114,7 @@ class TrialObjective:
                 trial.set_user_attr(name, values)
         target = (TargetCheck(value, self.options.target_qps)
                   if self.options.target_qps is not None else None)
-        record_constraints(trial, accuracy, memory, target)
+        record_constraints(trial, checked, memory, target)
         return value
 
     def _throttle_metered(self, windows: list[Throttling], measure: Callable[[], T]) -> T:
@@ -155,7 +155,8 @@ class TrialObjective:
             yield side_by_side, LoadMeter(own_pids=side_by_side.server_pids)
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
-        return running_server(self.launcher, settings, MODEL_NAME, self.options.start_timeout,
+        return running_server(self.launcher, settings, self.launcher.model.name,
+                              self.options.start_timeout,
                               self.progress.phase, self.options.request_timeout,
                               self.options.protocol)
 
@@ -241,6 +242,6 @@ def _trial_line(trial: optuna.trial.FrozenTrial, mode: Mode) -> str:
     verdict = (f"[red]infeasible: {attrs[TrialAttr.INFEASIBLE]}[/]"
                if TrialAttr.INFEASIBLE in attrs else "ok")
     baseline = f" ({attrs[TrialAttr.BASELINE]})" if TrialAttr.BASELINE in attrs else ""
+    gate = " ".join(f"{label} {text}" for label, text in gate_values(attrs))
     return (f"trial {trial.number} {describe_params(trial.params)}{baseline}: "
-            f"{mode.format(trial.value)}, {HR_LABEL} {attrs[TrialAttr.HR]:.3f} "
-            f"{NDCG_LABEL} {attrs[TrialAttr.NDCG]:.3f} {verdict}")
+            f"{mode.format(trial.value)}, {gate} {verdict}")

@@ -49,7 +49,8 @@ def test_a_model_exported_with_an_older_signature_is_re_exported(tmp_path):
         **first.model_card["signature"], "outputs": {"rating": "float32"}}})
     again = prepare(tmp_path)
     assert again.model_card["version"] == 2
-    assert again.model_card["signature"]["outputs"] == {"rating": "float32", "item_id": "int32"}
+    assert again.model_card["signature"]["outputs"] == {"rating": "float32",
+                                                        "item_id": "float32"}
 
 
 def test_card_describes_data_model_and_baseline(tmp_path):

@@ -120,6 +120,7 @@ def test_rest_is_measured_on_every_instance_through_its_own_port(tiny_model: Mod
     """--protocol rest with two instances: each has its own REST port, a client each, and
     the batch measurement drives both at once."""
     from autotune.measure.running import connect
+    from autotune.measure.signature import pair_rows
     from autotune.measure.throughput import measure_throughput
     from autotune.protocols import REST
 
@@ -131,8 +132,8 @@ def test_rest_is_measured_on_every_instance_through_its_own_port(tiny_model: Mod
         assert not set(group.rest_addresses) & set(group.addresses)
         clients = connect(group, tiny_model.name, REST, 30.0, in_flight=2)
         try:
-            result = measure_throughput(clients, *sample_ids(50), iterations=8, in_flight=2,
-                                        precision=0.0)
+            result = measure_throughput(clients, pair_rows(*sample_ids(50)), iterations=8,
+                                        in_flight=2, precision=0.0)
         finally:
             for client in clients:
                 client.close()

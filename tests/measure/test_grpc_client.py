@@ -10,6 +10,7 @@ from autotune.data.eval_rows import EvalRows
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.measure.grpc_client import ServingClient
 from autotune.measure.latency import latency_statistics, measure_latency
+from autotune.measure.signature import NCF_INPUTS, pair_inputs, pair_rows
 from autotune.measure.throughput import MIN_ITERATIONS, measure_throughput
 from autotune.options import LatencyPolicy
 from autotune.stats import relative_half_width
@@ -22,26 +23,28 @@ def eval_rows(small_assets) -> EvalRows:
 
 def test_signature_comes_from_metadata(server_address):
     with ServingClient(server_address, "ncf") as client:
-        assert client.signature.user.key == "user_id"
-        assert client.signature.item.key == "item_id"
-        assert client.signature.output_key == "rating"
+        signature = client.signature("serving_default")
+        assert pair_inputs(signature) == NCF_INPUTS
+        assert signature.inputs["user_id"].describe() == "user_id int32 [-1]"
+        assert set(signature.outputs) == {"rating", "item_id"}
 
 
 def test_predict_is_the_same_in_one_request_or_many(server_address, eval_rows):
-    users, items = eval_rows.sample_users(3, seed=0).flat_pairs()
+    rows = pair_rows(*eval_rows.sample_users(3, seed=0).flat_pairs())
     with ServingClient(server_address, "ncf") as client:
-        whole = client.predict(users, items)
-        chunked = client.predict(users, items, batch_size=700)
-    assert whole.shape == (3000,) and whole.dtype == np.float32
-    np.testing.assert_allclose(whole, chunked, rtol=1e-6)
+        whole = client.predict(rows)
+        chunked = client.predict(rows, batch_size=700)
+    assert set(whole) == {"rating"}  # the requests ask for the score only
+    assert whole["rating"].shape == (3000,) and whole["rating"].dtype == np.float32
+    np.testing.assert_allclose(whole["rating"], chunked["rating"], rtol=1e-6)
 
 
 def test_latency_statistics_are_ordered(server_address, eval_rows):
-    users, items = eval_rows.random_pairs(100, seed=0)
+    rows = pair_rows(*eval_rows.random_pairs(100, seed=0))
     policy = LatencyPolicy(warmup_requests=10, window=50, max_seconds=5.0)
     phases = []
     with ServingClient(server_address, "ncf") as client:
-        result = measure_latency(client, users, items, "p95", policy, phases.append)
+        result = measure_latency(client, rows, "p95", policy, phases.append)
     assert phases == ["warm-up", "measuring"]
     assert 0 < result.p50_ms <= result.p95_ms <= result.p99_ms
     assert result.statistic("p95") == result.p95_ms
@@ -54,11 +57,11 @@ def test_latency_statistics_are_ordered(server_address, eval_rows):
 
 
 def test_windows_stop_when_the_interval_is_tight_or_at_the_cap(server_address, eval_rows):
-    users, items = eval_rows.random_pairs(100, seed=0)
+    rows = pair_rows(*eval_rows.random_pairs(100, seed=0))
     with ServingClient(server_address, "ncf") as client:
-        lenient = measure_latency(client, users, items, "mean",
+        lenient = measure_latency(client, rows, "mean",
                                   LatencyPolicy(warmup_requests=5, window=40, precision=100.0))
-        strict = measure_latency(client, users, items, "mean",
+        strict = measure_latency(client, rows, "mean",
                                  LatencyPolicy(warmup_requests=5, window=40, precision=0.0,
                                                max_requests=200))
     assert (lenient.requests, lenient.converged) == (120, True)  # three windows, at once
@@ -77,10 +80,10 @@ def test_precision_is_the_relative_half_width_of_the_95_interval():
 
 
 def test_throughput_counts_samples_per_second_until_precise(server_address, eval_rows):
-    users, items = eval_rows.random_pairs(5000, seed=0)
+    rows = pair_rows(*eval_rows.random_pairs(5000, seed=0))
     with ServingClient(server_address, "ncf") as client:
-        capped = measure_throughput([client], users, items, iterations=3, precision=0.0)
-        lenient = measure_throughput([client], users, items, iterations=20, precision=100.0)
+        capped = measure_throughput([client], rows, iterations=3, precision=0.0)
+        lenient = measure_throughput([client], rows, iterations=20, precision=100.0)
     assert capped.batch_size == 5000 and capped.iterations == 3 and not capped.converged
     assert capped.samples_per_s == pytest.approx(15000 / capped.seconds)
     per_request = capped.attrs()["request_sps"]  # each request's own, for the HTML report
@@ -103,6 +106,7 @@ def test_a_model_with_uint16_item_ids_works(tmp_path):
         address = launcher.start(ServerSettings(1, 1, 1))
         launcher.wait_until_available(120)
         with ServingClient(address, "ncf") as client:
-            assert client.signature.item.dtype == np.uint16
-            scores = client.predict(np.arange(10, dtype=np.int32), np.arange(10, dtype=np.int32))
+            assert client.signature("serving_default").inputs["item_id"].dtype == np.uint16
+            ids = np.arange(10, dtype=np.int32)
+            scores = client.predict(pair_rows(ids, ids))["rating"].ravel()
     assert scores.shape == (10,) and np.all((scores > 0) & (scores < 1))

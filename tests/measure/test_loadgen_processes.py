@@ -19,6 +19,7 @@ import pytest
 from autotune.measure import native
 from autotune.measure.grpc_client import ServingClient
 from autotune.measure.loadgen import NATIVE, PYTHON, PredictSUT, client_program
+from autotune.measure.signature import pair_rows
 from autotune.options import RunSettings
 
 SHORT = RunSettings(min_duration_s=0.5, min_queries=200, max_duration_s=3.0,
@@ -29,7 +30,8 @@ RATE = 200.0
 @pytest.fixture(scope="module")
 def requests(server_address) -> list[bytes]:
     with ServingClient(server_address, "ncf") as client:
-        return [client.request([user], [user + 1]).SerializeToString() for user in range(16)]
+        return [client.request(pair_rows([user], [user + 1])).SerializeToString()
+                for user in range(16)]
 
 
 def _closed_port() -> int:

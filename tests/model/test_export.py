@@ -6,12 +6,14 @@ import tensorflow as tf
 
 from autotune.data.eval_set import open_eval_set
 from autotune.model.card import read_model_card
-from autotune.model.config import NeuMFShape, TrainingConfig
+from autotune.model.config import WARMUP_BATCH_SIZES, NeuMFShape, TrainingConfig
 from autotune.model.evaluate import score_eval_set
 from autotune.model.export import export_model, numeric_versions
 from autotune.model.metrics import hit_rate_and_ndcg
 from autotune.model.neumf import NeuMF
 from autotune.model.train import train
+from autotune.search.batching_space import MAX_BATCH_SIZE_CHOICES
+from autotune.serving.warmup import WARMUP_FILE, read_prediction_logs
 
 
 def serve(loaded, users, items) -> np.ndarray:
@@ -27,10 +29,26 @@ def test_signature_follows_the_contract(small_assets):
         "user_id": (tf.int32, [None]), "item_id": (tf.int32, [None])}
     outputs = signature.structured_outputs
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in outputs.items()} == {
-        "rating": (tf.float32, [None]), "item_id": (tf.int32, [None])}
+        "rating": (tf.float32, [None]), "item_id": (tf.float32, [None])}
     users, items = np.array([0, 1, 2], np.int32), np.array([5, 0, 7], np.int32)
     echoed = signature(user_id=tf.constant(users), item_id=tf.constant(items))["item_id"]
-    np.testing.assert_array_equal(echoed.numpy(), items)
+    np.testing.assert_array_equal(echoed.numpy(), items.astype(np.float32))
+
+
+def test_the_export_carries_tf_servings_warmup_records(small_assets):
+    """A batch-1 request and one as large as every batching configuration the tuner may
+    recommend accepts (TF Serving refuses a larger warmup task and fails the load)."""
+    requests = [log.predict_log.request
+                for log in read_prediction_logs(small_assets.version_dir / WARMUP_FILE)]
+    assert WARMUP_BATCH_SIZES[0] == 1 and WARMUP_BATCH_SIZES[-1] <= min(MAX_BATCH_SIZE_CHOICES)
+    card = small_assets.model_card
+    assert len(requests) == len(WARMUP_BATCH_SIZES)
+    for request, rows in zip(requests, WARMUP_BATCH_SIZES, strict=True):
+        assert request.model_spec.signature_name == "serving_default"
+        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        assert {name: (array.dtype, array.shape) for name, array in inputs.items()} == {
+            "user_id": (np.int32, (rows,)), "item_id": (np.int32, (rows,))}
+        assert inputs["user_id"].max() < card["users"] and inputs["item_id"].max() < card["items"]
 
 
 def test_reloaded_model_reproduces_the_cards_in_process_accuracy(small_assets):

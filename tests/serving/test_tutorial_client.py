@@ -4,11 +4,11 @@ the serving image: the accuracy it computes is the model card's.
 The flow is the tutorial's verification step: the whole eval set in batches of 50,000,
 each a `PredictRequest` of `user_id` (int32) and `item_id` (uint16) built with
 `make_tensor_proto`; from each response it reads the scores as
-`result.outputs['rating'].float_val` and the echoed item ids, then ranks each user's
-1,000 candidates by score for HR@10 and NDCG@10. Two departures, both to make the
-check stricter: the ids are read from `int_val`, the typed field of the int32 ids the
-tutorial's model echoes (the tutorial reads `float_val` there, an empty list it never
-uses), and they are checked against the ids sent.
+`result.outputs['rating'].float_val` and the echoed item ids as
+`result.outputs['item_id'].float_val` (the export's `item_id` output is float32, as the
+tutorial's model returns it), builds `items_by_user` from them, then ranks each user's
+1,000 candidates by score for HR@10 and NDCG@10. One departure, to make the check
+stricter: the echoed ids are checked against the ids sent.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def run_tutorial_client(address: str, users: np.ndarray, items: np.ndarray,
         request.inputs["item_id"].CopyFrom(tf.make_tensor_proto(items[begin:end].astype(np.uint16)))
         result = stub.Predict(request, timeout=120)
         predictions.append(result.outputs["rating"].float_val)
-        movies.append(result.outputs["item_id"].int_val)
+        movies.append(result.outputs["item_id"].float_val)
     channel.close()
     return np.concatenate(predictions), np.concatenate(movies)
 
@@ -61,6 +61,7 @@ def check_tutorial_accuracy(launcher: Launcher, small_assets) -> None:
                                              eval_items.ravel())
     predicted_scores_by_user = scores.reshape(num_users, -1)
     items_by_user = echoed.reshape(num_users, -1)
+    assert len(echoed) == eval_items.size  # the tutorial's client reads them all
     np.testing.assert_array_equal(items_by_user, eval_items)  # column 0: the held-out positive
     hr, ndcg = hit_rate_and_ndcg(predicted_scores_by_user)
     print(f"Accuracy: {hr:.5f} HR, {ndcg:.5f} NDCG")
