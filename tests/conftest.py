@@ -15,8 +15,10 @@ from typing import Callable, Iterator
 import pytest
 
 from autotune.data.synthetic import SyntheticShape
+from autotune.host.cgroups import SYSTEM
 from autotune.host.lock import LOCK_FILE_ENV
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
+from autotune.launch.server_cgroup import PREFIX, ServerCgroup
 from autotune.measure.loadgen import NATIVE, PYTHON, client_program
 from autotune.measure.native import NativeUnavailable
 from autotune.options import TuningOptions
@@ -102,3 +104,19 @@ def server_address(small_assets) -> Iterator[str]:
         address = launcher.start(ServerSettings(1, 1, 1))
         launcher.wait_until_available(120)
         yield address
+
+
+@pytest.fixture
+def cgroups() -> Iterator[Path]:
+    """The tuner's own cpu cgroup folder, where this host lets a test make groups (else
+    skip, or fail under CI=true)."""
+    try:
+        ServerCgroup.create(1.0, None).remove()
+    except Exception as error:  # noqa: BLE001 - the reason is the skip's message
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI promises a writable cgroup filesystem: {error}")
+        pytest.skip(f"cannot make cgroups here: {error}")
+    parent = SYSTEM.group_dir("cpu")
+    assert parent is not None
+    yield parent
+    assert not list(parent.glob(f"{PREFIX}{os.getpid()}-*")), "a server cgroup was left"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from autotune.host.cgroups import SYSTEM, CgroupFs, quota_group_of, throttling_of
 from autotune.launch import ModelLocation, ServerSettings
 from autotune.launch.local import LocalLauncher
@@ -15,26 +13,12 @@ from autotune.launch.server_cgroup import PREFIX, ServerCgroup, reap_stale
 from serving.fixtures import START_DEADLINE_S
 
 
-def _writable_cgroups() -> Path:
-    """The tuner's own cpu cgroup, where this host lets the test make groups (else skip,
-    or fail under CI=true)."""
-    parent = SYSTEM.group_dir("cpu")
-    try:
-        ServerCgroup.create(1.0, None).remove()
-    except Exception as error:  # noqa: BLE001 - the reason is the skip's message
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises a writable cgroup filesystem: {error}")
-        pytest.skip(f"cannot make cgroups here: {error}")
-    assert parent is not None
-    return parent
-
-
 def _ours(parent: Path) -> list[Path]:
     return sorted(parent.glob(f"{PREFIX}{os.getpid()}-*"))
 
 
-def test_a_server_runs_under_its_quota_and_its_group_goes_with_it(small_assets):
-    parent = _writable_cgroups()
+def test_a_server_runs_under_its_quota_and_its_group_goes_with_it(small_assets, cgroups):
+    parent = cgroups
     with LocalLauncher(ModelLocation(Path(small_assets.model_dir))) as launcher:
         launcher.start(ServerSettings(1, 1, 1, cpus=0.5))
         launcher.wait_until_available(START_DEADLINE_S)
@@ -50,8 +34,8 @@ def test_a_server_runs_under_its_quota_and_its_group_goes_with_it(small_assets):
     assert not _ours(parent)
 
 
-def test_the_groups_of_a_dead_tuner_are_reaped_by_the_next(tmp_path):
-    parent = _writable_cgroups()
+def test_the_groups_of_a_dead_tuner_are_reaped_by_the_next(tmp_path, cgroups):
+    parent = cgroups
     stale = parent / f"{PREFIX}999999999-deadbeef"  # no such pid
     stale.mkdir()
     assert stale in reap_stale(parent) and not stale.exists()

@@ -5,7 +5,6 @@ the Kubernetes spec of the answer."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from autotune.errors import UsageError
 from autotune.host.cgroups import SYSTEM, quota_group_of
 from autotune.launch.docker import DockerLauncher
 from autotune.launch.local import LocalLauncher
-from autotune.launch.server_cgroup import PREFIX, ServerCgroup
+from autotune.launch.server_cgroup import ServerCgroup
 from autotune.options import PeakPolicy, RunSettings
 from autotune.record.schema import TrialAttr
 from autotune.tuning.run import run_tuning
@@ -27,22 +26,6 @@ from processes import serving_processes
 
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
 TESTS = Path(__file__).parents[1]
-
-
-@pytest.fixture
-def cgroups() -> Path:
-    """The tuner's own cpu cgroup folder, where this host lets a test make groups (else
-    skip, or fail under CI=true)."""
-    try:
-        ServerCgroup.create(1.0, None).remove()
-    except Exception as error:  # noqa: BLE001 - the reason is the skip's message
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises a writable cgroup filesystem: {error}")
-        pytest.skip(f"cannot make cgroups here: {error}")
-    parent = SYSTEM.group_dir("cpu")
-    assert parent is not None
-    yield parent
-    assert not list(parent.glob(f"{PREFIX}{os.getpid()}-*")), "a server cgroup was left"
 
 
 def _study(options) -> optuna.Study:
