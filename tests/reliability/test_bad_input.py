@@ -3,9 +3,7 @@ within seconds; or, for a damaged cache file, `autotune prepare` rebuilds it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,36 +16,26 @@ from autotune.errors import UsageError
 from autotune.model.export import numeric_versions
 from autotune.tuning.run import run_tuning
 
-#: TensorFlow's import on a busy host, and nothing else
-REFUSAL_S = 90
+from .cli import REFUSAL_S, autotune, refused
+
 TINY = SyntheticShape(users=60, items=200, ratings=3_000)
 
 
-def _tuner(tmp_path: Path, *flags: str,
-           storage: str | None = None) -> subprocess.CompletedProcess:
+def _tuner(tmp_path: Path, *flags: str, storage: str | None = None,
+           modes_obeyed: bool = False) -> subprocess.CompletedProcess:
     """`autotune --mode online` with its own empty home: a refusal must leave it unmade."""
-    command = [sys.executable, "-m", "autotune", "--mode", "online", "--server", "local",
-               "--storage", storage or f"sqlite:///{tmp_path}/studies.db", *flags]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=REFUSAL_S,
-                         env={**os.environ, "AUTOTUNE_HOME": str(tmp_path / "home")})
+    run = autotune("--mode", "online", "--server", "local",
+                   "--storage", storage or f"sqlite:///{tmp_path}/studies.db", *flags,
+                   home=tmp_path / "home", modes_obeyed=modes_obeyed)
     assert not (tmp_path / "home").exists(), "data or model prepared before the refusal"
     return run
-
-
-def _refused(run: subprocess.CompletedProcess, *words: str) -> str:
-    assert run.returncode == 2, run.stderr[-2000:]
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("autotune: error: "), run.stderr[-2000:]
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
 
 
 def test_a_report_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
     a_file = tmp_path / "reports"
     a_file.write_text("not a folder\n")
     started = time.monotonic()
-    _refused(_tuner(tmp_path, "--report-dir", str(a_file)), "--report-dir", "is a file")
+    refused(_tuner(tmp_path, "--report-dir", str(a_file)), "--report-dir", "is a file")
     assert time.monotonic() - started < REFUSAL_S
     assert not (tmp_path / "studies.db").exists()  # refused before the storage was opened
     assert a_file.read_text() == "not a folder\n"
@@ -55,21 +43,21 @@ def test_a_report_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
 
 def test_server_mode_over_rest_is_refused_before_any_work(tmp_path):
     """LoadGen drives the server over gRPC only: said at once, not after the first trial."""
-    _refused(_tuner(tmp_path, "--mode", "server", "--protocol", "rest"),
+    refused(_tuner(tmp_path, "--mode", "server", "--protocol", "rest"),
              "--mode server", "gRPC only", "--protocol grpc")
 
 
 def test_a_report_dir_that_cannot_be_created_is_refused_before_any_work(tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    _refused(_tuner(tmp_path, "--report-dir", str(blocked / "reports")),
+    refused(_tuner(tmp_path, "--report-dir", str(blocked / "reports")),
              "--report-dir", "not writable")
 
 
 @pytest.mark.parametrize("url", ["notaurl", "postgresql://tuner:s3cret@127.0.0.1:1/studies"])
 def test_a_bad_storage_url_is_refused_before_any_work(tmp_path, url):
     run = _tuner(tmp_path, "--report-dir", str(tmp_path / "r"), storage=url)
-    _refused(run, "notaurl" if url == "notaurl" else "127.0.0.1")
+    refused(run, "notaurl" if url == "notaurl" else "127.0.0.1")
     assert "s3cret" not in run.stdout + run.stderr
 
 
@@ -104,3 +92,22 @@ def test_a_damaged_model_in_the_cache_is_rebuilt_by_prepare(tmp_path):
     again = _prepare(tmp_path)
     assert again.model_card["version"] == first.model_card["version"] + 1
     assert numeric_versions(tmp_path / "model") == [again.model_card["version"]]
+
+
+@pytest.mark.parametrize("url, secrets", [
+    ("postgresql://127.0.0.1:1/studies?user=tuner&password=sekret", ("sekret",)),
+    ("postgresql://tuner:se@cret@127.0.0.1:1/studies", ("se@cret", "cret")),
+])
+def test_a_password_in_the_query_or_holding_an_at_sign_is_never_printed(tmp_path, url, secrets):
+    """Issue 27, 6: `?password=` was printed as it is; `u:se@cret@host` printed `cret`."""
+    run = autotune("report", "--storage", url, "--report-dir", str(tmp_path / "r"))
+    line = refused(run)
+    for secret in secrets:
+        assert secret not in run.stdout + run.stderr, line
+
+
+def test_masking_a_short_password_garbles_no_other_word(tmp_path):
+    """Issue 27, 6: the password `se` was masked inside other words too (`u***r`)."""
+    run = autotune("report", "--storage", "postgresql://user:se@127.0.0.1:1/studies",
+                   "--report-dir", str(tmp_path / "r"))
+    refused(run, "postgresql://user:***@127.0.0.1:1/studies", "refused")
