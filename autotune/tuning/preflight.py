@@ -19,6 +19,9 @@ from autotune.protocols import PROTOCOL_LABELS
 if TYPE_CHECKING:
     from autotune.options import TuningOptions
 
+#: the longest study name an Optuna storage keeps (its `study_name` column)
+MAX_STUDY_NAME = 512
+
 
 def check_report_dir(report_dir: Path) -> None:
     """`report_dir` exists (created if need be) and takes a new file."""
@@ -59,6 +62,8 @@ def check_options(options: TuningOptions) -> None:
         (options.protocol not in options.mode.protocols, _unmeasurable(options)),
         (options.max_memory_mb is not None and options.max_memory_mb <= 0,
          "--max-memory-mb must be positive"),
+        (len(options.study_name or "") > MAX_STUDY_NAME,
+         f"--study-name is longer than the {MAX_STUDY_NAME} characters a storage keeps"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))
