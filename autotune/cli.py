@@ -212,6 +212,9 @@ def _subcommand_parser() -> argparse.ArgumentParser:
                            help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     dashboard.add_argument("--port", type=int, default=8080,
                            help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    dashboard.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                           help="also answer requests addressed to NAME (a tunnel's or a "
+                                "proxy's); 127.0.0.1 and localhost always, any other refused")
     return parser
 
 
@@ -254,7 +257,8 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_dashboard(args: argparse.Namespace) -> int:
     from autotune.report.dashboard import serve_dashboard
 
-    return serve_dashboard(storage=args.storage, port=args.port)
+    return serve_dashboard(storage=args.storage, port=args.port,
+                           allowed_hosts=args.allow_host)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
