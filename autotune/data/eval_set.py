@@ -37,6 +37,7 @@ from autotune.data.ncf import (
 )
 from autotune.data.sources import RatingsSource
 from autotune.errors import UsageError
+from autotune.paths import check_writable_folder
 
 PREPROCESSING_VERSION = 1  # bump when build_ncf_data's output for the same inputs changes
 EVAL_FILE, TRAIN_FILE, MANIFEST_FILE = "eval.npz", "train.npz", "eval.json"
@@ -145,6 +146,7 @@ def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
     if (manifest and manifest.get("fingerprint") == fingerprint
             and files_intact(directory, manifest)):
         return EvalSet(directory, manifest)
+    check_writable_folder(directory, "--data-dir")  # now, not after the build
     data = build_ncf_data(source.load(), seed, negatives)
     manifest = {
         "fingerprint": fingerprint,

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.modes import Mode, get_mode
+from autotune.modes import MODES, Mode, get_mode
 from autotune.protocols import GRPC
 
 
@@ -111,6 +111,12 @@ FIXED_PARAMS = "fixed_params"
 #: the trial system attr where Optuna's RetryHeartbeatStaleTrialCallback lists the
 #: failed trials a re-queued one retries
 RETRY_HISTORY = "retry_history"
+
+
+def written_by_autotune(study_attrs: Mapping[str, Any]) -> bool:
+    """Whether a study with these user attrs is one autotune ran (it records its mode
+    first); a storage may also hold studies of other programs, which have no report."""
+    return study_attrs.get(StudyAttr.MODE) in MODES
 
 
 def study_mode(study: optuna.Study) -> Mode:

@@ -10,6 +10,12 @@ A URL SQLAlchemy cannot parse, a database driver that is not installed, a server
 does not answer and a refused login each become a `UsageError` (exit 2) whose message
 names the URL with its password masked: passwords never reach the terminal or a log.
 
+Opening an Optuna storage creates Optuna's tables where they are missing. The tuner
+means to (it writes its study there); the readers (`autotune report`, the dashboard:
+`create=False`) must not turn a user's own database into a study storage, so they first
+look at its tables without writing (a SQLite file opened read-only) and refuse one that
+is not an Optuna storage already.
+
 `postgresql://` and `postgres://` are read as `postgresql+psycopg://`, so psycopg 3 (a
 declared dependency) serves them whichever driver the installed SQLAlchemy would pick.
 """
@@ -25,7 +31,7 @@ import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from autotune.errors import UsageError
 
@@ -40,6 +46,8 @@ _PSYCOPG_SCHEMES = ("postgresql", "postgres")
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 #: a URL's scheme, user name and password (up to the last `@` of the authority)
 _USERINFO = re.compile(r"^(?P<user>[^:/?#]+://[^:/?#@]*):[^/?#]*@")
+#: tables every Optuna storage has (its studies, and its schema version)
+OPTUNA_TABLES = ("studies", "version_info")
 
 StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -87,8 +95,9 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
                  stale_trial_callback: StaleTrialCallback | None = None) -> RDBStorage:
     """The Optuna storage at `url`; a `UsageError` naming the masked URL when it cannot open.
 
-    `create=False` refuses a SQLite file that does not exist yet (reading a report of a
-    study that was never run) instead of creating an empty database. The heartbeat
+    `create=False` (the readers) refuses a SQLite file that does not exist yet (reading a
+    report of a study that was never run) instead of creating an empty database, and a
+    database that is not an Optuna storage instead of adding Optuna's tables. The heartbeat
     arguments are Optuna's: a trial whose worker stops beating for `grace_period` seconds
     is failed by the next worker that looks, and `stale_trial_callback` runs for it.
     """
@@ -110,6 +119,8 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
     dialect, password = parsed.get_backend_name(), parsed.password
     engine_kwargs = ({"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
                      if dialect in ("postgresql", "mysql") else {})
+    if not create:
+        _require_optuna_tables(parsed, path, engine_kwargs, shown)
     for _ in range(_CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():  # heartbeats are experimental in name only
@@ -125,6 +136,26 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
             failure = error
             break
     raise UsageError(_without(_describe(failure, shown, dialect), password)) from None
+
+
+def _require_optuna_tables(parsed: URL, path: Path | None, engine_kwargs: dict,
+                           shown: str) -> None:
+    """`UsageError` unless the database at `parsed` already has Optuna's tables; looked
+    at without writing (a SQLite file through a read-only URI), so nothing changes."""
+    if path is not None:
+        parsed = parsed.set(database=path.resolve().as_uri(), query={"mode": "ro", "uri": "true"})
+    engine = sqlalchemy.create_engine(parsed, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except Exception as error:  # noqa: BLE001 (each cause is named by _describe, one line)
+        raise UsageError(_without(_describe(error, shown, parsed.get_backend_name()),
+                                  parsed.password)) from None
+    finally:
+        engine.dispose()
+    if not set(OPTUNA_TABLES) <= tables:
+        raise UsageError(f"{shown} is not an Optuna study storage (it has no "
+                         f"{' or '.join(sorted(set(OPTUNA_TABLES) - tables))} table) and is "
+                         "left as it is; name the storage a tuner wrote with --storage")
 
 
 def _make_folder(path: Path, shown: str) -> None:

@@ -1,10 +1,12 @@
 """`autotune dashboard`: optuna-dashboard on a study storage, on 127.0.0.1 only.
 
-Before serving, every study in the storage gets its report (autotune.report.markdown)
-as its dashboard note, so a study whose run was interrupted shows the same summary as
-a finished one; the metric name (`latency_ms` or `throughput_sps`) and the infeasible
-trials (greyed, from the `constraints` system attr) are already in the storage. The
-dashboard's "best trial" is the best feasible one (`feasible_best_storage`).
+Before serving, every study autotune ran in the storage gets its report
+(autotune.report.markdown) as its dashboard note, so a study whose run was interrupted
+shows the same summary as a finished one (a study another program wrote there is
+served as optuna-dashboard shows it, with no note); the metric name (`latency_ms` or
+`throughput_sps`) and the infeasible trials (greyed, from the `constraints` system
+attr) are already in the storage. The dashboard's "best trial" is the best feasible
+one (`feasible_best_storage`).
 
 The WSGI app is optuna-dashboard's own (`optuna_dashboard.wsgi`), served by waitress
 with a pool of request threads (the browser loads several API routes at once).
@@ -31,7 +33,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import UsageError
-from autotune.record.schema import is_feasible
+from autotune.record.schema import is_feasible, written_by_autotune
 from autotune.record.storage import open_storage
 from autotune.report.data import build_report
 from autotune.report.markdown import render_markdown
@@ -103,14 +105,16 @@ def feasible_best_storage(storage: optuna.storages.RDBStorage) -> optuna.storage
 
 
 def save_report_notes(storage: optuna.storages.RDBStorage) -> list[str]:
-    """Save each study's report as its dashboard note; the study names."""
+    """Save the report of each study autotune ran as its dashboard note; every study's
+    name (another program's study is shown as optuna-dashboard shows it, with no note)."""
     from optuna_dashboard import save_note
 
-    names = optuna.study.get_all_study_names(storage=storage)
-    for name in names:
-        study = optuna.load_study(study_name=name, storage=storage)
-        save_note(study, render_markdown(build_report(study)))
-    return names
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    for summary in summaries:
+        if written_by_autotune(summary.user_attrs):
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            save_note(study, render_markdown(build_report(study)))
+    return [summary.study_name for summary in summaries]
 
 
 def serve_dashboard(storage: str, port: int, out: TextIO = sys.stdout,

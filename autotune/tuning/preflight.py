@@ -1,4 +1,4 @@
-"""Checks of a run's flags and report folder before its first trial (and any slow work).
+"""Checks of a run's flags and folders before its first trial (and any slow work).
 
 A bad value or a `--report-dir` that cannot be written must stop the run at once with one
 line and exit 2, not after every trial has run (the report is the last thing written)
@@ -8,12 +8,11 @@ checked (autotune.assets) right after these, also before any slow work.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import UsageError
 from autotune.modes import MODES
+from autotune.paths import check_folder, check_writable_folder
 from autotune.protocols import PROTOCOL_LABELS
 
 if TYPE_CHECKING:
@@ -23,24 +22,12 @@ if TYPE_CHECKING:
 MAX_STUDY_NAME = 512
 
 
-def check_report_dir(report_dir: Path) -> None:
-    """`report_dir` exists (created if need be) and takes a new file."""
-    if report_dir.exists() and not report_dir.is_dir():
-        raise UsageError(f"--report-dir {report_dir} is a file, not a folder; "
-                         "name a folder for the report files")
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=report_dir):
-            pass
-    except OSError as error:
-        raise UsageError(f"--report-dir {report_dir} is not writable ({error.strerror}); "
-                         "name a folder you can write to") from None
-
-
 def check_run(options: "TuningOptions") -> None:
     """What a run needs before anything slow, beyond its storage (opened first, by
-    autotune.record.storage): a writable report folder."""
-    check_report_dir(Path(options.report_dir))
+    autotune.record.storage): a writable report folder, and a data folder that is one."""
+    check_writable_folder(options.report_dir, "--report-dir")
+    if options.data_dir is not None:  # written only when its eval set must be built
+        check_folder(options.data_dir, "--data-dir")
 
 
 def check_options(options: TuningOptions) -> None:

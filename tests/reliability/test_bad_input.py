@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import optuna
 import pytest
 
 from autotune.assets.prepare import prepare_assets
@@ -15,6 +18,7 @@ from autotune.data.synthetic import SyntheticShape
 from autotune.errors import UsageError
 from autotune.model.export import numeric_versions
 from autotune.tuning.run import run_tuning
+from trials import online_study
 
 from .cli import REFUSAL_S, autotune, refused
 
@@ -111,3 +115,50 @@ def test_masking_a_short_password_garbles_no_other_word(tmp_path):
     run = autotune("report", "--storage", "postgresql://user:se@127.0.0.1:1/studies",
                    "--report-dir", str(tmp_path / "r"))
     refused(run, "postgresql://user:***@127.0.0.1:1/studies", "refused")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder of mode 0555 (read-only for a command run with `modes_obeyed`)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_a_data_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
+    """Issue 27, 8: a traceback after 7 s of preparing data."""
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder\n")
+    refused(_tuner(tmp_path, "--data-dir", str(a_file), "--report-dir", str(tmp_path / "r")),
+            "--data-dir", "is a file")
+    assert not (tmp_path / "studies.db").exists()  # refused before the storage was opened
+
+
+def test_a_read_only_data_dir_is_refused_before_the_eval_set_is_built(tmp_path,
+                                                                      read_only_folder):
+    """Issue 27, 8: the eval set was built for seconds, then writing it was a traceback."""
+    run = _tuner(tmp_path, "--data-dir", str(read_only_folder),
+                 "--report-dir", str(tmp_path / "r"), modes_obeyed=True)
+    refused(run, "--data-dir", "not writable")
+    assert not any(read_only_folder.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_a_report_dir_autotune_report_cannot_write_is_one_line(tmp_path, read_only_folder,
+                                                               kind):
+    """Issue 27, 8: `autotune report --report-dir` naming a file or a read-only folder
+    wrote its files into it regardless: a traceback."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        online_study(storage, "s")
+    target = read_only_folder
+    if kind == "file":
+        target = tmp_path / "reports"
+        target.write_text("not a folder\n")
+    run = autotune("report", "--storage", storage, "--report-dir", str(target),
+                   modes_obeyed=True)
+    refused(run, "--report-dir", "is a file" if kind == "file" else "not writable")
+    assert target.is_file() or not any(target.iterdir())
