@@ -41,6 +41,9 @@ RACING_PRECISION = 0.02
 #: failed and its configuration queued again (autotune.fleet)
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 60
+#: the largest `--seed`: numpy, TensorFlow (int64) and Optuna's sampler (seeded with
+#: `--seed` plus the trial count, within numpy's 32 bits) all take it
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)

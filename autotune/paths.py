@@ -1,11 +1,12 @@
-"""Where autotune keeps its data, models and studies by default, the names it serves, and
-the check that a folder it will write to can be written.
+"""Where autotune keeps its data, models and studies by default, the names it serves, the
+check that a folder it will write to can be written, and the reading of its own JSON files.
 
 Data and models live in the cache (`$AUTOTUNE_HOME`, default `~/.cache/autotune`);
 studies and reports live under `studies/` of the working directory, where a user will
 look for them.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -54,3 +55,14 @@ def check_writable_folder(folder: Path, flag: str) -> None:
     except OSError as error:
         raise UsageError(f"{flag} {folder} is not writable ({error.strerror}); "
                          "name a folder you can write to") from None
+
+
+def read_json_object(path: Path) -> dict | None:
+    """The JSON object autotune wrote at `path` (a manifest, a model card), or None when
+    the file is missing, unreadable or holds anything else (`["x"]`): a damaged file
+    makes what it describes stale, never a traceback."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None

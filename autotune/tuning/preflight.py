@@ -2,8 +2,11 @@
 
 A bad value or a `--report-dir` that cannot be written must stop the run at once with one
 line and exit 2, not after every trial has run (the report is the last thing written)
-nor with a traceback. The storage is opened (autotune.record.storage) and the assets are
-checked (autotune.assets) right after these, also before any slow work.
+nor with a traceback. So must a request the server would refuse: a `--batch-size`
+above the pairs one request may carry (the server's `--max_batch_size`) failed every
+trial as "server stopped answering", after tens of seconds. The storage is opened
+(autotune.record.storage) and the assets are checked (autotune.assets) right after
+these, also before any slow work.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from autotune.errors import UsageError
 from autotune.modes import MODES
 from autotune.paths import check_folder, check_writable_folder
 from autotune.protocols import PROTOCOL_LABELS
+from autotune.serving.options import DEFAULT_MAX_BATCH_SIZE
 
 if TYPE_CHECKING:
     from autotune.options import TuningOptions
@@ -51,6 +55,10 @@ def check_options(options: TuningOptions) -> None:
          "--max-memory-mb must be positive"),
         (len(options.study_name or "") > MAX_STUDY_NAME,
          f"--study-name is longer than the {MAX_STUDY_NAME} characters a storage keeps"),
+        (options.mode.batched and options.batch_size > DEFAULT_MAX_BATCH_SIZE,
+         f"--batch-size {options.batch_size:,} is more than one request may carry (the "
+         f"server takes at most {DEFAULT_MAX_BATCH_SIZE:,} pairs, its --max_batch_size); "
+         f"use at most {DEFAULT_MAX_BATCH_SIZE}"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))

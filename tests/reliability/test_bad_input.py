@@ -3,6 +3,7 @@ within seconds; or, for a damaged cache file, `autotune prepare` rebuilds it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import warnings
@@ -162,3 +163,56 @@ def test_a_report_dir_autotune_report_cannot_write_is_one_line(tmp_path, read_on
                    modes_obeyed=True)
     refused(run, "--report-dir", "is a file" if kind == "file" else "not writable")
     assert target.is_file() or not any(target.iterdir())
+
+
+def _truncate(path: Path) -> None:
+    with path.open("r+b") as stream:
+        stream.truncate(path.stat().st_size // 2)
+
+
+def test_truncated_model_variables_in_the_cache_are_rebuilt_by_prepare(tmp_path):
+    """Issue 27, 8: loading them raised IndexError, a traceback; the cache never mended."""
+    first = _prepare(tmp_path)
+    (variables,) = (first.version_dir / "variables").glob("variables.data-*")
+    _truncate(variables)
+    again = _prepare(tmp_path)
+    assert again.model_card["version"] == first.model_card["version"] + 1
+    assert numeric_versions(tmp_path / "model") == [again.model_card["version"]]
+
+
+def test_truncated_model_variables_given_to_the_tuner_are_one_line(tmp_path, tuning_options):
+    assets = _prepare(tmp_path)
+    (variables,) = (assets.version_dir / "variables").glob("variables.data-*")
+    _truncate(variables)
+    with pytest.raises(UsageError, match="cannot be served") as raised:
+        run_tuning(tuning_options("online", trials=1), assets=assets)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("damaged", ["model/model_card.json", "data/synthetic/eval.json"])
+def test_a_manifest_or_card_that_is_not_an_object_is_rebuilt_by_prepare(tmp_path, damaged):
+    """Issue 27, 8: `["x"]` in either file was an AttributeError, a traceback."""
+    _prepare(tmp_path)
+    (tmp_path / damaged).write_text('["x"]')
+    again = _prepare(tmp_path)
+    assert again.model_card["dataset"] == "synthetic"
+    assert isinstance(json.loads((tmp_path / damaged).read_text()), dict)
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_a_seed_out_of_range_is_refused_before_any_work(tmp_path, seed):
+    """Issue 27, 8: numpy's or TensorFlow's traceback after the data was prepared."""
+    refused(_tuner(tmp_path, "--seed", seed, "--report-dir", str(tmp_path / "r")),
+            "--seed", "from 0 to")
+    refused(autotune("prepare", "--seed", seed, home=tmp_path / "home"), "--seed")
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("batch_size", ["2000000", "99999999999"])
+def test_a_batch_the_server_would_refuse_is_refused_before_any_work(tmp_path, batch_size):
+    """Issue 27, 8 and 9: 2,000,000 failed three trials as "server stopped answering" and
+    exited 1 after 23 s; 99,999,999,999 tried to allocate 745 GiB (a traceback)."""
+    refused(_tuner(tmp_path, "--mode", "batch", "--batch-size", batch_size,
+                   "--report-dir", str(tmp_path / "r")),
+            "--batch-size", "at most 1000000")
+    assert not (tmp_path / "studies.db").exists()
