@@ -4,6 +4,8 @@ starts; Ctrl-C after completed trials writes their report and says where."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -33,18 +35,40 @@ def _study(storage: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def _tuner(storage: str, assets, *flags: str) -> subprocess.Popen:
+def _tuner(storage: str, assets, *flags: str, path: str | None = None) -> subprocess.Popen:
+    """The driver's tuner; `path` puts a folder first on its PATH."""
+    env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"} if path else None
     return subprocess.Popen([sys.executable, str(DRIVER), storage, str(assets.eval_path),
                              str(assets.model_dir), *flags],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.parametrize("server", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def tf_serving_binary(folder: Path) -> Path:
+    """A `tensorflow_model_server` for PATH, standing in for TF Serving's binary: the real
+    embedded server, run as that binary is (it takes the same flags), and like it blind
+    to its parent: it does not get the tuner's pid (kept for the test's eyes only)."""
+    folder.mkdir()
+    binary = folder / "tensorflow_model_server"
+    binary.write_text(f"""#!/bin/sh
+export AUTOTUNE_TEST_TUNER_PID="$AUTOTUNE_SERVING_PARENT_PID"
+unset AUTOTUNE_SERVING_PARENT_PID
+exec {shlex.quote(sys.executable)} -m autotune.serving "$@"
+""")
+    binary.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("server", ["local", "tf-serving-binary",
+                                    pytest.param("docker", marks=pytest.mark.docker)])
 def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
         server, request, tmp_path, small_assets, tuning_options):
+    """tf-serving-binary: issue 27, item 7 (only the embedded server watched its parent,
+    so TF Serving's own binary outlived the tuner, listening, and the resume left it)."""
     image = request.getfixturevalue("serving_image") if server == "docker" else "unused"
     storage = f"sqlite:///{tmp_path}/studies.db"
-    tuner = _tuner(storage, small_assets, "--server", server, "--image", image)
+    binary = tf_serving_binary(tmp_path / "bin") if server == "tf-serving-binary" else None
+    server = "local" if binary else server
+    tuner = _tuner(storage, small_assets, "--server", server, "--image", image, path=binary)
     find = local_server if server == "local" else container
     fault = WhenMeasuring(lambda: find(tuner.pid), lambda _server: tuner.kill())
     fault.start()
