@@ -10,6 +10,12 @@ A URL SQLAlchemy cannot parse, a database driver that is not installed, a server
 does not answer and a refused login each become a `UsageError` (exit 2) whose message
 names the URL with its password masked: passwords never reach the terminal or a log.
 
+A storage that stops answering while a run uses it (a PostgreSQL server stopped, the
+network gone) is the same kind of failure, met later: `storage_lost_as_error` turns it
+into one line naming the masked URL and the driver's reason (Optuna's own message
+blames "invalid data ... e.g. exceeding max length"), after the run has stopped its
+servers.
+
 Opening an Optuna storage creates Optuna's tables where they are missing. The tuner
 means to (it writes its study there); the readers (`autotune report`, the dashboard:
 `create=False`) must not turn a user's own database into a study storage, so they first
@@ -24,8 +30,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import optuna
 import sqlalchemy.exc
@@ -156,6 +163,36 @@ def _require_optuna_tables(parsed: URL, path: Path | None, engine_kwargs: dict,
         raise UsageError(f"{shown} is not an Optuna study storage (it has no "
                          f"{' or '.join(sorted(set(OPTUNA_TABLES) - tables))} table) and is "
                          "left as it is; name the storage a tuner wrote with --storage")
+
+
+class StorageLostError(UsageError):
+    """The storage stopped answering during a run (exit 2, one line)."""
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """Whether `error` says the storage stopped answering (its connection refused or
+    lost), as SQLAlchemy raises it or as Optuna wraps it (`StorageInternalError`)."""
+    lost = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+    return isinstance(error, lost) or (
+        isinstance(error, optuna.exceptions.StorageInternalError)
+        and isinstance(error.__cause__, lost))
+
+
+@contextmanager
+def storage_lost_as_error(url: str) -> Iterator[None]:
+    """Run the body; a storage that stops answering in it becomes a `StorageLostError`
+    saying so in one line, with the driver's reason (never the password)."""
+    try:
+        yield
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise
+        cause = error if isinstance(error, sqlalchemy.exc.DBAPIError) else error.__cause__
+        reason = _first_line(getattr(cause, "orig", None) or cause or error)
+        raise StorageLostError(_without(
+            f"lost the study storage {mask_password(url)}: {reason}; the run stopped. Rerun "
+            "once it answers: the trial being measured is then failed ('tuner died') and "
+            "measured again", make_url(url).password)) from None
 
 
 def _make_folder(path: Path, shown: str) -> None:

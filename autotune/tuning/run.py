@@ -75,7 +75,7 @@ from autotune.record.schema import (
     best_feasible_trial,
     complete_trials,
 )
-from autotune.record.storage import open_storage
+from autotune.record.storage import open_storage, storage_lost_as_error
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
 from autotune.search.space import SearchSpace, baselines, build_space
@@ -113,26 +113,28 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
     """Run (or resume) the study for `options` and report it; the exit code.
 
     The five steps of docs/DESIGN.md's data flow: check (every flag, path and URL before
-    anything slow), set up, search, race, report. `assets` are already prepared data and
-    model (tests, or callers that prepared them), checked here; by default they are
-    prepared here from the data options. `launcher_factory` makes the launcher from
-    `--server`, the model, `--image` and whether REST is measured
-    (`autotune.launch.make_launcher`; tests pass their own).
+    anything slow), set up, search, race, report. A storage that stops answering on the
+    way ends the run in one line (`StorageLostError`), its servers stopped first.
+    `assets` are already prepared data and model (tests, or callers that prepared
+    them), checked here; by default they are prepared here from the data options.
+    `launcher_factory` makes the launcher from `--server`, the model, `--image` and
+    whether REST is measured (`autotune.launch.make_launcher`; tests pass their own).
     """
     check_options(options)
     check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period,
                            stale_trial_callback=requeue_stale_trial)
-    with ExitStack() as stack:
-        run = _set_up(options, storage, assets, launcher_factory, stack)
-        _search(run)
-        interrupted = _race(run)
-    report = publish_report(run.study, options.report_dir, quiet=options.quiet)
-    if interrupted:
-        raise KeyboardInterrupt
-    if report["best"] is None:
-        raise _no_feasible_trial(run.study, options, report["trials"])
+    with storage_lost_as_error(options.storage):
+        with ExitStack() as stack:
+            run = _set_up(options, storage, assets, launcher_factory, stack)
+            _search(run)
+            interrupted = _race(run)
+        report = publish_report(run.study, options.report_dir, quiet=options.quiet)
+        if interrupted:
+            raise KeyboardInterrupt
+        if report["best"] is None:
+            raise _no_feasible_trial(run.study, options, report["trials"])
     return 0
 
 
