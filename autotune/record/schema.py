@@ -104,6 +104,9 @@ class TrialAttr(StrEnum):
     CONVERGED = "converged"
 
 
+#: trial user attrs given when a configuration is planned (enqueued), which a retry of it
+#: keeps; every other is its attempt's own (a retry that completes carries no `failure`)
+PLANNED_TRIAL_ATTRS = (TrialAttr.BASELINE,)
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
 DASHBOARD_CONSTRAINTS = "constraints"
 #: the trial system attr where Optuna keeps an enqueued trial's params

@@ -32,12 +32,11 @@ import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial
 from sqlalchemy.engine import URL, make_url
 
 from autotune.errors import UsageError
@@ -55,9 +54,6 @@ _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 _USERINFO = re.compile(r"^(?P<user>[^:/?#]+://[^:/?#@]*):[^/?#]*@")
 #: tables every Optuna storage has (its studies, and its schema version)
 OPTUNA_TABLES = ("studies", "version_info")
-
-StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-
 
 def normalize_url(url: str) -> str:
     """`url` with a plain PostgreSQL scheme pinned to psycopg 3; other URLs unchanged."""
@@ -98,15 +94,14 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | None = None,
-                 grace_period: int | None = None,
-                 stale_trial_callback: StaleTrialCallback | None = None) -> RDBStorage:
+                 grace_period: int | None = None) -> RDBStorage:
     """The Optuna storage at `url`; a `UsageError` naming the masked URL when it cannot open.
 
     `create=False` (the readers) refuses a SQLite file that does not exist yet (reading a
     report of a study that was never run) instead of creating an empty database, and a
     database that is not an Optuna storage instead of adding Optuna's tables. The heartbeat
     arguments are Optuna's: a trial whose worker stops beating for `grace_period` seconds
-    is failed by the next worker that looks, and `stale_trial_callback` runs for it.
+    is failed by the next worker that looks (autotune.fleet.fail_stale_trials).
     """
     shown = mask_password(url)
     path = sqlite_path(url)
@@ -134,8 +129,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(parsed.render_as_string(hide_password=False),
                                   engine_kwargs=engine_kwargs,
-                                  heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                  heartbeat_stale_trial_callback=stale_trial_callback)
+                                  heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Two workers creating the tables at once: one wins, the other opens them next.
             failure: Exception = error

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -53,7 +54,6 @@ from autotune.errors import NoFeasibleTrialError
 from autotune.fleet import (
     Coordinator,
     open_budget,
-    requeue_stale_trial,
 )
 from autotune.host.facts import HostFacts, detect_host
 from autotune.host.lock import HostLock
@@ -123,9 +123,8 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
     check_options(options)
     check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
-                           grace_period=options.grace_period,
-                           stale_trial_callback=requeue_stale_trial)
-    with storage_lost_as_error(options.storage):
+                           grace_period=options.grace_period)
+    with storage_lost_as_error(options.storage), _interrupted_once():
         with ExitStack() as stack:
             run = _set_up(options, storage, assets, launcher_factory, stack)
             _search(run)
@@ -145,7 +144,6 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     `stack` so that whatever happens next they are released."""
     if not options.allow_concurrent:
         stack.enter_context(HostLock())
-    stack.enter_context(_sigterm_as_interrupt())
     host = detect_host()
     assets = check_assets(assets) if assets else _prepare(options)
     model = ModelLocation(Path(assets.model_dir), MODEL_NAME)
@@ -200,15 +198,19 @@ def _race(run: TuningRun) -> bool:
 
 def _no_feasible_trial(study: optuna.Study, options: TuningOptions,
                        counts: dict[str, int]) -> NoFeasibleTrialError:
-    """Why no trial is the answer: how many were measured, infeasible (below the floors,
-    above the memory limit) and failed, and in server mode the bound this host could meet."""
-    memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
+    """Why no trial is the answer: how many were measured, infeasible (how many below the
+    floors, how many above the memory limit: only those that were) and failed, and in
+    server mode the bound this host could meet."""
+    trials = study.get_trials(deepcopy=False)
+    below = sum(trial.user_attrs.get(TrialAttr.ACCURACY_OK) is False for trial in trials)
+    reasons = "; ".join(filter(None, (
+        below and f"{below} below the floors {HR_LABEL} >= {options.min_hr}, "
+                  f"{NDCG_LABEL} >= {options.min_ndcg}",
+        over_limit_summary(trials, options.max_memory_mb))))
     return NoFeasibleTrialError(
         f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
-        f"measured ({counts['infeasible']} infeasible: below the floors {HR_LABEL} >= "
-        f"{options.min_hr}, {NDCG_LABEL} >= {options.min_ndcg}"
-        f"{'; ' + memory if memory else ''}), {counts.get('FAIL', 0)} failed"
-        f"{_missed_bound(study, options)}")
+        f"measured ({counts['infeasible']} infeasible{': ' + reasons if reasons else ''}), "
+        f"{counts.get('FAIL', 0)} failed{_missed_bound(study, options)}")
 
 
 def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
@@ -245,15 +247,25 @@ def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFact
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so a killed run also stops its server and marks its trial."""
+def _interrupted_once() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run once: the first raises KeyboardInterrupt (the trial
+    is marked, the servers stopped, the report written, exit 130); one arriving while
+    that stop runs is only acknowledged, so it cannot cut the stop short (a second
+    Ctrl-C 0.3 s after the first skipped the .html report)."""
+    stopping: list[int] = []
+
     def interrupt(signum: int, frame: object) -> None:
+        if stopping:
+            print("autotune: already stopping: the servers, then the report",
+                  file=sys.stderr, flush=True)
+            return
+        stopping.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
