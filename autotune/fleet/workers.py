@@ -111,7 +111,9 @@ def requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     planned = copy.deepcopy(trial)
     planned.user_attrs = {key: value for key, value in trial.user_attrs.items()
                           if key in PLANNED_TRIAL_ATTRS}
-    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, planned)
+    with warnings.catch_warnings():  # experimental in name only since Optuna 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, planned)
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:

@@ -142,9 +142,10 @@ def serve_dashboard(storage: str, port: int, out: TextIO = sys.stdout,
     print(f"optuna-dashboard for {len(names)} studies ({', '.join(names) or 'none'}) "
           f"on {address} (Ctrl-C to stop)", file=out, flush=True)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        print("dashboard stopped", file=out, flush=True)
+        server.run()  # returns on Ctrl-C: waitress catches the KeyboardInterrupt itself
+    except KeyboardInterrupt:  # one that lands outside waitress's loop
+        pass
     finally:
         server.close()
+    print("dashboard stopped", file=out, flush=True)
     return 0
