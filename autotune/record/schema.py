@@ -66,7 +66,7 @@ COMPARABLE_STUDY_ATTRS = (StudyAttr.MODE, StudyAttr.OBJECTIVE, StudyAttr.SERVER,
                           StudyAttr.MIN_HR, StudyAttr.MIN_NDCG, StudyAttr.P99_MS,
                           StudyAttr.MAX_MEMORY_MB)
 #: what a study from before an attr was recorded had (all were measured over gRPC then)
-STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC}
+STUDY_ATTRS_BEFORE_RECORDED = {StudyAttr.PROTOCOL: GRPC.value}
 
 
 class TrialAttr(StrEnum):
