@@ -256,8 +256,8 @@ def _interrupted_once() -> Iterator[None]:
 
     def interrupt(signum: int, frame: object) -> None:
         if stopping:
-            print("autotune: already stopping: the servers, then the report",
-                  file=sys.stderr, flush=True)
+            print("autotune: already stopping: its servers are stopped and its report "
+                  "written, then it exits", file=sys.stderr, flush=True)
             return
         stopping.append(signum)
         raise KeyboardInterrupt
