@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from autotune.errors import AutotuneError
 from autotune.launch import LAUNCHER_KINDS
@@ -26,6 +26,7 @@ from autotune.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUDGET,
     LATENCY_STATISTICS,
+    MAX_SEED,
     SPACES,
     default,
 )
@@ -36,10 +37,26 @@ DATASETS = ("synthetic", "ml-1m", "ml-100k", "ml-20m", "ml-latest")
 SUBCOMMANDS = ("prepare", "serve", "image", "report", "dashboard")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of a flag is one line and exit 2, as every other
+    refusal of the tool's (not the usage text first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"autotune: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, "
+                                         f"got {text}")
     return value
 
 
@@ -53,7 +70,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="model base path with numeric versions (default under $AUTOTUNE_HOME)")
     group.add_argument("--epochs", type=_positive_int, default=None,
                        help="training epochs (default: the dataset's tuned value)")
-    group.add_argument("--seed", type=int, default=default("seed"),
+    group.add_argument("--seed", type=_seed, default=default("seed"),
                        help="seed for data, sampling and training")
     group.add_argument("--download", action="store_true",
                        help="fetch the MovieLens files from GroupLens if they are missing")
@@ -80,7 +97,7 @@ def _racing_tops() -> str:
 
 def _tuning_parser() -> argparse.ArgumentParser:
     """`autotune --mode ...`: one group of flags per concern, in the order of a run."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="autotune",
         description="Find the fastest TensorFlow Serving thread settings for this host. "
                     f"Subcommands: {', '.join(SUBCOMMANDS)} (autotune SUBCOMMAND --help).",
@@ -238,7 +255,7 @@ def _add_fleet_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _subcommand_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autotune")
+    parser = _Parser(prog="autotune")
     commands = parser.add_subparsers(dest="command", required=True)
 
     prepare = commands.add_parser("prepare",
@@ -267,6 +284,9 @@ def _subcommand_parser() -> argparse.ArgumentParser:
                            help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     dashboard.add_argument("--port", type=int, default=8080,
                            help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    dashboard.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                           help="also answer requests addressed to NAME (a tunnel's or a "
+                                "proxy's); 127.0.0.1 and localhost always, any other refused")
     return parser
 
 
@@ -309,7 +329,8 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_dashboard(args: argparse.Namespace) -> int:
     from autotune.report.dashboard import serve_dashboard
 
-    return serve_dashboard(storage=args.storage, port=args.port)
+    return serve_dashboard(storage=args.storage, port=args.port,
+                           allowed_hosts=args.allow_host)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -57,6 +57,9 @@ BUSY_SHARE = 0.10
 #: `--quiet-wait`: seconds a busy measurement waits for the host to calm (with
 #: --max-foreign-cpu)
 QUIET_WAIT_S = 60.0
+#: the largest `--seed`: numpy, TensorFlow (int64) and Optuna's sampler (seeded with
+#: `--seed` plus the trial count, within numpy's 32 bits) all take it
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)

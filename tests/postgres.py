@@ -21,9 +21,9 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -42,6 +42,8 @@ class PostgresServer:
     user: str = USER
     password: str = PASSWORD
     host: str = "127.0.0.1"
+    #: stops the server at once (`pg_ctl stop -m immediate`), as a crash or an operator
+    stop: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def url(self, database: str = "postgres", password: str | None = None) -> str:
         """`postgresql://user:password@127.0.0.1:port/database` (another password if given)."""
@@ -110,7 +112,7 @@ class _Cluster:
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50",
                 "start")
             if started.returncode == 0:
-                return PostgresServer(port)
+                return PostgresServer(port, stop=self.stop)
         log = self.log.read_text().strip().splitlines()[-1:] if self.log.exists() else []
         raise ClusterUnavailable(f"pg_ctl start failed: {started.stderr.strip() or log}")
 

@@ -37,6 +37,7 @@ from autotune.data.ncf import (
 )
 from autotune.data.sources import RatingsSource
 from autotune.errors import UsageError
+from autotune.paths import check_writable_folder, read_json_object
 
 PREPROCESSING_VERSION = 1  # bump when build_ncf_data's output for the same inputs changes
 EVAL_FILE, TRAIN_FILE, MANIFEST_FILE = "eval.npz", "train.npz", "eval.json"
@@ -79,10 +80,7 @@ def eval_set_fingerprint(source_fingerprint: str, seed: int, negatives: int) -> 
 
 
 def _read_manifest(directory: Path) -> dict | None:
-    try:
-        return json.loads((directory / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json_object(directory / MANIFEST_FILE)
 
 
 def load_problem(path: Path) -> str | None:
@@ -102,7 +100,7 @@ def files_intact(directory: Path, manifest: dict) -> bool:
     if not all(path.is_file() for path in files):
         return False
     checksums = manifest.get(CHECKSUMS)
-    if not checksums:
+    if not isinstance(checksums, dict):
         return all(load_problem(path) is None for path in files)
     return all(checksums.get(path.name) == file_fingerprint(path) for path in files)
 
@@ -145,6 +143,7 @@ def ensure_eval_set(source: RatingsSource, directory: Path, seed: int,
     if (manifest and manifest.get("fingerprint") == fingerprint
             and files_intact(directory, manifest)):
         return EvalSet(directory, manifest)
+    check_writable_folder(directory, "--data-dir")  # now, not after the build
     data = build_ncf_data(source.load(), seed, negatives)
     manifest = {
         "fingerprint": fingerprint,

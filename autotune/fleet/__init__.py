@@ -19,11 +19,12 @@ from autotune.fleet.workers import (
                                        Coordinator,
                                        Heartbeat,
                                        SharedBudget,
+                                       fail_and_requeue,
+                                       fail_stale_trials,
                                        open_budget,
-                                       requeue_stale_trial,
                                        study_lock,
 )
 
 __all__ = ["Coordinator", "Heartbeat", "HostClass", "SharedBudget", "check_host_class",
-           "hardware_parts", "make_host_class", "model_fingerprint", "open_budget",
-           "requeue_stale_trial", "server_build", "study_lock"]
+           "fail_and_requeue", "fail_stale_trials", "hardware_parts", "make_host_class",
+           "model_fingerprint", "open_budget", "server_build", "study_lock"]

@@ -13,8 +13,9 @@ from stepping on each other:
   next. Every claimed trial records its `budget` number and its `worker` (hostname:pid).
 * Heartbeats (Optuna's RDB heartbeat): the running trial's worker records a beat every
   `heartbeat_interval` seconds; before claiming, every worker fails the trials whose
-  beat is older than `grace_period` (their worker died) and `requeue_stale_trial`
-  queues the same configuration again, so another worker measures it. A trial failed
+  beat is older than `grace_period` (their worker died; `failure` "worker silent") and
+  `requeue_stale_trial` queues the same configuration again, so another worker
+  measures it (the retry keeps the plan's attrs, not the failed attempt's). A trial failed
   that way spends no budget: its retry does.
 * A worker whose budget is spent waits while trials of that budget still run elsewhere,
   so a dead peer's configuration is never left behind and every worker's finalists are
@@ -23,6 +24,7 @@ from stepping on each other:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 import time
@@ -34,16 +36,19 @@ from typing import Callable, Iterator
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.host.facts import worker_id
 from autotune.host.lock import lock_file
 from autotune.options import HEARTBEAT_INTERVAL_S
-from autotune.record.schema import RETRY_HISTORY, StudyAttr, TrialAttr
+from autotune.record.schema import PLANNED_TRIAL_ATTRS, RETRY_HISTORY, StudyAttr, TrialAttr
 from autotune.record.storage import sqlite_path
 
 #: how often a configuration is queued again after its workers died measuring it
 MAX_RETRIES = 3
+#: the `failure` of a trial whose worker stopped its heartbeat for the grace period
+WORKER_SILENT = "worker silent: no heartbeat for the grace period"
 
 
 @contextmanager
@@ -66,11 +71,29 @@ def study_lock(storage: RDBStorage, study_name: str) -> Iterator[None]:
         yield
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail the trials of dead workers (Optuna's heartbeat check); the callback re-queues."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail the trials whose worker's heartbeat is older than the grace period ("worker
+    silent"), each re-queued; the ids this worker failed. Optuna's own check does the
+    same but cannot say why (its trials are finished before its callback runs)."""
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    return [trial_id for trial_id in storage._get_stale_trial_ids(study._study_id)
+            if fail_and_requeue(study, trial_id, WORKER_SILENT)]
+
+
+def fail_and_requeue(study: optuna.Study, trial_id: int, reason: str) -> bool:
+    """Mark a RUNNING trial FAIL with `reason` (its `failure` attr) and queue its
+    configuration again; False when another worker finished it first."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial_id, TrialAttr.FAILURE, reason)
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue_stale_trial(study, storage.get_trial(trial_id))
+    return True
 
 
 def open_budget(study: optuna.Study, storage: RDBStorage,
@@ -83,8 +106,14 @@ def open_budget(study: optuna.Study, storage: RDBStorage,
 
 
 def requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Optuna's stale-trial callback: queue the dead worker's configuration again."""
-    RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
+    """Queue a failed trial's configuration again (Optuna's retry, which records the
+    retry history), keeping only the attrs of its plan: the rest were that attempt's."""
+    planned = copy.deepcopy(trial)
+    planned.user_attrs = {key: value for key, value in trial.user_attrs.items()
+                          if key in PLANNED_TRIAL_ATTRS}
+    with warnings.catch_warnings():  # experimental in name only since Optuna 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, planned)
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -47,6 +45,7 @@ from docker.models.containers import Container
 
 from autotune.errors import ServerStartError
 from autotune.launch._ports import free_port
+from autotune.launch._watchdog import Watchdog
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
@@ -71,7 +70,6 @@ MODELS_IN_CONTAINER = "/models"
 KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
 BRIDGE_NETWORK = "bridge"
-WATCHDOG_EXIT_S = 10
 
 
 def container_env(settings: ServerSettings, model_name: str) -> dict[str, str]:
@@ -215,13 +213,6 @@ def has_bridge(client: docker.DockerClient) -> bool:
     return bool(client.networks.list(names=[BRIDGE_NETWORK]))
 
 
-def start_watchdog(launcher_id: str) -> subprocess.Popen[bytes]:
-    """The watchdog of one launcher's containers (autotune.launch._watchdog)."""
-    return subprocess.Popen([sys.executable, "-m", "autotune.launch._watchdog", launcher_id],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
 class DockerLauncher(Launcher):
     """A server container per start, on a free host port of 127.0.0.1 (module docstring)."""
 
@@ -239,8 +230,8 @@ class DockerLauncher(Launcher):
         self._container: Container | None = None
         self._kept_logs = ""
         self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
-        self._watchdog: subprocess.Popen[bytes] | None = None
         self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._watchdog = Watchdog("docker", self._launcher_id)
 
     def describe(self) -> str:
         return f"docker ({self.image})"
@@ -257,8 +248,7 @@ class DockerLauncher(Launcher):
     def start(self, settings: ServerSettings) -> str:
         self.stop()
         reap_stale_containers(self._client)
-        if self._watchdog is None or self._watchdog.poll() is not None:
-            self._watchdog = start_watchdog(self._launcher_id)
+        self._watchdog.watch()
         port = free_port()
         name = f"autotune-serving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         rest_port = self._rest_port(port)
@@ -371,13 +361,7 @@ class DockerLauncher(Launcher):
     def __exit__(self, *exc_info: object) -> None:
         """Stop the server, then let the watchdog go (it finds nothing left to remove)."""
         self.stop()
-        watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None:
-            watchdog.stdin.close()
-            try:
-                watchdog.wait(WATCHDOG_EXIT_S)
-            except subprocess.TimeoutExpired:  # a slow engine: it ends once it has looked
-                pass
+        self._watchdog.close()
 
     def logs(self, lines: int = 50) -> str:
         if self._container is None:

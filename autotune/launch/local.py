@@ -8,9 +8,11 @@ OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
-period. Its output goes to a log file that `logs()` reads. The embedded server is also
-told the tuner's pid, and stops by itself if the tuner dies without stopping it, and
-to listen on 127.0.0.1 only.
+period. Its output goes to a log file that `logs()` reads. If the tuner dies without
+stopping it, the launcher's watchdog (autotune.launch._watchdog, a process of the
+tuner's) kills the group, whatever binary runs there: TF Serving's own does not watch
+its parent. The embedded server is also told the tuner's pid (it stops by itself
+then, too), and every server is asked to listen on 127.0.0.1 only.
 
 A server with a CPU or memory limit (`ServerSettings.cpus`, `memory_mb`: `--cpus`,
 `--memory`, right-sizing) runs in a cgroup of its own with that quota, made before it
@@ -31,6 +33,7 @@ from typing import Sequence
 import psutil
 
 from autotune.launch._ports import free_port
+from autotune.launch._watchdog import Watchdog, local_line
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import batching_args, write_batching_file
 from autotune.launch.server_cgroup import ServerCgroup
@@ -70,6 +73,7 @@ class LocalLauncher(Launcher):
         self._cgroup: ServerCgroup | None = None
         self._log_dir = tempfile.TemporaryDirectory(prefix="autotune-local-server-")
         self.log_path = Path(self._log_dir.name) / "server.log"
+        self._watchdog = Watchdog("local")
 
     def describe(self) -> str:
         name = "embedded server" if self.program == EMBEDDED_SERVER else self.program[0]
@@ -114,6 +118,10 @@ class LocalLauncher(Launcher):
         except BaseException:
             self.stop()  # no cgroup left behind by a start that never ran
             raise
+        try:
+            self._watchdog.watch(local_line(self._process.pid))
+        except psutil.NoSuchProcess:  # it failed at once: waiting says why
+            pass
         self._address = f"{LOOPBACK}:{port}"
         return self._address
 
@@ -165,6 +173,12 @@ class LocalLauncher(Launcher):
         # anything it spawned) is killed.
         self._signal_group(process.pid, signal.SIGKILL)
         process.wait()
+        self._watchdog.watch()  # nothing of ours runs now
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop the server, then let the watchdog go (it finds nothing left to kill)."""
+        self.stop()
+        self._watchdog.close()
 
     @staticmethod
     def _signal_group(group_id: int, signum: int) -> None:

@@ -76,6 +76,9 @@ class AccuracyGate:
         return {StudyAttr.MIN_HR: self.min_hr, StudyAttr.MIN_NDCG: self.min_ndcg}
 
     def unmet(self, trials: Sequence[FrozenTrial]) -> str:
-        """What an infeasible trial missed, for the run's error when none is feasible."""
-        return f"below the floors {HR_LABEL} >= {self.min_hr}, {NDCG_LABEL} >= {self.min_ndcg}"
+        """How many of `trials` fell below the floors, for the run's error when none is
+        feasible ("" when none did: the error names only what was missed)."""
+        below = sum(t.user_attrs.get(TrialAttr.ACCURACY_OK) is False for t in trials)
+        return (f"{below} below the floors {HR_LABEL} >= {self.min_hr}, "
+                f"{NDCG_LABEL} >= {self.min_ndcg}" if below else "")
 

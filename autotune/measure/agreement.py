@@ -129,16 +129,19 @@ class AgreementGate:
                 StudyAttr.ATOL: self.atol, StudyAttr.REFERENCE: self.source}
 
     def unmet(self, trials: Sequence[FrozenTrial]) -> str:
-        """What an infeasible trial missed, and how close the closest of `trials` came,
-        for the run's error when none is feasible."""
+        """How many of `trials` did not agree with the reference and how close the closest
+        came, for the run's error when none is feasible ("" when all agreed)."""
+        disagreed = sum(t.user_attrs.get(TrialAttr.AGREEMENT_OK) is False for t in trials)
+        if not disagreed:
+            return ""
         closest = min((t for t in trials if TrialAttr.MAX_ABS_ERR in t.user_attrs),
                       key=lambda t: t.user_attrs[TrialAttr.MAX_ABS_ERR], default=None)
         seen = ("" if closest is None else
                 f"; the closest, trial {closest.number}: max abs err "
                 f"{closest.user_attrs[TrialAttr.MAX_ABS_ERR]:.3g}, max rel err "
                 f"{closest.user_attrs[TrialAttr.MAX_REL_ERR]:.3g}")
-        return (f"outputs not within rtol {self.rtol:g} and atol {self.atol:g} of the "
-                f"reference ({self.source}){seen}")
+        return (f"{disagreed} with outputs not within rtol {self.rtol:g} and atol "
+                f"{self.atol:g} of the reference ({self.source}){seen}")
 
 
 def build_agreement_gate(records: Records, model_dir: Path, rtol: float, atol: float,

@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from autotune.paths import read_json_object
+
 MODEL_CARD_FILE = "model_card.json"
 
 
@@ -27,8 +29,6 @@ def write_model_card(model_dir: Path, card: dict) -> None:
 
 
 def read_model_card(model_dir: Path) -> dict | None:
-    """The model card under `model_dir`, or None when there is none (or it is unreadable)."""
-    try:
-        return json.loads((model_dir / MODEL_CARD_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    """The model card under `model_dir`, or None when there is none (or it is unreadable,
+    or not a JSON object: the model is then not current and is rebuilt)."""
+    return read_json_object(model_dir / MODEL_CARD_FILE)

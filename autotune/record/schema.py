@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.modes import Mode, get_mode
+from autotune.modes import MODES, Mode, get_mode
 from autotune.protocols import GRPC
 
 
@@ -140,6 +140,9 @@ class TrialAttr(StrEnum):
     AGREEMENT_OK = "agreement_ok"
 
 
+#: trial user attrs given when a configuration is planned (enqueued), which a retry of it
+#: keeps; every other is its attempt's own (a retry that completes carries no `failure`)
+PLANNED_TRIAL_ATTRS = (TrialAttr.BASELINE,)
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
 DASHBOARD_CONSTRAINTS = "constraints"
 #: the trial system attr where Optuna keeps an enqueued trial's params
@@ -147,6 +150,12 @@ FIXED_PARAMS = "fixed_params"
 #: the trial system attr where Optuna's RetryHeartbeatStaleTrialCallback lists the
 #: failed trials a re-queued one retries
 RETRY_HISTORY = "retry_history"
+
+
+def written_by_autotune(study_attrs: Mapping[str, Any]) -> bool:
+    """Whether a study with these user attrs is one autotune ran (it records its mode
+    first); a storage may also hold studies of other programs, which have no report."""
+    return study_attrs.get(StudyAttr.MODE) in MODES
 
 
 def study_mode(study: optuna.Study) -> Mode:

@@ -10,6 +10,18 @@ A URL SQLAlchemy cannot parse, a database driver that is not installed, a server
 does not answer and a refused login each become a `UsageError` (exit 2) whose message
 names the URL with its password masked: passwords never reach the terminal or a log.
 
+A storage that stops answering while a run uses it (a PostgreSQL server stopped, the
+network gone) is the same kind of failure, met later: `storage_lost_as_error` turns it
+into one line naming the masked URL and the driver's reason (Optuna's own message
+blames "invalid data ... e.g. exceeding max length"), after the run has stopped its
+servers.
+
+Opening an Optuna storage creates Optuna's tables where they are missing. The tuner
+means to (it writes its study there); the readers (`autotune report`, the dashboard:
+`create=False`) must not turn a user's own database into a study storage, so they first
+look at its tables without writing (a SQLite file opened read-only) and refuse one that
+is not an Optuna storage already.
+
 `postgresql://` and `postgres://` are read as `postgresql+psycopg://`, so psycopg 3 (a
 declared dependency) serves them whichever driver the installed SQLAlchemy would pick.
 """
@@ -18,14 +30,14 @@ from __future__ import annotations
 
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from autotune.errors import UsageError
 
@@ -40,9 +52,8 @@ _PSYCOPG_SCHEMES = ("postgresql", "postgres")
 _SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
 #: a URL's scheme, user name and password (up to the last `@` of the authority)
 _USERINFO = re.compile(r"^(?P<user>[^:/?#]+://[^:/?#@]*):[^/?#]*@")
-
-StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
-
+#: tables every Optuna storage has (its studies, and its schema version)
+OPTUNA_TABLES = ("studies", "version_info")
 
 def normalize_url(url: str) -> str:
     """`url` with a plain PostgreSQL scheme pinned to psycopg 3; other URLs unchanged."""
@@ -83,14 +94,14 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | None = None,
-                 grace_period: int | None = None,
-                 stale_trial_callback: StaleTrialCallback | None = None) -> RDBStorage:
+                 grace_period: int | None = None) -> RDBStorage:
     """The Optuna storage at `url`; a `UsageError` naming the masked URL when it cannot open.
 
-    `create=False` refuses a SQLite file that does not exist yet (reading a report of a
-    study that was never run) instead of creating an empty database. The heartbeat
+    `create=False` (the readers) refuses a SQLite file that does not exist yet (reading a
+    report of a study that was never run) instead of creating an empty database, and a
+    database that is not an Optuna storage instead of adding Optuna's tables. The heartbeat
     arguments are Optuna's: a trial whose worker stops beating for `grace_period` seconds
-    is failed by the next worker that looks, and `stale_trial_callback` runs for it.
+    is failed by the next worker that looks (autotune.fleet.fail_stale_trials).
     """
     shown = mask_password(url)
     path = sqlite_path(url)
@@ -110,14 +121,15 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
     dialect, password = parsed.get_backend_name(), parsed.password
     engine_kwargs = ({"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
                      if dialect in ("postgresql", "mysql") else {})
+    if not create:
+        _require_optuna_tables(parsed, path, engine_kwargs, shown)
     for _ in range(_CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():  # heartbeats are experimental in name only
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(parsed.render_as_string(hide_password=False),
                                   engine_kwargs=engine_kwargs,
-                                  heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                  heartbeat_stale_trial_callback=stale_trial_callback)
+                                  heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Two workers creating the tables at once: one wins, the other opens them next.
             failure: Exception = error
@@ -125,6 +137,56 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
             failure = error
             break
     raise UsageError(_without(_describe(failure, shown, dialect), password)) from None
+
+
+def _require_optuna_tables(parsed: URL, path: Path | None, engine_kwargs: dict,
+                           shown: str) -> None:
+    """`UsageError` unless the database at `parsed` already has Optuna's tables; looked
+    at without writing (a SQLite file through a read-only URI), so nothing changes."""
+    if path is not None:
+        parsed = parsed.set(database=path.resolve().as_uri(), query={"mode": "ro", "uri": "true"})
+    engine = sqlalchemy.create_engine(parsed, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except Exception as error:  # noqa: BLE001 (each cause is named by _describe, one line)
+        raise UsageError(_without(_describe(error, shown, parsed.get_backend_name()),
+                                  parsed.password)) from None
+    finally:
+        engine.dispose()
+    if not set(OPTUNA_TABLES) <= tables:
+        raise UsageError(f"{shown} is not an Optuna study storage (it has no "
+                         f"{' or '.join(sorted(set(OPTUNA_TABLES) - tables))} table) and is "
+                         "left as it is; name the storage a tuner wrote with --storage")
+
+
+class StorageLostError(UsageError):
+    """The storage stopped answering during a run (exit 2, one line)."""
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """Whether `error` says the storage stopped answering (its connection refused or
+    lost), as SQLAlchemy raises it or as Optuna wraps it (`StorageInternalError`)."""
+    lost = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+    return isinstance(error, lost) or (
+        isinstance(error, optuna.exceptions.StorageInternalError)
+        and isinstance(error.__cause__, lost))
+
+
+@contextmanager
+def storage_lost_as_error(url: str) -> Iterator[None]:
+    """Run the body; a storage that stops answering in it becomes a `StorageLostError`
+    saying so in one line, with the driver's reason (never the password)."""
+    try:
+        yield
+    except Exception as error:
+        if not is_storage_failure(error):
+            raise
+        cause = error if isinstance(error, sqlalchemy.exc.DBAPIError) else error.__cause__
+        reason = _first_line(getattr(cause, "orig", None) or cause or error)
+        raise StorageLostError(_without(
+            f"lost the study storage {mask_password(url)}: {reason}; the run stopped. Rerun "
+            "once it answers: the trial being measured is then failed ('tuner died') and "
+            "measured again", make_url(url).password)) from None
 
 
 def _make_folder(path: Path, shown: str) -> None:

@@ -8,24 +8,35 @@ from pathlib import Path
 import optuna
 
 from autotune.errors import NoFeasibleTrialError, UsageError
+from autotune.paths import check_writable_folder
+from autotune.record.schema import written_by_autotune
 from autotune.report.publish import publish_report
 
 
 def print_stored_report(storage: str, study_name: str | None, report_dir: Path) -> int:
-    """`autotune report`: the report of a stored study (the only one when unnamed)."""
+    """`autotune report`: the report of a stored study (the only one of autotune's when
+    unnamed); a study another program wrote there has none (`UsageError`)."""
     from autotune.record.storage import mask_password, open_storage
 
+    check_writable_folder(report_dir, "--report-dir")
     opened = open_storage(storage, create=False)
     shown = mask_password(storage)
-    names = optuna.study.get_all_study_names(storage=opened)
+    summaries = optuna.get_all_study_summaries(opened, include_best_trial=False)
+    names = [summary.study_name for summary in summaries
+             if written_by_autotune(summary.user_attrs)]
+    others = [summary.study_name for summary in summaries if summary.study_name not in names]
     if study_name is None:
         if len(names) != 1:
-            raise UsageError(f"storage {shown} holds {len(names)} studies "
+            raise UsageError(f"storage {shown} holds {len(names)} studies of autotune's "
                              f"({', '.join(names) or 'none'}); name one with --study-name")
         study_name = names[0]
+    elif study_name in others:
+        raise UsageError(f"study {study_name!r} in {shown} was not run by autotune (it has "
+                         "no autotune mode), so it has no report; `autotune dashboard` "
+                         "shows it")
     elif study_name not in names:
         raise UsageError(f"no study {study_name!r} in {shown}; "
-                         f"it has: {', '.join(names) or 'none'}")
+                         f"it has: {', '.join(names + others) or 'none'}")
     study = optuna.load_study(study_name=study_name, storage=opened)
     report = publish_report(study, report_dir)
     if report["best"] is None:

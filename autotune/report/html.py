@@ -32,6 +32,7 @@ from plotly.offline import get_plotlyjs
 from autotune.modes import metric_unit
 from autotune.options import BUSY_SHARE
 from autotune.record.schema import TrialAttr, complete_trials
+from autotune.report.files import HTML, report_file
 from autotune.report.importance import importance_evaluator, param_importances
 from autotune.report.markdown import render_markdown
 from autotune.search.space import PARAM_LABELS
@@ -56,7 +57,7 @@ Plot = tuple[str, str, "go.Figure | None"]
 
 def write_html_report(study: optuna.Study, report: dict[str, Any], report_dir: Path) -> Path:
     """Write `<report_dir>/<study>.html`; its path."""
-    path = report_dir / f"{report['study']}.html"
+    path = report_file(report_dir, report["study"], HTML)
     path.write_text(render_html(study, report))
     return path
 

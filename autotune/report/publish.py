@@ -1,6 +1,7 @@
 """Publishing a report: its files, the study's dashboard note, and the printed summary.
 
-Files: `<report-dir>/<study>.json` (the data, docs/DESIGN.md), `.md`, `.html` (the
+Files (`<study>`: the study's file stem, one rule for every file: autotune.report.files):
+`<report-dir>/<study>.json` (the data, docs/DESIGN.md), `.md`, `.html` (the
 study in pictures, autotune.report.html) and, when there is a best configuration,
 `.env` and `.k8s.yaml` (a Kubernetes Deployment, autotune.report.kubernetes); server
 mode adds the best configuration's batching parameters file and keeps
@@ -20,6 +21,7 @@ from rich.console import Console
 from autotune.launch.settings import ServerSettings
 from autotune.record.schema import TrialAttr
 from autotune.report.data import build_report
+from autotune.report.files import ENV, JSON, MARKDOWN, report_file
 from autotune.report.kubernetes import SUFFIX as K8S_SUFFIX
 from autotune.report.kubernetes import kubernetes_text
 from autotune.report.markdown import env_file_text, render_markdown
@@ -31,12 +33,12 @@ def write_report_files(report: dict[str, Any], report_dir: Path) -> list[Path]:
     """Write `<study>.json`, `.md` and (when there is a best) `.env` and `.k8s.yaml`; the
     paths written."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    stem = report_dir / report["study"]
-    files = {stem.with_suffix(".json"): json.dumps(report, indent=2) + "\n",
-             stem.with_suffix(".md"): render_markdown(report)}
+    name = report["study"]
+    files = {report_file(report_dir, name, JSON): json.dumps(report, indent=2) + "\n",
+             report_file(report_dir, name, MARKDOWN): render_markdown(report)}
     if report["best"] is not None:
-        files[stem.with_suffix(".env")] = env_file_text(report)
-        files[report_dir / f"{report['study']}{K8S_SUFFIX}"] = kubernetes_text(report)
+        files[report_file(report_dir, name, ENV)] = env_file_text(report)
+        files[report_file(report_dir, name, K8S_SUFFIX)] = kubernetes_text(report)
         batching = ServerSettings.from_params(report["best"]["params"]).batching
         if batching is not None:
             files[batching_file(report_dir, report["study"])] = batching.to_text()

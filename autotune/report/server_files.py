@@ -1,4 +1,5 @@
-"""The files a server-mode report adds beside `<study>.json/.md/.env/.html`:
+"""The files a server-mode report adds beside `<study>.json/.md/.env/.html` (`<study>`:
+the study's file stem, autotune.report.files):
 
 - `<study>.batching_parameters.txt`: the best configuration's batching parameters in TF
   Serving's format, when it batches; the `docker run` line mounts it read-only at
@@ -16,18 +17,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from autotune.report.files import report_file
+
 BATCHING_SUFFIX = ".batching_parameters.txt"
 LOGS_SUFFIX = ".loadgen"
 
 
 def loadgen_log_root(report_dir: Path, study_name: str) -> Path:
     """The folder where a study's LoadGen logs go."""
-    return Path(report_dir) / f"{study_name}{LOGS_SUFFIX}"
+    return report_file(report_dir, study_name, LOGS_SUFFIX)
 
 
 def batching_file(report_dir: Path, study_name: str) -> Path:
     """Where the best configuration's batching parameters file is written."""
-    return Path(report_dir) / f"{study_name}{BATCHING_SUFFIX}"
+    return report_file(report_dir, study_name, BATCHING_SUFFIX)
 
 
 def keep_best_logs(log_root: Path, best_logs: str | None) -> None:

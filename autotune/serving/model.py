@@ -88,8 +88,10 @@ class ServedModel:
         self.version, self.path = latest_version(base_path)
         try:
             self._loaded = tf.saved_model.load(str(self.path))
-        except (OSError, ValueError, tf.errors.OpError) as error:
-            raise ModelLoadError(f"cannot load SavedModel {self.path}: {error}") from error
+        except Exception as error:  # noqa: BLE001 (a damaged file fails in any way:
+            # a truncated variables file raises IndexError "Read less bytes than requested")
+            raise ModelLoadError(f"cannot load SavedModel {self.path}: "
+                                 f"{type(error).__name__}: {error}") from error
         ranges = read_input_ranges(self.path)
         self.signatures: dict[str, ServedSignature] = {
             key: ServedSignature(key, function, ranges)

@@ -1,47 +1,40 @@
-"""Checks of a run's flags and report folder before its first trial (and any slow work).
+"""Checks of a run's flags and folders before its first trial (and any slow work).
 
 A bad value or a `--report-dir` that cannot be written must stop the run at once with one
 line and exit 2, not after every trial has run (the report is the last thing written)
-nor with a traceback. The deployment limits are checked against the host and the
-launcher once both are known (`check_limits`), still before the first trial. The
-storage is opened (autotune.record.storage) and the assets are checked
-(autotune.assets) right after these, also before any slow work.
+nor with a traceback. So must a request the server would refuse: a `--batch-size`
+above the pairs one request may carry (the server's `--max_batch_size`) failed every
+trial as "server stopped answering", after tens of seconds. The deployment limits are
+checked against the host and the launcher once both are known (`check_limits`), still
+before the first trial. The storage is opened (autotune.record.storage) and the assets
+are checked (autotune.assets) right after these, also before any slow work.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import UsageError
 from autotune.host.cgroups import format_cpu_list, parse_cpu_list
 from autotune.host.facts import HostFacts
 from autotune.modes import MODES
+from autotune.paths import check_folder, check_writable_folder
 from autotune.protocols import PROTOCOL_LABELS
+from autotune.serving.options import DEFAULT_MAX_BATCH_SIZE
 
 if TYPE_CHECKING:
     from autotune.options import TuningOptions
 
-
-def check_report_dir(report_dir: Path) -> None:
-    """`report_dir` exists (created if need be) and takes a new file."""
-    if report_dir.exists() and not report_dir.is_dir():
-        raise UsageError(f"--report-dir {report_dir} is a file, not a folder; "
-                         "name a folder for the report files")
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=report_dir):
-            pass
-    except OSError as error:
-        raise UsageError(f"--report-dir {report_dir} is not writable ({error.strerror}); "
-                         "name a folder you can write to") from None
+#: the longest study name an Optuna storage keeps (its `study_name` column)
+MAX_STUDY_NAME = 512
 
 
 def check_run(options: "TuningOptions") -> None:
     """What a run needs before anything slow, beyond its storage (opened first, by
-    autotune.record.storage): a writable report folder."""
-    check_report_dir(Path(options.report_dir))
+    autotune.record.storage): a writable report folder, and a data folder that is one."""
+    check_writable_folder(options.report_dir, "--report-dir")
+    if options.data_dir is not None:  # written only when its eval set must be built
+        check_folder(options.data_dir, "--data-dir")
 
 
 def check_options(options: TuningOptions) -> None:
@@ -70,6 +63,12 @@ def check_options(options: TuningOptions) -> None:
         # the output-agreement gate (recorded requests)
         (not options.rtol >= 0, f"--rtol {options.rtol:g} is negative (a relative tolerance)"),
         (not options.atol >= 0, f"--atol {options.atol:g} is negative (an absolute tolerance)"),
+        (len(options.study_name or "") > MAX_STUDY_NAME,
+         f"--study-name is longer than the {MAX_STUDY_NAME} characters a storage keeps"),
+        (options.mode.batched and (options.batch_size or 0) > DEFAULT_MAX_BATCH_SIZE,
+         f"--batch-size {options.batch_size or 0:,} is more than one request may carry (the "
+         f"server takes at most {DEFAULT_MAX_BATCH_SIZE:,} pairs, its --max_batch_size); "
+         f"use at most {DEFAULT_MAX_BATCH_SIZE}"),
     ) if bad]
     if problems:
         raise UsageError("; ".join(problems))

@@ -53,18 +53,14 @@ def orphaned(trial: optuna.trial.FrozenTrial, hostname: str) -> bool:
 
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     """Mark FAIL ("tuner died") the trials this host's dead tuners left RUNNING; their numbers."""
-    from autotune.fleet import requeue_stale_trial
+    from autotune.fleet import fail_and_requeue
 
     hostname = socket.gethostname()
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if orphaned(trial, hostname):
-            study._storage.set_trial_user_attr(trial._trial_id, TrialAttr.FAILURE, TUNER_DIED)
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            # measured again, as a trial failed by the fleet's heartbeat is
-            requeue_stale_trial(study, study._storage.get_trial(trial._trial_id))
-            failed.append(trial.number)
-    return failed
+    # measured again, as a trial failed by the fleet's heartbeat is
+    return [trial.number
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if orphaned(trial, hostname)
+            and fail_and_requeue(study, trial._trial_id, TUNER_DIED)]
 
 
 @contextmanager

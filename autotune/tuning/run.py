@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -53,7 +54,6 @@ from autotune.errors import NoFeasibleTrialError
 from autotune.fleet import (
     Coordinator,
     open_budget,
-    requeue_stale_trial,
 )
 from autotune.host.cgroups import parse_cpu_list, read_limits
 from autotune.host.facts import HostFacts, detect_host
@@ -73,7 +73,7 @@ from autotune.record.schema import (
     best_feasible_trial,
     complete_trials,
 )
-from autotune.record.storage import open_storage
+from autotune.record.storage import open_storage, storage_lost_as_error
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
 from autotune.search.space import SearchSpace, baselines, build_space
@@ -114,27 +114,28 @@ def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
     """Run (or resume) the study for `options` and report it; the exit code.
 
     The five steps of docs/DESIGN.md's data flow: check (every flag, path and URL before
-    anything slow), set up, search, race, report. `assets` are already prepared data and
-    model (tests, or callers that prepared them), checked here; by default they are
-    prepared here from the data options. `launcher_factory` makes the launcher from
-    `--server`, the model, `--image` and whether REST is measured
-    (`autotune.launch.make_launcher`; tests pass their own).
+    anything slow), set up, search, race, report. A storage that stops answering on the
+    way ends the run in one line (`StorageLostError`), its servers stopped first.
+    `assets` are already prepared data and model (tests, or callers that prepared
+    them), checked here; by default they are prepared here from the data options.
+    `launcher_factory` makes the launcher from `--server`, the model, `--image` and
+    whether REST is measured (`autotune.launch.make_launcher`; tests pass their own).
     """
     check_options(options)
     records = read_traffic(options, assets)
     check_run(options)
     storage = open_storage(options.storage, heartbeat_interval=options.heartbeat_interval,
-                           grace_period=options.grace_period,
-                           stale_trial_callback=requeue_stale_trial)
-    with ExitStack() as stack:
-        run = _set_up(options, storage, assets, records, launcher_factory, stack)
-        _search(run)
-        interrupted = _race(run)
-    report = publish_report(run.study, run.options.report_dir, quiet=run.options.quiet)
-    if interrupted:
-        raise KeyboardInterrupt
-    if report["best"] is None:
-        raise _no_feasible_trial(run, report["trials"])
+                           grace_period=options.grace_period)
+    with storage_lost_as_error(options.storage), _interrupted_once():
+        with ExitStack() as stack:
+            run = _set_up(options, storage, assets, records, launcher_factory, stack)
+            _search(run)
+            interrupted = _race(run)
+        report = publish_report(run.study, run.options.report_dir, quiet=run.options.quiet)
+        if interrupted:
+            raise KeyboardInterrupt
+        if report["best"] is None:
+            raise _no_feasible_trial(run, report["trials"])
     return 0
 
 
@@ -147,7 +148,6 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     happens next they are released."""
     if not options.allow_concurrent:
         stack.enter_context(HostLock())
-    stack.enter_context(_sigterm_as_interrupt())
     machine = detect_host()
     host = _within_limits(machine, options)
     traffic = build_traffic(options, assets, records)
@@ -217,15 +217,17 @@ def _race(run: TuningRun) -> bool:
 
 
 def _no_feasible_trial(run: TuningRun, counts: dict[str, int]) -> NoFeasibleTrialError:
-    """Why no trial is the answer: how many were measured, infeasible (short of the gate,
-    above the memory limit) and failed, and in server mode the bound this host could meet."""
+    """Why no trial is the answer: how many were measured, infeasible (only the constraints
+    that were missed: the gate, the memory limit, the target rate) and failed, and in
+    server mode the bound this host could meet."""
     study, options = run.study, run.options
-    memory = over_limit_summary(study.get_trials(deepcopy=False), options.max_memory_mb)
+    trials = study.get_trials(deepcopy=False)
+    reasons = "; ".join(filter(None, (
+        run.objective.gate.unmet(complete_trials(study)),
+        over_limit_summary(trials, options.max_memory_mb), _missed_target(options))))
     return NoFeasibleTrialError(
         f"no feasible trial in study {study.study_name!r}: {counts.get('COMPLETE', 0)} "
-        f"measured ({counts['infeasible']} infeasible: "
-        f"{run.objective.gate.unmet(complete_trials(study))}"
-        f"{'; ' + memory if memory else ''}{_missed_target(options)}), "
+        f"measured ({counts['infeasible']} infeasible{': ' + reasons if reasons else ''}), "
         f"{counts.get('FAIL', 0)} failed{_missed_bound(study, options)}")
 
 
@@ -233,7 +235,7 @@ def _missed_target(options: TuningOptions) -> str:
     """Right-sizing: the rate no CPU limit held."""
     if options.target_qps is None:
         return ""
-    return (f"; right-sizing: no CPU limit held --target-qps {options.target_qps:g} under "
+    return (f"right-sizing: no CPU limit held --target-qps {options.target_qps:g} under "
             f"p99 <= {options.p99_ms:g} ms (lower the target or loosen the bound)")
 
 
@@ -263,15 +265,25 @@ def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFact
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so a killed run also stops its server and marks its trial."""
+def _interrupted_once() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run once: the first raises KeyboardInterrupt (the trial
+    is marked, the servers stopped, the report written, exit 130); one arriving while
+    that stop runs is only acknowledged, so it cannot cut the stop short (a second
+    Ctrl-C 0.3 s after the first skipped the .html report)."""
+    stopping: list[int] = []
+
     def interrupt(signum: int, frame: object) -> None:
+        if stopping:
+            print("autotune: already stopping: its servers are stopped and its report "
+                  "written, then it exits", file=sys.stderr, flush=True)
+            return
+        stopping.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

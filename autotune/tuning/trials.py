@@ -49,6 +49,7 @@ from autotune.record.schema import (
     record_constraints,
     record_failure,
 )
+from autotune.record.storage import is_storage_failure
 from autotune.record.target import TargetCheck
 from autotune.report.gate import gate_values
 from autotune.search.space import (
@@ -225,7 +226,8 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
             record_failure(study, trial, str(error))
             raise
         except BaseException as error:
-            record_failure(study, trial, f"internal error: {error!r}")
+            if not is_storage_failure(error):  # a lost storage takes no record
+                record_failure(study, trial, f"internal error: {error!r}")
             raise
         frozen = study.tell(trial, value)
         failures_in_a_row = 0

@@ -9,6 +9,10 @@ import psutil
 
 from autotune.launch.docker import OWNER, OWNER_LABEL, PID_LABEL
 
+#: the variables a server's environment names its tuner by: the one the local launcher
+#: sets, and the one `tf_serving_binary`'s stand-in keeps it in (having dropped the first)
+TUNER_PID_VARIABLES = ("AUTOTUNE_SERVING_PARENT_PID", "AUTOTUNE_TEST_TUNER_PID")
+
 
 def serving_processes_of(pid: int) -> list[psutil.Process]:
     """Live model server processes started by process `pid` (itself dead or alive)."""
@@ -16,11 +20,12 @@ def serving_processes_of(pid: int) -> list[psutil.Process]:
     for process in psutil.process_iter(["cmdline", "environ"]):
         try:
             command = " ".join(process.info["cmdline"] or [])
-            parent = (process.info["environ"] or {}).get("AUTOTUNE_SERVING_PARENT_PID")
+            environ = process.info["environ"] or {}
         except psutil.Error:
             continue
-        if "autotune.serving" in command and parent == str(pid) and process.is_running() \
-                and process.status() != psutil.STATUS_ZOMBIE:
+        if "autotune.serving" in command \
+                and str(pid) in (environ.get(name) for name in TUNER_PID_VARIABLES) \
+                and process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
             alive.append(process)
     return alive
 

@@ -14,7 +14,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from own_model import DENSE, IDS_INPUT, export_own_model, prediction_logs, write_requests
 
-from .test_bad_input import _refused, _tuner
+from .cli import refused
+from .test_bad_input import _tuner
 from .tree import snapshot
 
 Change = Callable[[prediction_log_pb2.PredictionLog], None]
@@ -55,7 +56,7 @@ BAD_RECORDS = {
 
 def _refused_unchanged(tmp_path: Path, model: Path, *flags: str) -> str:
     before = snapshot(model)
-    line = _refused(_tuner(tmp_path, "--model-dir", str(model),
+    line = refused(_tuner(tmp_path, "--model-dir", str(model),
                            "--report-dir", str(tmp_path / "reports"), *flags))
     assert snapshot(model) == before
     assert not (tmp_path / "reports").exists() and not (tmp_path / "studies.db").exists()

@@ -4,6 +4,8 @@ starts; Ctrl-C after completed trials writes their report and says where."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,7 +17,7 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from autotune.record.schema import TrialAttr
+from autotune.record.schema import RETRY_HISTORY, TrialAttr
 from autotune.tuning.recovery import TUNER_DIED
 from autotune.tuning.run import run_tuning
 
@@ -33,18 +35,51 @@ def _study(storage: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def _tuner(storage: str, assets, *flags: str) -> subprocess.Popen:
+def _lines_until(stream, text: str) -> str:
+    """The lines read from `stream` up to and with the first that holds `text` (or all,
+    at its end)."""
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if text in line:
+            break
+    return "".join(lines)
+
+
+def _tuner(storage: str, assets, *flags: str, path: str | None = None) -> subprocess.Popen:
+    """The driver's tuner; `path` puts a folder first on its PATH."""
+    env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"} if path else None
     return subprocess.Popen([sys.executable, str(DRIVER), storage, str(assets.eval_path),
                              str(assets.model_dir), *flags],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.parametrize("server", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def tf_serving_binary(folder: Path) -> Path:
+    """A `tensorflow_model_server` for PATH, standing in for TF Serving's binary: the real
+    embedded server, run as that binary is (it takes the same flags), and like it blind
+    to its parent: it does not get the tuner's pid (kept for the test's eyes only)."""
+    folder.mkdir()
+    binary = folder / "tensorflow_model_server"
+    binary.write_text(f"""#!/bin/sh
+export AUTOTUNE_TEST_TUNER_PID="$AUTOTUNE_SERVING_PARENT_PID"
+unset AUTOTUNE_SERVING_PARENT_PID
+exec {shlex.quote(sys.executable)} -m autotune.serving "$@"
+""")
+    binary.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("server", ["local", "tf-serving-binary",
+                                    pytest.param("docker", marks=pytest.mark.docker)])
 def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
         server, request, tmp_path, small_assets, tuning_options):
+    """tf-serving-binary: issue 27, item 7 (only the embedded server watched its parent,
+    so TF Serving's own binary outlived the tuner, listening, and the resume left it)."""
     image = request.getfixturevalue("serving_image") if server == "docker" else "unused"
     storage = f"sqlite:///{tmp_path}/studies.db"
-    tuner = _tuner(storage, small_assets, "--server", server, "--image", image)
+    binary = tf_serving_binary(tmp_path / "bin") if server == "tf-serving-binary" else None
+    server = "local" if binary else server
+    tuner = _tuner(storage, small_assets, "--server", server, "--image", image, path=binary)
     find = local_server if server == "local" else container
     fault = WhenMeasuring(lambda: find(tuner.pid), lambda _server: tuner.kill())
     fault.start()
@@ -70,10 +105,17 @@ def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
     assert not study.get_trials(states=(TrialState.RUNNING,))
     died = study.trials[running.number]
     assert died.state == TrialState.FAIL and died.user_attrs["failure"] == TUNER_DIED
+    (retry,) = [t for t in study.trials if running.number in t.system_attrs.get(RETRY_HISTORY, [])]
+    assert retry.state == TrialState.COMPLETE and retry.params == died.params
+    assert "failure" not in retry.user_attrs  # issue 27: it kept its predecessor's
     assert "running" not in (tmp_path / "reports" / f"{study.study_name}.md").read_text().lower()
 
 
-def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path, small_assets):
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path, small_assets,
+                                                                       presses):
+    """presses 2: Ctrl-C again as soon as the report is being written (issue 27: a second
+    Ctrl-C 0.3 s after the first cut the stop short and the .html was never written)."""
     storage = f"sqlite:///{tmp_path}/studies.db"
     tuner = _tuner(storage, small_assets, "--measure-seconds", "1", "--trials", "20")
 
@@ -90,11 +132,16 @@ def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path
         wait_until(one_trial_complete, FIND_SERVER_S, interval_s=0.5)
     finally:
         tuner.send_signal(signal.SIGINT)
+    first_lines = _lines_until(tuner.stderr, "writing the report of the")
+    if presses == 2:
+        tuner.send_signal(signal.SIGINT)
     stdout, stderr = tuner.communicate(timeout=60)
+    stderr = first_lines + stderr
     assert tuner.returncode == 130, stderr[-2000:]
     study = _study(storage)
     report = tmp_path / "reports" / f"{study.study_name}.json"
     assert "writing the report of the" in stderr
     assert str(report) in stdout.replace("\n", "")
+    assert report.with_suffix(".html").read_text().endswith("</html>\n")
     assert report.is_file() and '"COMPLETE"' in report.read_text()
     assert not serving_processes_of(tuner.pid)

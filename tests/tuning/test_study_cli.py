@@ -13,6 +13,11 @@ def test_unusable_options_are_refused(capsys):
     assert "--precision 2.0 is not within [0, 1)" in error
 
 
+def test_a_study_name_longer_than_a_storage_keeps_is_refused(capsys):
+    assert main(["--mode", "online", "--study-name", "s" * 513]) == 2
+    assert "--study-name is longer than the 512 characters" in capsys.readouterr().err
+
+
 def test_a_second_tuner_on_the_host_is_refused(capsys):
     with HostLock():
         assert main(["--mode", "batch"]) == 2

@@ -4,8 +4,9 @@
                            [--image IMAGE] [--measure-seconds S] [--trials N]
 
 The data and model are given (the test's `small_assets`) instead of being prepared, and
-the exit codes are the CLI's: 130 after Ctrl-C. By default a trial measures for up to
-60 s with windows that never agree, so a test can interrupt it mid-measurement.
+the exit codes and one-line errors are the CLI's: 130 after Ctrl-C. By default a trial
+measures for up to 60 s with windows that never agree, so a test can interrupt it
+mid-measurement.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from autotune.errors import AutotuneError
 from autotune.options import LatencyPolicy, TuningOptions
 from autotune.tuning.run import run_tuning
 
@@ -35,5 +37,8 @@ if __name__ == "__main__":
     try:
         assets = SimpleNamespace(eval_path=args.eval_path, model_dir=args.model_dir)
         sys.exit(run_tuning(options, assets))
+    except AutotuneError as error:  # as autotune.cli.main says it
+        print(f"autotune: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
