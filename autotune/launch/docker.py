@@ -20,7 +20,7 @@ may not, and the launcher's listening check (autotune.launch.base) names it then
 Every container carries the labels `autotune.owner=autotune` and `autotune.pid=<tuner
 pid>`. A container is removed by `stop()`, on a failed or interrupted start, and, if
 the tuner is killed before it can, by the tuner's watchdog process within a second or
-two (autotune.launch._watchdog); the next start on this host also removes labelled
+two (autotune.launch.watchdog); the next start on this host also removes labelled
 containers whose tuner process is gone.
 
 The same container as a ready `docker run` line (the report's) is `docker_run_command`:
@@ -45,7 +45,6 @@ from docker.models.containers import Container
 
 from autotune.errors import ServerStartError
 from autotune.launch._ports import free_port
-from autotune.launch._watchdog import Watchdog
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
@@ -56,6 +55,7 @@ from autotune.launch.batching_file import (
 )
 from autotune.launch.image import image_env
 from autotune.launch.settings import ServerSettings
+from autotune.launch.watchdog import Watchdog
 from autotune.paths import DEFAULT_IMAGE, MODEL_NAME
 from autotune.protocols import GRPC, PROTOCOL_PORTS
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK

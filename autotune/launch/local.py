@@ -9,7 +9,7 @@ OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
 period. Its output goes to a log file that `logs()` reads. If the tuner dies without
-stopping it, the launcher's watchdog (autotune.launch._watchdog, a process of the
+stopping it, the launcher's watchdog (autotune.launch.watchdog, a process of the
 tuner's) kills the group, whatever binary runs there: TF Serving's own does not watch
 its parent. The embedded server is also told the tuner's pid (it stops by itself
 then, too), and every server is asked to listen on 127.0.0.1 only.
@@ -33,11 +33,11 @@ from typing import Sequence
 import psutil
 
 from autotune.launch._ports import free_port
-from autotune.launch._watchdog import Watchdog, local_line
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import batching_args, write_batching_file
 from autotune.launch.server_cgroup import ServerCgroup
 from autotune.launch.settings import ServerSettings
+from autotune.launch.watchdog import Watchdog, local_line
 from autotune.serving.options import BIND_ADDRESS_ENV, LOOPBACK, PARENT_PID_ENV
 
 TF_SERVING_BINARY = "tensorflow_model_server"

@@ -1,0 +1,60 @@
+"""The tuner's end of a launcher's watchdog: what the launcher started is removed when
+the tuner dies.
+
+Every launcher starts one (`Watchdog`) before its first server: a process of its own
+(`python -m autotune.launch._watchdog KIND [ARG]`, in its own session, so a Ctrl-C in
+the terminal does not reach it) with a pipe on its stdin whose only writer is the
+tuner. The launcher writes one line each time what runs changes; the kernel closes the
+pipe when the tuner ends, however it ends (SIGKILL included), or when the launcher is
+closed, so the watchdog wakes at once, with no polling, removes what the last line
+named and exits (autotune.launch._watchdog, the process's side). It belongs to the
+tuner, not to the server, so it works whatever the server is: any image, TF Serving's
+own `tensorflow_model_server`, the embedded server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+
+#: seconds a closed launcher waits for its watchdog to finish looking
+WATCHDOG_EXIT_S = 10
+
+
+class Watchdog:
+    """The tuner's end of one launcher's watchdog process (module docstring)."""
+
+    def __init__(self, kind: str, *args: str) -> None:
+        self._command = [sys.executable, "-m", "autotune.launch._watchdog", kind, *args]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def watch(self, running: str = "") -> None:
+        """Tell the watchdog (started if it is not running) what to remove if the tuner
+        dies now: `running`, a line of its kind's form."""
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE,
+                                             stdout=subprocess.DEVNULL, start_new_session=True)
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{running}\n".encode())
+        self._process.stdin.flush()
+
+    def close(self) -> None:
+        """Let the watchdog go: it removes what the last line named (nothing, when the
+        launcher has stopped its server) and exits."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(WATCHDOG_EXIT_S)
+        except subprocess.TimeoutExpired:  # a slow engine: it ends once it has looked
+            pass
+
+
+def local_line(pid: int) -> str:
+    """The `local` line of a server process started in its own session (its group id is
+    its pid) that runs now."""
+    return f"{pid} {psutil.Process(pid).create_time()!r}"
