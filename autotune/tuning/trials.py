@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 
 
 MAX_FAILURES_IN_A_ROW = 3
+#: seconds for the CFS period a measurement ended in to end too (autotune.host.cgroups:
+#: a period is counted when it ends; the default period is 100 ms)
+PERIOD_SETTLE_S = 0.2
 T = TypeVar("T")
 
 
@@ -119,9 +122,15 @@ class TrialObjective:
         return value
 
     def _throttle_metered(self, windows: list[Throttling], measure: Callable[[], T]) -> T:
-        """`measure()`, with its servers' CFS throttling over it appended to `windows`."""
+        """`measure()`, with its servers' CFS throttling over it appended to `windows`.
+
+        The kernel counts a period when it ends, so a measurement shorter than a period
+        (100 ms by default: a small batch on a fast host) would see none; the counters
+        are read once the period the measurement ended in is over too."""
         before = throttling_of(self.launcher.server_pids())
         result = measure()
+        if before.periods:  # the servers run under a quota
+            time.sleep(PERIOD_SETTLE_S)
         windows.append(throttling_of(self.launcher.server_pids()) - before)
         return result
 

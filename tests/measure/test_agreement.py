@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import optuna
 import pytest
 
 from autotune.launch import Launcher, ModelLocation, ServerSettings, make_launcher
@@ -15,6 +16,7 @@ from autotune.measure.agreement import IN_PROCESS, RECORDED, build_agreement_gat
 from autotune.measure.grpc_client import ServingClient
 from autotune.measure.records import read_records
 from autotune.measure.rest_client import RestClient
+from autotune.record.schema import TrialAttr
 from own_model import (
     LARGEST,
     LOGITS,
@@ -111,5 +113,10 @@ def test_responses_recorded_from_other_weights_disagree(own_model, served, tmp_p
     with ServingClient(served.address, "ctr") as client:
         result = gate.check(client)
     assert not result.ok and result.max_abs_err > 1e-2
-    assert gate.unmet([]).startswith("outputs not within rtol 0.0001 and atol 1e-05 of the "
-                                     "reference (recorded responses)")
+    assert gate.unmet([]) == ""  # no trial disagreed: nothing to name
+    disagreed = optuna.trial.create_trial(value=1.0, user_attrs={
+        TrialAttr.AGREEMENT_OK: False, TrialAttr.MAX_ABS_ERR: result.max_abs_err,
+        TrialAttr.MAX_REL_ERR: result.max_rel_err})
+    assert gate.unmet([disagreed]).startswith(
+        "1 with outputs not within rtol 0.0001 and atol 1e-05 of the reference (recorded "
+        "responses); the closest, trial")

@@ -76,7 +76,7 @@ def test_report_leaves_out_a_study_autotune_did_not_run(tmp_path, mixed_storage)
     run = autotune("report", "--storage", mixed_storage, "--report-dir", str(tmp_path / "r"))
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(path.name for path in (tmp_path / "r").iterdir()) == [
-        "tuned.env", "tuned.html", "tuned.json", "tuned.md"]
+        "tuned.env", "tuned.html", "tuned.json", "tuned.k8s.yaml", "tuned.md"]
     refused(autotune("report", "--storage", mixed_storage, "--study-name", "plain",
                      "--report-dir", str(tmp_path / "r")), "'plain'", "not run by autotune")
 

@@ -78,9 +78,9 @@ def test_a_symlink_planted_in_the_lock_folder_is_refused_and_its_target_untouche
     victim.chmod(0o600)
     link = open_lock_folder / "autotune-tuner.lock"
     _plant_symlink(victim, link)
-    a_file = tmp_path / "not-a-model"  # stops a run that got past the lock at once
-    a_file.write_text("")
-    run = autotune("--mode", "online", "--server", "local", "--model-dir", str(a_file),
+    # the lock is taken before any data or model work: a run that got past it would
+    # prepare them and outlive the refusal's timeout
+    run = autotune("--mode", "online", "--server", "local",
                    "--storage", f"sqlite:///{tmp_path}/s.db", "--report-dir", str(tmp_path / "r"),
                    home=tmp_path / "home", env={LOCK_FILE_ENV: str(link)})
     refused(run, "cannot open the host lock", str(link))

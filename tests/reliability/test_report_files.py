@@ -51,7 +51,8 @@ def test_a_study_name_never_writes_outside_the_report_folder(tmp_path, name):
     (report,) = report_dir.glob("*.json")
     assert json.loads(report.read_text())["study"] == name
     written = sorted(path.name for path in report_dir.iterdir())
-    assert written == [f"{report.stem}{suffix}" for suffix in (".env", ".html", ".json", ".md")]
+    assert written == [f"{report.stem}{suffix}"
+                       for suffix in (".env", ".html", ".json", ".k8s.yaml", ".md")]
 
 
 def test_two_studies_never_share_a_report_file(tmp_path):

@@ -88,8 +88,8 @@ def test_outputs_of_other_weights_make_every_trial_infeasible(tuning_options, ow
         run_tuning(options)
     assert raised.value.exit_code == 3
     message = str(raised.value)
-    assert "2 measured (2 infeasible: outputs not within rtol 0.0001 and atol 1e-05 of the " \
-           "reference (recorded responses)" in message and "the closest, trial " in message
+    assert "2 measured (2 infeasible: 2 with outputs not within rtol 0.0001 and atol 1e-05 " \
+           "of the reference (recorded responses)" in message and "the closest, trial " in message
     [name] = optuna.study.get_all_study_names(options.storage)
     stored = optuna.load_study(study_name=name, storage=options.storage)
     assert stored.user_attrs["reference"] == "recorded responses"
