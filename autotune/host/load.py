@@ -63,11 +63,15 @@ class LoadMeter:
 
     `own_pids` names the servers the tuner started that are not its children (a
     container's processes); the tuner's own process tree is always its own.
+    `stopped_cpu_s` is the CPU those servers spent before they were stopped (a container
+    started and removed within a window is in no tree at either end of it).
     """
 
     def __init__(self, own_pids: Callable[[], Iterable[int]] = tuple,
-                 cpus: Iterable[int] | None = None) -> None:
+                 cpus: Iterable[int] | None = None,
+                 stopped_cpu_s: Callable[[], float] = float) -> None:
         self.own_pids = own_pids
+        self.stopped_cpu_s = stopped_cpu_s
         self.cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
 
     def sample(self) -> _Sample:
@@ -105,27 +109,33 @@ class LoadMeter:
         return metered.load
 
     def _own_cpu_s(self) -> float:
-        """CPU seconds of the tuner's process tree and of the named servers' trees,
-        with the children each has reaped."""
-        roots = {os.getpid(), *self.own_pids()}
-        seen: set[int] = set()
-        seconds = 0.0
-        for root in roots:
+        """CPU seconds of the tuner's process tree and of the named servers' trees (with
+        the children each has reaped), and of the servers already gone that no tree holds."""
+        return tree_cpu_s({os.getpid(), *self.own_pids()}) + self.stopped_cpu_s()
+
+
+def tree_cpu_s(roots: Iterable[int]) -> float:
+    """CPU seconds of the processes `roots` and all their descendants, each counted once,
+    with the children each has reaped; a process that ended meanwhile is left out (its
+    parent's reaped times hold it, where the parent is in the trees)."""
+    seen: set[int] = set()
+    seconds = 0.0
+    for root in roots:
+        try:
+            tree = [psutil.Process(root)]
+            tree += tree[0].children(recursive=True)
+        except psutil.Error:
+            continue
+        for process in tree:
+            if process.pid in seen:
+                continue
+            seen.add(process.pid)
             try:
-                tree = [psutil.Process(root)]
-                tree += tree[0].children(recursive=True)
+                times = process.cpu_times()
             except psutil.Error:
                 continue
-            for process in tree:
-                if process.pid in seen:
-                    continue
-                seen.add(process.pid)
-                try:
-                    times = process.cpu_times()
-                except psutil.Error:  # it ended meanwhile: its parent's reaped times hold it
-                    continue
-                seconds += times.user + times.system + times.children_user + times.children_system
-        return seconds
+            seconds += times.user + times.system + times.children_user + times.children_system
+    return seconds
 
 
 @dataclass

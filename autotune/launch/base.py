@@ -103,6 +103,12 @@ class Launcher(abc.ABC):
         reads them (what else ran during a measurement: autotune.host.load)."""
         return []
 
+    def stopped_cpu_s(self) -> float:
+        """CPU seconds the servers this launcher stopped spent, where no process of the
+        tuner's holds them (a container's); a local server, reaped by the tuner, is in
+        the tuner's own reaped-children times already."""
+        return 0.0
+
     @abc.abstractmethod
     def start(self, settings: ServerSettings) -> str:
         """Start a server with `settings` (stopping any running one); return its gRPC address."""

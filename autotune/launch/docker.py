@@ -44,6 +44,7 @@ import psutil
 from docker.models.containers import Container
 
 from autotune.errors import ServerStartError
+from autotune.host.load import tree_cpu_s
 from autotune.launch._ports import free_port
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.batching_file import (
@@ -228,6 +229,7 @@ class DockerLauncher(Launcher):
         require_image(self._client, image)
         self.host_network = not has_bridge(self._client)
         self._container: Container | None = None
+        self._stopped_cpu_s = 0.0
         self._kept_logs = ""
         self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
         self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -340,7 +342,11 @@ class DockerLauncher(Launcher):
             return f"container exited with code {self._container.attrs['State']['ExitCode']}"
         return None
 
+    def stopped_cpu_s(self) -> float:
+        return self._stopped_cpu_s
+
     def stop(self) -> None:
+        self._stopped_cpu_s += tree_cpu_s(self.server_pids())  # before its processes go
         container, self._container = self._container, None
         self._address = None
         if container is None:

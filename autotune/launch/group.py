@@ -162,6 +162,9 @@ class InstanceGroup(Launcher):
     def server_pids(self) -> list[int]:
         return [pid for member in self._running for pid in member.server_pids()]
 
+    def stopped_cpu_s(self) -> float:
+        return sum(member.stopped_cpu_s() for member in self._members)
+
     def rss_mb(self) -> float | None:
         """The resident memory of all instances together; None when any is unknown."""
         total = 0.0

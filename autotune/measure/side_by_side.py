@@ -140,6 +140,10 @@ class SideBySide:
         """The host pids of every server of the round now running."""
         return [pid for launcher in self._launchers for pid in launcher.server_pids()]
 
+    def stopped_cpu_s(self) -> float:
+        """CPU seconds of the rounds' servers already stopped that no tuner process holds."""
+        return sum(launcher.stopped_cpu_s() for launcher in self._launchers)
+
     def __call__(self, configs: Sequence[Params], record: Record) -> None:
         """Measure one round of `configs`; `record(index, value or error)` once for each."""
         groups = fitting_groups([self.memory_of(params) for params in configs],

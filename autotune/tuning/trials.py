@@ -86,7 +86,8 @@ class TrialObjective:
         self.progress = progress
         self.options = options
         #: what else runs while a trial measures: everything but this tuner and its servers
-        self.meter = LoadMeter(own_pids=launcher.server_pids)
+        self.meter = LoadMeter(own_pids=launcher.server_pids,
+                               stopped_cpu_s=launcher.stopped_cpu_s)
         self.quiet = QuietPolicy(options.max_foreign_cpu, options.quiet_wait)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -162,7 +163,8 @@ class TrialObjective:
         with SideBySide(make_launcher, self.workload, self.options.start_timeout,
                         self.options.request_timeout, self.options.protocol, self.progress,
                         memory_of=memory_of) as side_by_side:
-            yield side_by_side, LoadMeter(own_pids=side_by_side.server_pids)
+            yield side_by_side, LoadMeter(own_pids=side_by_side.server_pids,
+                                          stopped_cpu_s=side_by_side.stopped_cpu_s)
 
     def _running(self, settings: ServerSettings) -> ContextManager[RunningServer]:
         return running_server(self.launcher, settings, self.launcher.model.name,

@@ -95,3 +95,18 @@ def test_a_busy_trial_waits_for_calm_and_is_measured_again(small_assets, tmp_pat
         "foreign_cpu"]
     assert TrialAttr.BUSY_HOST not in trial.user_attrs
     assert report["host"]["load"]["remeasured"] == 1
+
+
+@pytest.mark.docker
+def test_containers_raced_side_by_side_are_the_tuner_s_own_load(small_assets, tmp_path,
+                                                                 serving_image) -> None:
+    """A racing round starts and removes its containers within its window, so they are in
+    no process tree at either end of it; their CPU is the launchers' (stopped_cpu_s), not
+    another job's. Counted as foreign, a quiet host's rounds read 33% busy."""
+    options = quick_options(tmp_path, trials=2, confirm_budget=20, server="docker",
+                            image=serving_image)
+    assert run_tuning(options, assets=small_assets) == 0
+    _, report = _trials_and_report(options)
+    rounds = report["racing"]["loads"]
+    assert rounds and statistics.median(load["foreign_cpu"] for load in rounds) < 0.1, rounds
+    assert report["host"]["load"]["warning"] is None
