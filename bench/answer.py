@@ -232,7 +232,8 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
 def print_grid(kind: str, grid: Grid) -> None:
     optimum = grid.optimum
     print_table(f"Grid of the default space, {kind}, {grid.mode}, {grid.rounds} rounds side by "
-                "side (mean and 95% CI; ratio: the optimum's speed over it, paired by round)",
+                "side (geometric mean and 95% CI; ratio: the optimum's speed over it, paired by "
+                "round)",
                 ["configuration", "objective", "CV", "optimum vs it", "role"],
                 [(label, format_interval(grid.mode, s), f"{s.cv:.1%}",
                   "-" if label == optimum else _interval(grid.ratio(optimum, label)),
