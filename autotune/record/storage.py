@@ -133,6 +133,10 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval: int | Non
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Two workers creating the tables at once: one wins, the other opens them next.
             failure: Exception = error
+        except sqlalchemy.exc.OperationalError as error:
+            failure = error  # SQLite says the same race as "table ... already exists"
+            if "already exists" not in str(error.orig):
+                break
         except Exception as error:  # noqa: BLE001 (each cause is named below, one line)
             failure = error
             break

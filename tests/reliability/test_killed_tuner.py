@@ -125,7 +125,8 @@ def test_ctrl_c_after_completed_trials_writes_the_report_and_says_where(tmp_path
             return False
         try:
             names = optuna.study.get_all_study_names(storage)
-        except sqlalchemy.exc.IntegrityError:  # both wrote the new file's schema version
+        except (sqlalchemy.exc.IntegrityError,  # both wrote the new file's schema version
+                sqlalchemy.exc.OperationalError):  # or both made its tables ("already exists")
             return False
         return bool(names) and bool(_study(storage).get_trials(states=(TrialState.COMPLETE,)))
     try:
