@@ -22,6 +22,7 @@ from autotune.launch.server_cgroup import PREFIX, ServerCgroup
 from autotune.measure.loadgen import NATIVE, PYTHON, client_program
 from autotune.measure.native import NativeUnavailable
 from autotune.options import TuningOptions
+from ci import unavailable
 from quick import quick_options
 
 #: the tiny models and the Docker image gate (serving/fixtures.py), and the throwaway
@@ -69,10 +70,8 @@ def _require_native_client() -> None:
     try:
         client_program(NATIVE)
     except NativeUnavailable as error:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises the native LoadGen client (.ci/run installs its "
-                        f"toolchain): {error}")
-        pytest.skip(f"the native LoadGen client cannot be built here: {error}")
+        unavailable("the native LoadGen client (.ci/run installs its toolchain)",
+                    f"the native LoadGen client cannot be built here: {error}")
 
 
 @pytest.fixture(params=[NATIVE, PYTHON])
@@ -113,9 +112,7 @@ def cgroups() -> Iterator[Path]:
     try:
         ServerCgroup.create(1.0, None).remove()
     except Exception as error:  # noqa: BLE001 - the reason is the skip's message
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises a writable cgroup filesystem: {error}")
-        pytest.skip(f"cannot make cgroups here: {error}")
+        unavailable("a writable cgroup filesystem", f"cannot make cgroups here: {error}")
     parent = SYSTEM.group_dir("cpu")
     assert parent is not None
     yield parent

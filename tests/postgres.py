@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 import pytest
 
 from autotune.launch._ports import free_port
+from ci import unavailable
 
 USER = "autotune"
 PASSWORD = "fleet-secret-9"
@@ -144,13 +145,18 @@ def throwaway_cluster() -> Iterator[PostgresServer]:
 def postgres_server() -> Iterator[PostgresServer]:
     """The session's throwaway cluster: skipped with the reason when it cannot start,
     failed instead under CI=true."""
+    with available_cluster() as server:
+        yield server
+
+
+@contextmanager
+def available_cluster() -> Iterator[PostgresServer]:
+    """A throwaway cluster, or the test skipped with the reason (failed under CI=true)."""
     try:
         with throwaway_cluster() as server:
             yield server
     except ClusterUnavailable as error:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises PostgreSQL (.ci/run installs it): {error}")
-        pytest.skip(str(error))
+        unavailable("PostgreSQL (.ci/run installs it)", str(error))
 
 
 @pytest.fixture

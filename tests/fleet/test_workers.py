@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from autotune.host.facts import detect_host
 from autotune.modes import BATCH
 from autotune.search.space import build_space
+from ci import unavailable
 from processes import wait_for_answering_server
 
 pytestmark = [pytest.mark.slow,
@@ -129,9 +130,7 @@ def _require_namespaces() -> None:
     if os.geteuid() == 0 and shutil.which("unshare"):
         return
     reason = "two hostnames on one machine need root and unshare (UTS namespaces)"
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"CI runs as root with util-linux: {reason}")
-    pytest.skip(reason)
+    unavailable("root and util-linux", reason)
 
 
 def test_each_host_races_the_finalists_and_the_report_pools_the_hosts(postgres_url, small_assets,

@@ -4,11 +4,9 @@ tracebacks and Optuna's "exceeding max length")."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from postgres import ClusterUnavailable, throwaway_cluster
+from postgres import available_cluster
 
 from .faults import WhenMeasuring, local_server
 from .leftovers import serving_processes_of, wait_until
@@ -19,13 +17,8 @@ from .test_killed_tuner import CLEANUP_S, FIND_SERVER_S, _tuner
 def own_postgres():
     """A PostgreSQL cluster of this test's own (it is stopped mid-run): as the session's,
     skipped where none can start, failed instead under CI=true."""
-    try:
-        with throwaway_cluster() as server:
-            yield server
-    except ClusterUnavailable as error:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI promises PostgreSQL (.ci/run installs it): {error}")
-        pytest.skip(str(error))
+    with available_cluster() as server:
+        yield server
 
 
 def test_postgresql_stopped_mid_trial_is_one_line_and_leaves_no_server(own_postgres,
