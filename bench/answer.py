@@ -24,15 +24,12 @@ the number of contradicted claims.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import optuna
 from harness import (
     BenchContext,
     Samples,
@@ -41,6 +38,7 @@ from harness import (
     log,
     print_table,
     ratio,
+    tuned_report,
 )
 
 from autotune.errors import MeasurementError
@@ -50,10 +48,8 @@ from autotune.measure.workload import Workload
 from autotune.modes import ONLINE, get_mode
 from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
 from autotune.racing.race import rotated
-from autotune.report import build_report
 from autotune.search.space import baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
-from autotune.tuning.run import run_tuning
 
 #: an upper bound on grid rounds; the budget decides first
 MAX_GRID_ROUNDS = 1000
@@ -165,11 +161,8 @@ def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Pat
                             storage=f"sqlite:///{workdir / f'run{run}.db'}",
                             study_name=f"bench-{kind}-{mode}-{run}",
                             report_dir=workdir / "reports", allow_concurrent=True, quiet=True)
-    log(f"tuner run {run + 1}/{ctx.sizes.answer_runs}: {mode} on the {kind} launcher")
-    with contextlib.redirect_stdout(sys.stderr):  # its report is progress here, not a table
-        run_tuning(options, assets=ctx.assets)
-    study = optuna.load_study(study_name=options.study_name, storage=options.storage)
-    return build_report(study)
+    log(f"tuner run {run + 1}: {mode} on the {kind} launcher")
+    return tuned_report(ctx, options)
 
 
 def judge(grid: Grid, report: dict) -> Run:

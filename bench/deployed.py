@@ -13,15 +13,20 @@ tuned over tutorial paired ratio with its interval.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import optuna
-from harness import BenchContext, Samples, budgeted_rounds, format_interval, log, print_table
+from harness import (
+    BenchContext,
+    Samples,
+    budgeted_rounds,
+    format_interval,
+    log,
+    print_table,
+    tuned_report,
+)
 
 from autotune.host.cgroups import throttling_of
 from autotune.launch import make_launcher
@@ -32,10 +37,8 @@ from autotune.modes import BATCH
 from autotune.options import TuningOptions
 from autotune.paths import MODEL_NAME
 from autotune.racing.race import rotated
-from autotune.report.data import build_report
 from autotune.search.space import describe_params, settings_from_params
 from autotune.stats import paired_ratio
-from autotune.tuning.run import run_tuning
 
 MODE = BATCH.name
 #: the CPU limit of the pod the benchmark tunes for
@@ -83,10 +86,7 @@ def _tuned_report(ctx: BenchContext, kind: str, folder: Path) -> dict:
                             study_name=f"bench-deployed-{kind}", report_dir=folder / "reports",
                             allow_concurrent=True, quiet=True)
     log(f"tuner run with --cpus {CPUS:g} on the {kind} launcher")
-    with contextlib.redirect_stdout(sys.stderr):
-        run_tuning(options, assets=ctx.assets)
-    return build_report(optuna.load_study(study_name=options.study_name,
-                                          storage=options.storage))
+    return tuned_report(ctx, options)
 
 
 def _measure(launcher: InstanceGroup, params: dict, workload) -> tuple[float, float]:

@@ -12,6 +12,7 @@ All ratios are speed ratios as the report states them (`autotune.modes.speedup`)
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
@@ -20,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
+
+import optuna
 
 from autotune.assets.prepare import PreparedAssets, prepare_assets
 from autotune.data.eval_rows import EvalRows
@@ -30,12 +33,14 @@ from autotune.measure.accuracy import AccuracyGate, AccuracyResult
 from autotune.measure.running import running_server
 from autotune.measure.workload import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
-from autotune.options import DEFAULT_BATCH_SIZE, RACING_BUDGET_S, default
+from autotune.options import DEFAULT_BATCH_SIZE, RACING_BUDGET_S, TuningOptions, default
 from autotune.paths import MODEL_NAME
 from autotune.protocols import GRPC
 from autotune.racing.race import rotated
+from autotune.report import build_report
 from autotune.search.space import settings_from_params
 from autotune.stats import geometric_mean_and_ci95
+from autotune.tuning.run import run_tuning
 
 Params = Mapping[str, object]
 
@@ -267,3 +272,12 @@ def log(message: str) -> None:
 
 def ratio(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "n/a"
+
+
+def tuned_report(ctx: BenchContext, options: TuningOptions) -> dict:
+    """Run the tuner with `options` on the prepared assets, its printed report sent to
+    stderr (progress here, not a table); the report of the study it wrote."""
+    with contextlib.redirect_stdout(sys.stderr):
+        run_tuning(options, assets=ctx.assets)
+    study = optuna.load_study(study_name=options.study_name, storage=options.storage)
+    return build_report(study, Path(options.report_dir))

@@ -30,9 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 import psutil
-from harness import BenchContext, Samples, interleaved, log, print_table
+from harness import BenchContext, Samples, interleaved, log, print_table, tuned_report
 from native_build import native_server_argv
 from tensorflow_serving.apis import predict_pb2
 
@@ -45,10 +44,8 @@ from autotune.measure.workload import Workload
 from autotune.modes import SERVER
 from autotune.options import PeakPolicy, RunSettings, TuningOptions
 from autotune.paths import MODEL_NAME
-from autotune.report import build_report
 from autotune.search.space import baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
-from autotune.tuning.run import run_tuning
 
 TRIVIAL_SERVER = Path(__file__).with_name("trivial_server.py")
 #: the target rates the capacity is judged at...
@@ -200,10 +197,7 @@ def tuned_server_params(ctx: BenchContext, kind: str, bound_ms: float, trials: i
                             study_name=f"bench-{kind}-server", report_dir=workdir / "reports",
                             allow_concurrent=True, quiet=True)
     log(f"tuning server mode on the {kind} launcher ({trials or 'default'} trials)")
-    with contextlib.redirect_stdout(sys.stderr):
-        run_tuning(options, assets=ctx.assets)
-    study = optuna.load_study(study_name=options.study_name, storage=options.storage)
-    return dict(build_report(study, workdir / "reports")["best"]["params"])
+    return dict(tuned_report(ctx, options)["best"]["params"])
 
 
 def measure_slo_gain(ctx: BenchContext, kind: str, bound_ms: float, trials: int | None,

@@ -29,8 +29,9 @@ SHARES = ("foreign_cpu", "steal")
 def load_summary(complete: list[FrozenTrial], record: RaceRecord | None) -> dict[str, Any]:
     """The report's `host.load` (docs/DESIGN.md, "The report JSON")."""
     metered = [t for t in complete if TrialAttr.FOREIGN_CPU in t.user_attrs]
+    rounds = record.loads if record is not None else []
     search = _spread([{share: t.user_attrs[share] for share in SHARES} for t in metered])
-    racing = _spread(record.loads if record is not None else [])
+    racing = _spread(rounds)
     busiest = sorted(metered, key=lambda t: -(t.user_attrs[TrialAttr.FOREIGN_CPU]
                                               + t.user_attrs.get(TrialAttr.STEAL, 0.0)))
     return {
@@ -38,9 +39,9 @@ def load_summary(complete: list[FrozenTrial], record: RaceRecord | None) -> dict
         "busiest": [{"trial": t.number, **{share: t.user_attrs.get(share) for share in SHARES}}
                     for t in busiest[:BUSIEST]],
         "remeasured": sum(TrialAttr.LOAD_MEASUREMENTS in t.user_attrs for t in metered)
-        + sum(bool(load.get("remeasured")) for load in (record.loads if record else [])),
+        + sum(bool(load.get("remeasured")) for load in rounds),
         "busy": sum(bool(t.user_attrs.get(TrialAttr.BUSY_HOST)) for t in metered)
-        + sum(bool(load.get("busy")) for load in (record.loads if record else [])),
+        + sum(bool(load.get("busy")) for load in rounds),
         "warning": _warning(racing, "racing") if racing else _warning(search, "search"),
     }
 
