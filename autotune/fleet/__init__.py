@@ -16,6 +16,7 @@ from autotune.fleet.host_class import (
                                        server_build,
 )
 from autotune.fleet.workers import (
+                                       WORKER_SILENT,
                                        Coordinator,
                                        Heartbeat,
                                        SharedBudget,
@@ -25,6 +26,6 @@ from autotune.fleet.workers import (
                                        study_lock,
 )
 
-__all__ = ["Coordinator", "Heartbeat", "HostClass", "SharedBudget", "check_host_class",
-           "fail_and_requeue", "fail_stale_trials", "hardware_parts", "make_host_class",
-           "model_fingerprint", "open_budget", "server_build", "study_lock"]
+__all__ = ["WORKER_SILENT", "Coordinator", "Heartbeat", "HostClass", "SharedBudget",
+           "check_host_class", "fail_and_requeue", "fail_stale_trials", "hardware_parts",
+           "make_host_class", "model_fingerprint", "open_budget", "server_build", "study_lock"]

@@ -11,6 +11,8 @@ from stepping on each other:
   stored as the study attr `budget` and spent by whichever worker claims a trial next; a
   worker that starts while a budget is unspent joins it, one that starts after opens the
   next. Every claimed trial records its `budget` number and its `worker` (hostname:pid).
+  A trial skipped as a repeat of a measured configuration (autotune.tuning.repeats)
+  spends none of it.
 * Heartbeats (Optuna's RDB heartbeat): the running trial's worker records a beat every
   `heartbeat_interval` seconds; before claiming, every worker fails the trials whose
   beat is older than `grace_period` (their worker died; `failure` "worker silent") and
@@ -42,7 +44,13 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.host.facts import worker_id
 from autotune.host.lock import lock_file
 from autotune.options import HEARTBEAT_INTERVAL_S
-from autotune.record.schema import PLANNED_TRIAL_ATTRS, RETRY_HISTORY, StudyAttr, TrialAttr
+from autotune.record.schema import (
+    PLANNED_TRIAL_ATTRS,
+    RETRY_HISTORY,
+    StudyAttr,
+    TrialAttr,
+    is_duplicate,
+)
 from autotune.record.storage import sqlite_path
 
 #: how often a configuration is queued again after its workers died measuring it
@@ -149,7 +157,8 @@ class SharedBudget:
     def spent(self, study: optuna.Study) -> int:
         trials = study.get_trials(deepcopy=False)
         retried = retried_numbers(trials)
-        return sum(trial.number not in retried for trial in self.claimed(study))
+        return sum(trial.number not in retried and not is_duplicate(trial)
+                   for trial in self.claimed(study))
 
     def running(self, study: optuna.Study) -> int:
         """Trials of this budget still running (on any worker)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -57,9 +58,11 @@ def latency_statistics(latencies_ms: np.ndarray) -> dict[str, float]:
 
 def measure_latency(client: Sender, rows: RequestRows, objective: str = "mean",
                     policy: LatencyPolicy = LatencyPolicy(),
-                    on_phase: PhaseCallback | None = None) -> LatencyResult:
+                    on_phase: PhaseCallback | None = None,
+                    on_value: Callable[[float], None] | None = None) -> LatencyResult:
     """Batch-1 latency over the `rows` given, one request each, cycled; see the module
-    docstring."""
+    docstring. `on_value` hears each window's statistic as it is measured (the pruner's
+    evidence, autotune.search.pruning); whatever it raises ends the measurement."""
     requests = [client.request(row) for row in rows.split()]
     notify(on_phase, "warm-up")
     for index in range(policy.warmup_requests):
@@ -79,6 +82,8 @@ def measure_latency(client: Sender, rows: RequestRows, objective: str = "mean",
             sent += 1
         windows.append(latencies)
         window_values.append(latency_statistics(latencies)[objective])
+        if on_value is not None:
+            on_value(window_values[-1])
         precision = relative_half_width(window_values)
         converged = len(windows) >= policy.min_windows and precision <= policy.precision
         capped = sent >= policy.max_requests or time.monotonic() - started >= policy.max_seconds

@@ -66,8 +66,12 @@ class PeakResult:
 
 
 def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy(),
-              bound_ms: float | None = None) -> PeakResult:
-    """Bracket and bisect the highest rate whose run meets the bound; see the module docstring."""
+              bound_ms: float | None = None,
+              on_ceiling: Callable[[float], None] | None = None) -> PeakResult:
+    """Bracket and bisect the highest rate whose run meets the bound; see the module
+    docstring. `on_ceiling` hears each rate that missed the bound, an upper bound of the
+    peak (the pruner's evidence, autotune.search.pruning); whatever it raises ends the
+    search."""
     runs: list[RunResult] = []
     best: RunResult | None = None
     ceiling: float | None = None
@@ -89,6 +93,8 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
             best = met[-1]
             return True
         ceiling = rate if ceiling is None else min(ceiling, rate)
+        if on_ceiling is not None:
+            on_ceiling(ceiling)
         return False
 
     rate = policy.start_qps
@@ -128,10 +134,12 @@ class ServerLoad:
     log_root: Path = field(default_factory=lambda: Path("loadgen-logs"))
 
     def measure(self, clients: Sequence[ServingClient], rows: RequestRows,
-                on_phase: PhaseCallback | None = None) -> tuple[float, dict[str, object]]:
+                on_phase: PhaseCallback | None = None,
+                on_value: Callable[[float], None] | None = None
+                ) -> tuple[float, dict[str, object]]:
         """`qps_at_slo` and the trial attrs of one peak search against the `clients`'
         servers (several instances share the load, request by request), one batch-1
-        request per row of `rows`."""
+        request per row of `rows`; `on_value` hears each rate that missed the bound."""
         requests = [clients[0].request(row) for row in rows.split()]
         if on_phase is not None:
             on_phase("warm-up")
@@ -149,7 +157,7 @@ class ServerLoad:
                     on_phase(f"LoadGen run {step} at {rate:,.0f} requests/s")
                 return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
 
-            peak = find_peak(run, self.policy, self.settings.bound_ms)
+            peak = find_peak(run, self.policy, self.settings.bound_ms, on_value)
         return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir),
                                  TrialAttr.LOADGEN_CLIENT: sut.client.describe()}
 

@@ -54,7 +54,8 @@ class ThroughputResult:
 def measure_throughput(clients: Sequence[Sender], rows: RequestRows, iterations: int,
                        in_flight: int = 1, warmup_requests: int = 2,
                        precision: float = DEFAULT_PRECISION,
-                       on_phase: PhaseCallback | None = None) -> ThroughputResult:
+                       on_phase: PhaseCallback | None = None,
+                       on_value: Callable[[float], None] | None = None) -> ThroughputResult:
     """Throughput of one request of all the `rows`, sent until precise (at most `iterations`).
 
     Every client (one per server instance) is driven at once, each with up to
@@ -65,7 +66,10 @@ def measure_throughput(clients: Sequence[Sender], rows: RequestRows, iterations:
     samples per second are those of every request over the wall time. Each request's own
     throughput is its samples times the requests outstanding at once over its round trip
     (Little's law: with one outstanding, its samples over its time), so the per-request
-    values of one and of several instances are comparable.
+    values of one and of several instances are comparable. `on_value` hears each
+    request's own throughput as it is answered (the pruner's evidence,
+    autotune.search.pruning); whatever it raises stops every client and ends the
+    measurement.
     """
     request = clients[0].request(rows)
     concurrent = len(clients) * in_flight
@@ -73,7 +77,10 @@ def measure_throughput(clients: Sequence[Sender], rows: RequestRows, iterations:
     _in_parallel(clients,
                  lambda client: _drive(client, request, in_flight, _Quota(warmup_requests)))
     notify(on_phase, "measuring")
-    quota = _Quota(max(iterations, concurrent), max(MIN_ITERATIONS, concurrent), precision)
+    per_request = (None if on_value is None
+                   else lambda seconds: on_value(len(rows) * concurrent / seconds))
+    quota = _Quota(max(iterations, concurrent), max(MIN_ITERATIONS, concurrent), precision,
+                   on_value=per_request)
     begin = time.perf_counter_ns()
     _in_parallel(clients, lambda client: _drive(client, request, in_flight, quota))
     seconds = (time.perf_counter_ns() - begin) / 1e9
@@ -89,10 +96,13 @@ def measure_throughput(clients: Sequence[Sender], rows: RequestRows, iterations:
 class _Quota:
     """The requests the clients of one measurement may still send, shared by their threads:
     at most `most`, and none more once `least` are answered with the mean round trip
-    within `precision` (None: send `most`)."""
+    within `precision` (None: send `most`), or once `on_value`, told each round trip,
+    raised."""
 
-    def __init__(self, most: int, least: int = 0, precision: float | None = None) -> None:
+    def __init__(self, most: int, least: int = 0, precision: float | None = None,
+                 on_value: Callable[[float], None] | None = None) -> None:
         self.most, self.least, self.precision = most, least, precision
+        self.on_value = on_value
         self.round_trips: list[float] = []
         self._sent = 0
         self._enough = False
@@ -112,6 +122,12 @@ class _Quota:
             self.round_trips.append(seconds)
             self._enough = (self.precision is not None and len(self.round_trips) >= self.least
                             and relative_half_width(self.round_trips) <= self.precision)
+            if self.on_value is not None:
+                try:
+                    self.on_value(seconds)
+                except BaseException:
+                    self._enough = True  # the other clients send no more
+                    raise
 
 
 def _drive(client: Sender, request: Any, in_flight: int, quota: _Quota) -> None:

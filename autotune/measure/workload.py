@@ -23,6 +23,8 @@ from autotune.progress import PhaseCallback
 
 #: distinct rows (eval pairs, or recorded rows) cycled through by batch-1 requests
 ONLINE_PAIRS = 1000
+#: hears a measurement's evidence as it comes (`Workload.measure`)
+ValueCallback = Callable[[float], None]
 #: one block of a side-by-side round (autotune.measure.side_by_side): the batch-1 requests sent
 #: first to let the previous server's threads go quiet (not counted), then the large
 #: batches counted (a batch's own two warm-up requests settle it)
@@ -94,43 +96,47 @@ class Workload:
         return replace(self, iterations=BLOCK_BATCHES, latency_policy=policy, precision=0.0)
 
     def measure(self, clients: Sequence[Client], on_phase: PhaseCallback | None = None,
-                in_flight: int = 1) -> tuple[float, dict[str, object]]:
+                in_flight: int = 1, on_value: ValueCallback | None = None
+                ) -> tuple[float, dict[str, object]]:
         """The objective value and the trial attrs of one run against the servers' `clients`
-        (one per instance), batch requests `in_flight` at a time per server."""
-        return MEASUREMENTS[self.mode.name](self, clients, on_phase, in_flight)
+        (one per instance), batch requests `in_flight` at a time per server. `on_value`
+        hears the evidence as it comes (each latency window's statistic, each batch
+        request's samples/s, each rate that missed the p99 bound); what it raises ends
+        the run (the pruner's `optuna.TrialPruned`)."""
+        return MEASUREMENTS[self.mode.name](self, clients, on_phase, in_flight, on_value)
 
 
 def _measure_latency(workload: Workload, clients: Sequence[Client],
-                     on_phase: PhaseCallback | None,
-                     in_flight: int) -> tuple[float, dict[str, object]]:
+                     on_phase: PhaseCallback | None, in_flight: int,
+                     on_value: ValueCallback | None) -> tuple[float, dict[str, object]]:
     """Batch-1 requests one after another to the first server: the `--objective` statistic."""
     latency = measure_latency(clients[0], workload.rows, workload.objective,
-                              workload.latency_policy, on_phase)
+                              workload.latency_policy, on_phase, on_value)
     return latency.statistic(workload.objective), latency.attrs()
 
 
 def _measure_throughput(workload: Workload, clients: Sequence[Client],
-                        on_phase: PhaseCallback | None,
-                        in_flight: int) -> tuple[float, dict[str, object]]:
+                        on_phase: PhaseCallback | None, in_flight: int,
+                        on_value: ValueCallback | None) -> tuple[float, dict[str, object]]:
     """The same large batch until precise (at most `iterations` times), every server kept
     busy with `in_flight` requests at once: the total samples per second."""
     throughput = measure_throughput(clients, workload.rows, workload.iterations,
                                     in_flight=in_flight, precision=workload.precision,
-                                    on_phase=on_phase)
+                                    on_phase=on_phase, on_value=on_value)
     return throughput.samples_per_s, throughput.attrs()
 
 
 def _measure_peak(workload: Workload, clients: Sequence[Client],
-                  on_phase: PhaseCallback | None,
-                  in_flight: int) -> tuple[float, dict[str, object]]:
+                  on_phase: PhaseCallback | None, in_flight: int,
+                  on_value: ValueCallback | None) -> tuple[float, dict[str, object]]:
     """MLPerf LoadGen runs at rising rates, spread over the servers: the most requests/s
     under the p99 bound."""
     assert workload.server_load is not None, "mode server needs a ServerLoad"
-    return workload.server_load.measure(clients, workload.rows, on_phase)
+    return workload.server_load.measure(clients, workload.rows, on_phase, on_value)
 
 
-Measurement = Callable[[Workload, Sequence[Client], "PhaseCallback | None", int],
-                       tuple[float, dict[str, object]]]
+Measurement = Callable[[Workload, Sequence[Client], "PhaseCallback | None", int,
+                        "ValueCallback | None"], tuple[float, dict[str, object]]]
 #: what each mode measures, by mode name: the objective value and the trial attrs
 MEASUREMENTS: dict[str, Measurement] = {
     ONLINE.name: _measure_latency,

@@ -102,6 +102,9 @@ class TrialAttr(StrEnum):
     CPUSETS = "cpusets"
     CPUSET_MEMS = "cpuset_mems"
     FAILURE = "failure"  #: why a FAIL trial failed
+    #: a trial not measured because it repeated a measured configuration: that trial's
+    #: number (autotune.tuning.repeats)
+    DUPLICATE_OF = "duplicate_of"
     #: the budget number a trial spends (autotune.fleet.workers)
     BUDGET = "budget"
     WORKER = "worker"  #: `host:pid` of the tuner that measured it (autotune.host.facts.worker_id)
@@ -207,6 +210,11 @@ def record_failure(study: optuna.Study, trial: optuna.Trial, reason: str) -> Non
     """End `trial` as FAIL with its reason."""
     trial.set_user_attr(TrialAttr.FAILURE, reason)
     study.tell(trial, state=TrialState.FAIL)
+
+
+def is_duplicate(trial: FrozenTrial) -> bool:
+    """Whether `trial` was skipped, not measured, as a repeat of a measured configuration."""
+    return TrialAttr.DUPLICATE_OF in trial.user_attrs
 
 
 def is_feasible(trial: FrozenTrial) -> bool:

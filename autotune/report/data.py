@@ -40,6 +40,7 @@ from autotune.record.schema import (
     best_feasible_trial,
     best_single_instance_trial,
     instances_of,
+    is_duplicate,
     is_feasible,
     ranked,
     searched_instances,
@@ -132,11 +133,16 @@ def _setup(study: optuna.Study) -> dict[str, Any]:
 
 
 def _counts(trials: list[FrozenTrial], complete: list[FrozenTrial]) -> dict[str, int]:
-    """Trials by state name, their total and how many complete ones were infeasible."""
-    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState
-              if any(t.state == state for t in trials)}
-    return {**counts, "total": len(trials),
-            "infeasible": sum(not is_feasible(t) for t in complete)}
+    """Trials by state name, their total and how many complete ones were infeasible; the
+    suggestions skipped as repeats of measured configurations are counted apart
+    (`skipped`), not as failures or in the total."""
+    measured = [t for t in trials if not is_duplicate(t)]
+    counts = {state.name: sum(t.state == state for t in measured) for state in TrialState
+              if any(t.state == state for t in measured)}
+    skipped = len(trials) - len(measured)
+    return {**counts, "total": len(measured),
+            "infeasible": sum(not is_feasible(t) for t in complete),
+            **({"skipped": skipped} if skipped else {})}
 
 
 def _measurement(study: optuna.Study, complete: list[FrozenTrial]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from autotune.record.schema import (
     TrialAttr,
     planned_params,
 )
+from autotune.search.pruning import HopelessPruner
 from autotune.search.space import (
     Baseline,
     SearchSpace,
@@ -110,6 +111,9 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
     # constant_liar: a worker's sampler counts the configurations others are measuring
     study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials),
                                                constant_liar=True)
+    # right-sizing wants the smallest CPU limit that holds a rate, not the fastest
+    study.pruner = (optuna.pruners.NopPruner() if options.target_qps is not None
+                    else HopelessPruner(mode, options.precision, options.racing_top))
     return study
 
 

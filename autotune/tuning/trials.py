@@ -9,16 +9,21 @@ whether the peak held it (autotune.record.target). It also gives the
 racing its rounds (side by side, or one after another). `run_trials` claims trials while
 the class's budget lasts, each under a heartbeat: a MeasurementError fails the trial and
 the run goes on (three in a row end it; a server-mode trial that missed the bound even at
-the lowest rate is a finding and does not count); Ctrl-C fails it "interrupted".
+the lowest rate is a finding and does not count); Ctrl-C fails it "interrupted". A trial
+that repeats a measured configuration is skipped, not measured (autotune.tuning.repeats);
+one the study's pruner gives up on while it measures (autotune.search.pruning) ends
+PRUNED, before its gate.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, TypeVar
+from typing import Callable, ContextManager, Iterator, TypeVar
 
 import optuna
+from optuna.trial import TrialState
 
 from autotune.errors import (
     AutotuneError,
@@ -57,11 +62,8 @@ from autotune.search.space import (
     describe_params,
     settings_from_params,
 )
+from autotune.tuning.repeats import INTERNAL_ERROR, INTERRUPTED, measured_twin, skip_repeat
 from autotune.tuning.traffic import Gate
-
-if TYPE_CHECKING:
-    pass
-
 
 MAX_FAILURES_IN_A_ROW = 3
 #: seconds for the CFS period a measurement ended in to end too (autotune.host.cgroups:
@@ -104,7 +106,8 @@ class TrialObjective:
             throttled: list[Throttling] = []
             measured = measure_quietly(
                 lambda: self._throttle_metered(throttled, lambda: self.workload.measure(
-                    server.clients, self.progress.phase, server.in_flight)),
+                    server.clients, self.progress.phase, server.in_flight,
+                    _reported_to(trial))),
                 self.meter, self.quiet, self.progress.phase)
             value, attrs = measured.result
             self.progress.phase("gate")
@@ -173,6 +176,18 @@ class TrialObjective:
                               self.options.protocol)
 
 
+def _reported_to(trial: optuna.Trial) -> Callable[[float], None]:
+    """Reports each value a measurement hears to `trial`, one step each, and raises
+    `optuna.TrialPruned` once the study's pruner (autotune.search.pruning) gives up on it."""
+    steps = itertools.count()
+
+    def report(value: float) -> None:
+        trial.report(value, next(steps))
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return report
+
+
 def _load_attrs(measured: Measured[tuple[float, dict[str, object]]]) -> dict[str, object]:
     """How busy the host was while the trial measured (autotune.host.load): the kept
     measurement's load, whether it was still busier than --max-foreign-cpu, and each
@@ -214,6 +229,15 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
             progress.phase("waiting for the trials of other workers")
             coordinator.wait()
             continue
+        twin = measured_twin(study, trial)
+        if twin is not None:
+            more = skip_repeat(study, trial, twin, objective.space)
+            progress.note(f"trial {trial.number} {describe_params(trial.params)}: measured "
+                          f"by trial {twin.number}, not again"
+                          + ("" if more else "; every configuration is measured"))
+            if not more:
+                break
+            continue
         try:
             with Heartbeat(coordinator.storage, trial._trial_id):
                 value = objective(trial)
@@ -230,15 +254,21 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
                 raise StudyAbortedError(f"{failures_in_a_row} trials in a row failed; the last: "
                                         f"{error}") from None
             continue
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            failures_in_a_row = 0
+            progress.done(f"trial {trial.number} {describe_params(trial.params)}: pruned, "
+                          "slower than the best", _best_text(study, mode))
+            continue
         except KeyboardInterrupt:
-            record_failure(study, trial, "interrupted")
+            record_failure(study, trial, INTERRUPTED)
             raise
         except AutotuneError as error:  # e.g. the launcher became unusable: ends the study
             record_failure(study, trial, str(error))
             raise
         except BaseException as error:
             if not is_storage_failure(error):  # a lost storage takes no record
-                record_failure(study, trial, f"internal error: {error!r}")
+                record_failure(study, trial, f"{INTERNAL_ERROR}: {error!r}")
             raise
         frozen = study.tell(trial, value)
         failures_in_a_row = 0
