@@ -42,9 +42,11 @@ DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
 #: `--precision`: measure a trial until the 95% interval of its objective is within 2% of it
 DEFAULT_PRECISION = 0.02
-#: `--confirm-budget`: seconds of racing the finalists, so that a default run stays under
-#: 15 minutes on a 2-core host (data and model preparation included)
-RACING_BUDGET_S = 360.0
+#: `--confirm-budget`: seconds of racing the finalists. 240 s buys 8-12 rounds of the
+#: default finalists on a 2-core host (a round restarts every finalist: ~20-30 s), past
+#: the three from which the race drops the clearly slower, and keeps a default run
+#: within 6 minutes there, the search included (BENCHMARKS.md, `tune_min`)
+RACING_BUDGET_S = 240.0
 #: `--confirm-precision`: the race stops when the survivors are tied within 2%
 RACING_PRECISION = 0.02
 #: seconds between a running trial's heartbeats, and the silence after which it is

@@ -19,13 +19,15 @@ with `confirm_budget_s`), and per run:
   interval does not overlap the claim's.
 
 `answer_worst` is the worst run's ratio to the optimum over both modes, `false_claims`
-the number of contradicted claims.
+the number of contradicted claims, `tune_min` the median run's wall time in minutes (the
+tuner on the prepared data and model, search, racing and report), of the slower mode.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -103,6 +105,8 @@ class Run:
     vs_tutorial: float
     #: the run's race: its finalists, the rounds it ran and why it stopped
     race: str = ""
+    #: the run's wall time, from its first check to its report written
+    minutes: float = math.nan
     claims: list[str] = field(default_factory=list)
     contradicted: list[str] = field(default_factory=list)
 
@@ -165,14 +169,15 @@ def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Pat
     return tuned_report(ctx, options)
 
 
-def judge(grid: Grid, report: dict) -> Run:
-    """The run's recommendation and claims, checked against the grid's measurements."""
+def judge(grid: Grid, report: dict, minutes: float) -> Run:
+    """The run's recommendation and claims, checked against the grid's measurements; it
+    took `minutes`."""
     recommended = describe_params(report["best"]["params"])
     tutorial = next(label for label, roles in grid.roles.items() if "tutorial" in roles)
     racing = report["racing"]
     result = Run(mode=grid.mode, recommended=recommended,
                  vs_optimum=grid.ratio(recommended, grid.optimum).ratio,
-                 vs_tutorial=grid.ratio(recommended, tutorial).ratio,
+                 vs_tutorial=grid.ratio(recommended, tutorial).ratio, minutes=minutes,
                  race=(f"{len(racing['finalists'])} finalists, {racing['rounds']} rounds, "
                        f"{racing['stopped']}") if racing else "not raced")
     for name, claim in report["speedup"].items():
@@ -210,14 +215,17 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="autotune-bench-") as workdir:
         for run in range(ctx.sizes.answer_runs):
-            runs.append(judge(grid, tuner_report(ctx, kind, mode, run, Path(workdir))))
+            began = time.monotonic()
+            report = tuner_report(ctx, kind, mode, run, Path(workdir))
+            runs.append(judge(grid, report, (time.monotonic() - began) / 60))
     print_table(f"The tuner's answer, {ctx.sizes.answer_runs} runs from scratch, {kind}, {mode} "
                 f"(racing budget {ctx.sizes.confirm_budget_s:.0f} s; ratios from the grid's "
                 "rounds)",
-                ["run", "recommended", "tuned/optimum", "tuned/tutorial", "race",
+                ["run", "minutes", "recommended", "tuned/optimum", "tuned/tutorial", "race",
                  "significant claims (grid's ratio)", "contradicted"],
-                [(index + 1, r.recommended, ratio(r.vs_optimum), ratio(r.vs_tutorial), r.race,
-                  "; ".join(r.claims) or "none", len(r.contradicted))
+                [(index + 1, f"{r.minutes:.1f}", r.recommended, ratio(r.vs_optimum),
+                  ratio(r.vs_tutorial), r.race, "; ".join(r.claims) or "none",
+                  len(r.contradicted))
                  for index, r in enumerate(runs)])
     return runs
 

@@ -232,9 +232,13 @@ def _median_run(runs: list[Run], attr: str) -> float:
 
 
 def answer_keys(runs: list[Run]) -> str:
-    """`answer_worst=W false_claims=F` of the summary line."""
+    """`answer_worst=W false_claims=F tune_min=M` of the summary line: M is the median
+    run's minutes of the slower mode."""
+    modes = {run.mode for run in runs}
+    minutes = max(statistics.median(run.minutes for run in runs if run.mode == mode)
+                  for mode in modes)
     return (f"answer_worst={ratio(min(run.vs_optimum for run in runs))} "
-            f"false_claims={sum(len(run.contradicted) for run in runs)}")
+            f"false_claims={sum(len(run.contradicted) for run in runs)} tune_min={minutes:.1f}")
 
 
 if __name__ == "__main__":
