@@ -14,7 +14,8 @@ Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The las
 
     summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
              server_overhead_ms=O batch_efficiency=E loadgen_rps=L slo_qps_gain=G
-             slo_qps_gain_significant=B answer_worst=W false_claims=F instances_gain=I
+             slo_qps_gain_significant=B answer_worst=W false_claims=F tune_min=T
+             instances_gain=I
 
 R1 and R2 are speed ratios (> 1: tuned faster) of the median tuner run, the lower of
 the two modes, on the first launcher; S the median batch trial with the accuracy gate;
@@ -24,7 +25,8 @@ LoadGen adapter's requests/s at p99 <= --p99-ms against a trivial server, G the
 server-mode tuned configuration's requests/s at that bound over the tutorial online
 settings', paired by interleaved round, and B whether its 95% interval excludes 1
 (bench/server.py); W the worst tuner run's ratio to the grid's optimum over
-both modes, F the significant speed-up claims the grid contradicts (bench/answer.py);
+both modes, F the significant speed-up claims the grid contradicts, T the median tuner
+run's wall time in minutes, of the slower mode (bench/answer.py);
 I the best multi-instance batch configuration's throughput over the best single
 instance's, on the first launcher (bench/instances.py; n/a on one core).
 The data and model are prepared first if missing (not counted in any number).
