@@ -74,10 +74,6 @@ class Mode:
     #: configurations within 3% of each other, trials spread by 15-20%), while a race
     #: drops the clearly slower finalists within a few rounds
     racing_top: int = 5
-    #: whether a racing round runs every finalist's server at once and alternates short
-    #: blocks of requests between them (autotune.measure.side_by_side), else measures them one
-    #: after another (a measurement that lasts minutes, like a peak search)
-    races_side_by_side: bool = True
     #: users the accuracy gate scores when `--accuracy-users` is not given (None: all)
     accuracy_users: int | None = None
     #: the `--protocol` values the mode can measure over (autotune.protocols)
@@ -133,7 +129,7 @@ SERVER = Mode(name="server", summary="the most requests/s with p99 latency under
               fixed_objective="qps at p99 <= {p99_ms:g} ms", batched=False,
               tutorial_threads=_one_thread, number_format=",.0f", robust_attr="qps_at_slo",
               bounded=True, searches_batching=True, searches_instances=True, default_trials=14,
-              racing_top=2, races_side_by_side=False, accuracy_users=500, protocols=(GRPC,))
+              racing_top=2, accuracy_users=500, protocols=(GRPC,))
 
 #: every mode by name, in `--mode` order
 MODES: dict[str, Mode] = {mode.name: mode for mode in (ONLINE, BATCH, SERVER)}

@@ -107,6 +107,16 @@ class PeakPolicy:
     #: a miss at the start rate or while ramping up is run again (a third time if the
     #: two disagree) before it counts: one unlucky run otherwise halves the answer
     confirm_misses: bool = True
+    #: the factor the rate ramps up (or down) by until its verdict changes
+    step: float = 2.0
+
+    def around(self, rate: float) -> "PeakPolicy":
+        """A short refinement of a peak already found near `rate` (a server-mode racing
+        round after the first, autotune.measure.peak_rounds): start at `rate`, step by
+        the precision, so two runs bracket a peak that has not moved, and take misses as
+        they come (the next round starts from this one's answer)."""
+        return dataclasses.replace(self, start_qps=rate, step=1 + self.precision,
+                                   confirm_misses=False)
 
 
 @dataclass(frozen=True)

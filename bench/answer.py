@@ -1,15 +1,19 @@
 """How trustworthy is the tuner's answer? K tuner runs from scratch against a well-measured grid.
 
-Per mode (on the first launcher): first every configuration of the default space is
-measured in rounds side by side, as the tuner races (autotune.measure.side_by_side: each round
-a fresh server for every configuration, all up at once, requests alternating between
-them in short blocks, in a rotated order): at least `grid_min_rounds` rounds, then for
-as long as `grid_budget_s` allows;
-the grid's optimum is the configuration with the best geometric mean, and how well it
-is known is stated as its paired ratio over the runner-up with the 95% interval (and
-which configurations the grid cannot tell apart from it). Then the tuner runs from
-scratch `answer_runs` times (a fresh study each time, its default search and racing
-with `confirm_budget_s`), and per run:
+Per mode (on the first launcher): the tuner runs from scratch `answer_runs` times (a
+fresh study each time, its default search and racing with `confirm_budget_s`; server
+mode with `server_trials` trials at the bench's `--p99-ms`); then every configuration of
+the grid is measured in rounds side by side, as the tuner races
+(autotune.measure.side_by_side: each round a fresh server for every configuration, all
+up at once, visited in a rotated order, in the mode's blocks: short blocks of requests,
+or server mode's peak at the bound, searched in full in the first round and refined
+around the last one after): at least `grid_min_rounds` rounds, then for as long as
+`grid_budget_s` allows. The grid is the mode's default space (`grid_configurations`:
+server mode's has 400 configurations with batching, so its grid is the space without
+batching, threads x instances, and with `--quick` one instance: the threads alone),
+plus the baselines and every run's recommendation, so that each is judged by rounds it
+was measured in. The grid's optimum is the configuration with the best geometric mean,
+and which configurations the grid cannot tell apart from it is printed. Per run:
 
 - the recommended configuration and its ratio to the grid's optimum, from the grid's
   own paired rounds (1.000 = the optimum, or measured as fast);
@@ -18,9 +22,11 @@ with `confirm_budget_s`), and per run:
   other way (<= 1 where the claim says faster, >= 1 where it says slower) or its 95%
   interval does not overlap the claim's.
 
-`answer_worst` is the worst run's ratio to the optimum over both modes, `false_claims`
-the number of contradicted claims, `tune_min` the median run's wall time in minutes (the
-tuner on the prepared data and model, search, racing and report), of the slower mode.
+`answer_worst` is the worst run's ratio to the optimum over online and batch and
+`false_claims` the number of their contradicted claims; `server_answer_worst` and
+`server_false_claims` the same for server mode (bench/run.answer_keys); `tune_min` the
+median run's wall time in minutes (the tuner on the prepared data and model: search,
+racing and report), of the slower of online and batch.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Iterable
 
 from harness import (
     BenchContext,
+    Params,
     Samples,
     budgeted_rounds,
     format_interval,
@@ -43,14 +51,22 @@ from harness import (
     tuned_report,
 )
 
-from autotune.errors import MeasurementError
+from autotune.errors import BoundMissedError, MeasurementError
 from autotune.launch.image import image_default_env
-from autotune.measure.side_by_side import ROUND_CAP_S, SideBySide
+from autotune.measure.blocks import ROUND_CAP_S, racing_blocks
+from autotune.measure.peak import ServerLoad
+from autotune.measure.side_by_side import SideBySide
 from autotune.measure.workload import Workload
-from autotune.modes import ONLINE, get_mode
-from autotune.options import DEFAULT_REQUEST_TIMEOUT_S, TuningOptions
+from autotune.modes import ONLINE, Mode, get_mode
+from autotune.options import (
+    DEFAULT_P99_MS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    PeakPolicy,
+    RunSettings,
+    TuningOptions,
+)
 from autotune.racing.race import rotated
-from autotune.search.space import baselines, build_space, describe_params
+from autotune.search.space import SearchSpace, baselines, build_space, describe_params
 from autotune.stats import PairedRatio, paired_ratio
 
 #: an upper bound on grid rounds; the budget decides first
@@ -73,13 +89,19 @@ class Grid:
     direction: str
     samples: dict[str, Samples]
     roles: dict[str, list[str]]
+    #: server mode: configurations that missed the bound even at the lowest rate (out of
+    #: the grid from then on: they hold no rate at the bound)
+    missed: list[str] = field(default_factory=list)
 
     @property
     def rounds(self) -> int:
         return min(len(s.values) for s in self.samples.values())
 
     def ratio(self, label: str, reference: str) -> PairedRatio:
-        """How many times faster `label` is than `reference` in the grid's rounds."""
+        """How many times faster `label` is than `reference` in the grid's rounds (one that
+        missed the bound is infinitely slower: no interval)."""
+        if label in self.missed or reference in self.missed:
+            return PairedRatio(0.0 if label in self.missed else math.inf, None, 0)
         return paired_ratio(self.direction, self.samples[label].values,
                             self.samples[reference].values)
 
@@ -111,56 +133,89 @@ class Run:
     contradicted: list[str] = field(default_factory=list)
 
 
-def measure_grid(ctx: BenchContext, kind: str, mode: str) -> Grid:
-    """The tuner's default space for `mode` (batch's has `instances` too), every
-    configuration measured in rounds side by side."""
+def grid_configurations(space: SearchSpace, mode: Mode, reduced: bool) -> list[Params]:
+    """The configurations a grid measures: the mode's default space; server mode's
+    without batching (its batching knobs make 400 on two cores), and `reduced` (--quick)
+    with one instance too."""
+    configs = space.configurations()
+    if not mode.searches_batching:
+        return list(configs)
+    return [params for params in configs if not params.get("enable_batching")
+            and (not reduced or params.get("instances", 1) == 1)]
+
+
+def measure_grid(ctx: BenchContext, kind: str, mode: str, extra: Iterable[Params] = (),
+                 p99_ms: float = DEFAULT_P99_MS, log_root: Path | None = None) -> Grid:
+    """The grid of `mode` (`grid_configurations`, the baselines and `extra`), every
+    configuration measured in rounds side by side (server mode at `p99_ms`, LoadGen's
+    logs under `log_root`)."""
     searches = get_mode(mode)
     space = build_space(ctx.host, batching=searches.searches_batching,
                         instances=searches.searches_instances)
-    configs = {describe_params(params): params for params in space.configurations()}
+    found = baselines(space, ctx.host, mode, image_default_env())
+    configs = {describe_params(params): dict(params) for params in [
+        *grid_configurations(space, searches, ctx.sizes.reduced_server_grid),
+        *(baseline.params for baseline in found), *extra]}
     roles: dict[str, list[str]] = {label: [] for label in configs}
-    for baseline in baselines(space, ctx.host, mode, image_default_env()):
+    for baseline in found:
         roles[describe_params(baseline.params)].append(baseline.name)
     workload = ctx.workload(mode)
-    log(f"measuring the {len(configs)} configurations of the default space side by side, "
+    if searches.bounded:
+        assert log_root is not None, "a server-mode grid keeps LoadGen's logs"
+        workload = replace(workload, server_load=ServerLoad(
+            RunSettings(bound_ms=p99_ms), PeakPolicy(), log_root))
+    log(f"measuring a grid of {len(configs)} configurations side by side, "
         f"{mode}, {kind}, in at least {ctx.sizes.grid_min_rounds} rounds, then rounds for "
         f"{ctx.sizes.grid_budget_s:.0f} s")
-    samples = side_by_side_rounds(ctx, kind, configs, workload)
-    return Grid(mode=mode, direction=workload.direction, samples=samples, roles=roles)
+    missed: list[str] = []
+    samples = side_by_side_rounds(ctx, kind, configs, workload, missed)
+    return Grid(mode=mode, direction=workload.direction, samples=samples, roles=roles,
+                missed=missed)
 
 
-def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, dict[str, object]],
-                        workload: Workload) -> dict[str, Samples]:
-    """Rounds of every configuration at once, as the tuner races (autotune.measure.side_by_side;
-    online with more blocks a round, `GRID_ROUND_CAP_S`), in a rotated order: at least
-    `grid_min_rounds`, then while one more round as long as the slowest so far ends
-    within `grid_budget_s`."""
+def side_by_side_rounds(ctx: BenchContext, kind: str, configs: dict[str, Params],
+                        workload: Workload, missed: list[str]) -> dict[str, Samples]:
+    """Rounds of every configuration at once, as the tuner races (autotune.measure.side_by_side
+    in the mode's blocks; online with more blocks a round, `GRID_ROUND_CAP_S`), in a
+    rotated order: at least `grid_min_rounds`, then while one more round as long as the
+    slowest so far ends within `grid_budget_s`. A configuration that misses the bound
+    even at the lowest rate (server mode) goes to `missed` and out of the rounds."""
     labels = list(configs)
     samples = {label: Samples() for label in labels}
-    with SideBySide(lambda: ctx.launcher(kind), workload, start_timeout_s=120.0,
-                    request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S,
-                    cap_s=GRID_ROUND_CAP_S.get(workload.mode.name, ROUND_CAP_S)) as measure_round:
+    blocks = racing_blocks(workload, cap_s=GRID_ROUND_CAP_S.get(workload.mode.name, ROUND_CAP_S))
+    with SideBySide(lambda: ctx.launcher(kind), blocks, start_timeout_s=120.0,
+                    request_timeout_s=DEFAULT_REQUEST_TIMEOUT_S) as measure_round:
         for index in budgeted_rounds(MAX_GRID_ROUNDS, ctx.sizes.grid_budget_s,
                                      ctx.sizes.grid_min_rounds):
             order = rotated(labels, index)
-            measure_round([configs[label] for label in order],
-                          partial(_keep, [samples[label] for label in order]))
+            measure_round([configs[label] for label in order], partial(_keep, order, missed,
+                                                                       samples))
+            labels = [label for label in labels if label not in missed]
             log(f"  round {index + 1}: " + ", ".join(
-                f"{label} {workload.mode.format(samples[label].values[-1])}" for label in order))
-    return samples
+                f"{label} {workload.mode.format(samples[label].values[-1])}" for label in labels))
+    return {label: samples[label] for label in labels}
 
 
-def _keep(in_order: list[Samples], at: int, outcome: float | MeasurementError) -> None:
-    """The round's value of the configuration at `at`; a failure ends the benchmark."""
-    if isinstance(outcome, MeasurementError):
+def _keep(order: list[str], missed: list[str], samples: dict[str, Samples], at: int,
+          outcome: float | MeasurementError) -> None:
+    """The round's value of the configuration `order[at]`; one that missed the bound even
+    at the lowest rate is `missed`; any other failure ends the benchmark."""
+    if isinstance(outcome, BoundMissedError):
+        log(f"  {order[at]}: {outcome}")
+        missed.append(order[at])
+    elif isinstance(outcome, MeasurementError):
         raise outcome
-    in_order[at].values.append(outcome)
+    else:
+        samples[order[at]].values.append(outcome)
 
 
-def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Path) -> dict:
-    """The report of one tuner run from scratch (fresh storage), with the default search."""
+def tuner_report(ctx: BenchContext, kind: str, mode: str, run: int, workdir: Path,
+                 p99_ms: float = DEFAULT_P99_MS) -> dict:
+    """The report of one tuner run from scratch (fresh storage), with the default search
+    (server mode: `server_trials` trials, at `p99_ms`)."""
     options = TuningOptions(mode=mode, server=kind, image=ctx.image,
-                            iterations=ctx.sizes.iterations,
+                            iterations=ctx.sizes.iterations, p99_ms=p99_ms,
+                            trials=ctx.sizes.server_trials if get_mode(mode).bounded else None,
                             confirm_budget=ctx.sizes.confirm_budget_s,
                             storage=f"sqlite:///{workdir / f'run{run}.db'}",
                             study_name=f"bench-{kind}-{mode}-{run}",
@@ -208,16 +263,22 @@ def _interval(seen: PairedRatio) -> str:
     return f"{seen.ratio:.2f}x [{seen.ci[0]:.2f}, {seen.ci[1]:.2f}]"
 
 
-def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
-    """The grid of `mode`, then `answer_runs` tuner runs judged against it; prints both."""
-    grid = measure_grid(ctx, kind, mode)
-    print_grid(kind, grid)
-    runs = []
+def measure_answers(ctx: BenchContext, kind: str, mode: str,
+                    p99_ms: float = DEFAULT_P99_MS) -> list[Run]:
+    """`answer_runs` tuner runs of `mode`, then its grid (with every run's recommendation
+    and baseline), each run judged against it; prints both."""
     with tempfile.TemporaryDirectory(prefix="autotune-bench-") as workdir:
+        reports, minutes = [], []
         for run in range(ctx.sizes.answer_runs):
             began = time.monotonic()
-            report = tuner_report(ctx, kind, mode, run, Path(workdir))
-            runs.append(judge(grid, report, (time.monotonic() - began) / 60))
+            reports.append(tuner_report(ctx, kind, mode, run, Path(workdir), p99_ms))
+            minutes.append((time.monotonic() - began) / 60)
+        judged = [report["best"]["params"] for report in reports] + [
+            baseline["params"] for report in reports
+            for baseline in report["baselines"].values() if baseline]
+        grid = measure_grid(ctx, kind, mode, judged, p99_ms, Path(workdir) / "grid-loadgen")
+    print_grid(kind, grid)
+    runs = [judge(grid, report, took) for report, took in zip(reports, minutes, strict=True)]
     print_table(f"The tuner's answer, {ctx.sizes.answer_runs} runs from scratch, {kind}, {mode} "
                 f"(racing budget {ctx.sizes.confirm_budget_s:.0f} s; ratios from the grid's "
                 "rounds)",
@@ -232,7 +293,7 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str) -> list[Run]:
 
 def print_grid(kind: str, grid: Grid) -> None:
     optimum = grid.optimum
-    print_table(f"Grid of the default space, {kind}, {grid.mode}, {grid.rounds} rounds side by "
+    print_table(f"Grid of the {grid.mode} space, {kind}, {grid.rounds} rounds side by "
                 "side (geometric mean and 95% CI; ratio: the optimum's speed over it, paired by "
                 "round)",
                 ["configuration", "objective", "CV", "optimum vs it", "role"],
@@ -242,4 +303,6 @@ def print_grid(kind: str, grid: Grid) -> None:
                  for label, s in grid.samples.items()])
     tied = grid.tied_with_optimum()
     print(f"\nOptimum: {optimum}; the grid cannot tell it apart from: {', '.join(tied) or 'none'}.")
+    if grid.missed:
+        print(f"Missed the bound even at the lowest rate: {', '.join(grid.missed)}.")
 

@@ -66,15 +66,18 @@ class BenchSizes:
     grid_budget_s: float
     grid_min_rounds: int
     confirm_budget_s: float
+    #: server mode's answer grid with one instance only (bench/answer.grid_configurations)
+    reduced_server_grid: bool
 
 
 FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
                   repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
-                  grid_min_rounds=10, confirm_budget_s=RACING_BUDGET_S)
+                  grid_min_rounds=10, confirm_budget_s=RACING_BUDGET_S, reduced_server_grid=False)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
                    reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=RACING_BUDGET_S)
+                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=RACING_BUDGET_S,
+                   reduced_server_grid=True)
 
 
 @dataclass

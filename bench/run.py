@@ -4,6 +4,7 @@
     python bench/run.py --quick    # a reduced run of all of them, local launcher
     python bench/run.py --search-only --launchers local --modes online   # the full extended grid
     python bench/run.py --server-only --quick   # only the server-mode figures
+    python bench/run.py --answer-only --quick --modes server   # only server mode's answer
     python bench/run.py --answer-only --quick   # only the trustworthiness of the answer
     python bench/run.py --protocols-only --launchers local,docker          # gRPC vs REST
     python bench/run.py --instances-only --quick   # several pinned instances vs one
@@ -14,8 +15,8 @@ Tables go to stdout as Markdown (for BENCHMARKS.md), progress to stderr. The las
 
     summary: tuned/optimum=R1 tuned/tutorial=R2 trial_s=S cv_batch=C1 cv_online=C2
              server_overhead_ms=O batch_efficiency=E loadgen_rps=L slo_qps_gain=G
-             slo_qps_gain_significant=B answer_worst=W false_claims=F tune_min=T
-             instances_gain=I
+             slo_qps_gain_significant=B server_answer_worst=SW server_false_claims=SF
+             answer_worst=W false_claims=F tune_min=T instances_gain=I
 
 R1 and R2 are speed ratios (> 1: tuned faster) of the median tuner run, the lower of
 the two modes, on the first launcher; S the median batch trial with the accuracy gate;
@@ -24,9 +25,11 @@ p50 minus in-process; E the embedded server's batch throughput over in-process; 
 LoadGen adapter's requests/s at p99 <= --p99-ms against a trivial server, G the
 server-mode tuned configuration's requests/s at that bound over the tutorial online
 settings', paired by interleaved round, and B whether its 95% interval excludes 1
-(bench/server.py); W the worst tuner run's ratio to the grid's optimum over
-both modes, F the significant speed-up claims the grid contradicts, T the median tuner
-run's wall time in minutes, of the slower mode (bench/answer.py);
+(bench/server.py); SW and SF the same as W and F for server mode at that bound (its
+grid: bench/answer.grid_configurations); W the worst tuner run's ratio to the grid's
+optimum over online and batch, F the significant speed-up claims the grid contradicts,
+T the median tuner run's wall time in minutes, of the slower of online and batch
+(bench/answer.py);
 I the best multi-instance batch configuration's throughput over the best single
 instance's, on the first launcher (bench/instances.py; n/a on one core).
 The data and model are prepared first if missing (not counted in any number).
@@ -55,7 +58,7 @@ from protocols import run_protocols  # noqa: E402
 from repeatability import measure_restarts, print_cost, print_repeatability  # noqa: E402
 from server import server_benchmarks  # noqa: E402
 
-from autotune.modes import BATCH, ONLINE  # noqa: E402
+from autotune.modes import BATCH, ONLINE, SERVER  # noqa: E402
 from autotune.options import RACING_BUDGET_S, default  # noqa: E402
 from search import measure_search  # noqa: E402
 
@@ -69,7 +72,8 @@ def main() -> int:
     began = time.monotonic()
     ctx = BenchContext.create(quick=args.quick, launchers=launchers, image=args.image)
     overrides = {"answer_runs": args.runs, "grid_budget_s": args.grid_budget,
-                 "grid_min_rounds": args.grid_rounds, "confirm_budget_s": args.confirm_budget}
+                 "grid_min_rounds": args.grid_rounds, "confirm_budget_s": args.confirm_budget,
+                 "server_trials": args.server_trials}
     ctx.sizes = replace(ctx.sizes, **{k: v for k, v in overrides.items() if v is not None})
     _print_header(ctx, args)
     section = next((name for name in SECTIONS if getattr(args, f"{name}_only")), None)
@@ -93,14 +97,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated modes of the search benchmark and of the "
                              "protocol grid (default: online with --quick, else online,batch), "
                              "and of the protocols at the tutorial's settings and of "
-                             "--answer-only (default: online,batch)")
+                             "--answer-only (default: online,batch; server too there)")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server-mode benchmarks (LoadGen capacity, gain at "
-                             "the bound)")
+                             "the bound, the answer against a grid)")
     parser.add_argument("--p99-ms", type=float, default=10.0,
                         help="the p99 bound of the server-mode benchmarks (default 10)")
     parser.add_argument("--server-trials", type=int, default=None,
-                        help="budget of the server-mode study (default: 8 with --quick, "
+                        help="budget of the server-mode studies (default: 8 with --quick, "
                              "else the tuner's default)")
     parser.add_argument("--answer-only", action="store_true",
                         help="only the answer benchmark (grid rounds, then tuner runs)")
@@ -152,8 +156,8 @@ def _search_modes(ctx: BenchContext, args: argparse.Namespace) -> list[str]:
 
 
 def _server_only(ctx: BenchContext, args: argparse.Namespace) -> str:
-    return server_benchmarks(ctx, args.p99_ms, args.server_trials or ctx.sizes.server_trials,
-                             ctx.sizes.repeats)
+    keys = server_benchmarks(ctx, args.p99_ms, ctx.sizes.server_trials, ctx.sizes.repeats)
+    return f"{keys} {answer_keys(measure_answers(ctx, ctx.launchers[0], SERVER.name, args.p99_ms))}"
 
 
 def _protocols_only(ctx: BenchContext, args: argparse.Namespace) -> str:
@@ -171,7 +175,7 @@ def _search_only(ctx: BenchContext, args: argparse.Namespace) -> str:
 def _answer_only(ctx: BenchContext, args: argparse.Namespace) -> str:
     answer_modes = args.modes.split(",") if args.modes else MODES
     return answer_keys([run for mode in answer_modes
-                        for run in measure_answers(ctx, ctx.launchers[0], mode)])
+                        for run in measure_answers(ctx, ctx.launchers[0], mode, args.p99_ms)])
 
 
 def _busy_only(ctx: BenchContext, args: argparse.Namespace) -> str:
@@ -234,13 +238,26 @@ def _median_run(runs: list[Run], attr: str) -> float:
 
 
 def answer_keys(runs: list[Run]) -> str:
-    """`answer_worst=W false_claims=F tune_min=M` of the summary line: M is the median
-    run's minutes of the slower mode."""
-    modes = {run.mode for run in runs}
-    minutes = max(statistics.median(run.minutes for run in runs if run.mode == mode)
-                  for mode in modes)
-    return (f"answer_worst={ratio(min(run.vs_optimum for run in runs))} "
-            f"false_claims={sum(len(run.contradicted) for run in runs)} tune_min={minutes:.1f}")
+    """`answer_worst=W false_claims=F tune_min=T` of the summary line over online and
+    batch runs (T: the median run's minutes of the slower mode),
+    `server_answer_worst=SW server_false_claims=SF` over server-mode runs (each where
+    there are such runs)."""
+    keys = []
+    for prefix, judged in (("", [r for r in runs if r.mode != SERVER.name]),
+                           ("server_", [r for r in runs if r.mode == SERVER.name])):
+        if judged:
+            keys.append(f"{prefix}answer_worst={ratio(min(run.vs_optimum for run in judged))} "
+                        f"{prefix}false_claims={sum(len(run.contradicted) for run in judged)}")
+    timed = [run for run in runs if run.mode != SERVER.name]
+    if timed:
+        slower = max(_median_minutes(timed, mode) for mode in {run.mode for run in timed})
+        keys.append(f"tune_min={slower:.1f}")
+    return " ".join(keys)
+
+
+def _median_minutes(runs: list[Run], mode: str) -> float:
+    """The median wall time, in minutes, of the runs of `mode`."""
+    return statistics.median(run.minutes for run in runs if run.mode == mode)
 
 
 if __name__ == "__main__":

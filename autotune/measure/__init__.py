@@ -8,6 +8,8 @@
     loadgen        MLPerf LoadGen's Server scenario, its client processes
                    (loadgen_worker.py, or loadgen_client.cc built by native.py)
     side_by_side   one racing round with every finalist's server up at once
+    blocks         what such a round measures of each server, by mode (`racing_blocks`)
+    peak_rounds    server mode's rounds: a peak refined around the last one found
     accuracy       the NCF model's gate (HR/NDCG through the server, against the floors)
     agreement      any model's gate: its outputs through the server against a reference
     records        recorded requests (TF Serving's PredictionLog TFRecords) read and
@@ -30,9 +32,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "accuracy": ["AccuracyGate", "AccuracyResult"],
     "agreement": ["AgreementGate", "AgreementResult", "build_agreement_gate", "compare"],
+    "blocks": ["PreciseBlocks", "RoundBlocks", "racing_blocks"],
     "grpc_client": ["ServingClient"],
     "latency": ["LatencyResult", "measure_latency"],
     "peak": ["ServerLoad", "find_peak"],
+    "peak_rounds": ["PeakRounds"],
     "records": ["Records", "check_records", "read_records"],
     "rest_client": ["RestClient", "RestError"],
     "rows": ["RequestRows"],

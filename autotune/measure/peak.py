@@ -2,10 +2,13 @@
 
 Each step is one LoadGen Server-scenario run (autotune.measure.loadgen) at a target rate,
 Poisson arrivals of batch-1 Predicts (of eval pairs, or of recorded requests' rows). The
-search brackets the peak: it ramps up (doubling from `start_qps`) until a rate misses
-the bound, or, when the first rate already misses, halves down to `min_qps`; then it
-bisects (geometric midpoints) between the highest rate that met the bound and the
-lowest that missed until they are within `precision` (5%).
+search brackets the peak: it ramps up (doubling from `start_qps`: `PeakPolicy.step`)
+until a rate misses the bound, or, when the first rate already misses, halves down to
+`min_qps`; then it bisects (geometric midpoints) between the highest rate that met the
+bound and the lowest that missed until they are within `precision` (5%). A racing round
+refines a peak already found (`PeakPolicy.around`): it starts there and steps by the
+precision, so a peak that has not moved is bracketed in two runs
+(autotune.measure.peak_rounds).
 
 On a shared host one short run passes or fails by chance (one scheduling hiccup decides
 its p99), and a miss at the start rate or on the way up decides the whole search: the
@@ -55,6 +58,19 @@ class PeakResult:
     at_peak: RunResult
     runs: tuple[RunResult, ...]
 
+    def at_bound(self, bound_ms: float) -> float:
+        """The rate at which p99 reaches `bound_ms`: interpolated (log p99 against log
+        rate) between the highest rate that met the bound and the lowest that missed it,
+        when that miss was its p99's; else the highest rate that met it. Within a 5%
+        bracket this is the peak with a resolution finer than the bracket (a racing
+        round's value, autotune.measure.peak_rounds)."""
+        missed = [run for run in self.runs if run.target_qps == self.ceiling_qps]
+        low, high = self.at_peak, max(missed, key=lambda run: run.p99_ms, default=None)
+        if high is None or not low.p99_ms < bound_ms < high.p99_ms or low.p99_ms <= 0:
+            return self.qps_at_slo
+        share = math.log(bound_ms / low.p99_ms) / math.log(high.p99_ms / low.p99_ms)
+        return low.target_qps * (high.target_qps / low.target_qps) ** share
+
     def attrs(self) -> dict[str, object]:
         """Trial user attrs: `qps_at_slo`, its percentiles, and the rates tried."""
         return {TrialAttr.QPS_AT_SLO: self.qps_at_slo, "qps_ceiling": self.ceiling_qps,
@@ -99,22 +115,29 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
 
     rate = policy.start_qps
     if attempt(rate, confirm=policy.confirm_misses):
-        while ceiling is None and rate * 2 <= policy.max_qps and len(runs) < policy.max_runs:
-            rate *= 2
+        while (ceiling is None and rate * policy.step <= policy.max_qps
+               and len(runs) < policy.max_runs):
+            rate *= policy.step
             attempt(rate, confirm=policy.confirm_misses)
     else:
         while best is None:
-            rate /= 2
+            rate /= policy.step
             if rate < policy.min_qps:
                 raise BoundMissedError(_missed(runs[-1], bound_ms), runs[-1].p99_ms,
                                        [run.row() for run in runs])
             attempt(rate)
     assert best is not None
-    while (ceiling is not None and ceiling / best.target_qps > 1 + policy.precision
+    while (ceiling is not None and not _within(ceiling / best.target_qps, policy.precision)
            and len(runs) < policy.max_runs):
         attempt(math.sqrt(best.target_qps * ceiling))
     return PeakResult(qps_at_slo=best.target_qps, ceiling_qps=ceiling, at_peak=best,
                       runs=tuple(runs))
+
+
+def _within(ratio: float, precision: float) -> bool:
+    """Whether a bracket's ratio is within the precision: a step of exactly the precision
+    counts (its product with a rate comes back a rounding error wider)."""
+    return ratio <= 1 + precision or math.isclose(ratio, 1 + precision)
 
 
 def _missed(lowest: RunResult, bound_ms: float | None) -> str:
@@ -137,9 +160,18 @@ class ServerLoad:
                 on_phase: PhaseCallback | None = None,
                 on_value: Callable[[float], None] | None = None
                 ) -> tuple[float, dict[str, object]]:
-        """`qps_at_slo` and the trial attrs of one peak search against the `clients`'
-        servers (several instances share the load, request by request), one batch-1
-        request per row of `rows`; `on_value` hears each rate that missed the bound."""
+        """`qps_at_slo` and the trial attrs of one peak search (`search`); `on_value`
+        hears each rate that missed the bound."""
+        peak, attrs = self.search(clients, rows, on_phase, on_value)
+        return peak.qps_at_slo, attrs
+
+    def search(self, clients: Sequence[ServingClient], rows: RequestRows,
+               on_phase: PhaseCallback | None = None,
+               on_value: Callable[[float], None] | None = None
+               ) -> tuple[PeakResult, dict[str, object]]:
+        """One peak search against the `clients`' servers (several instances share the
+        load, request by request), one batch-1 request per row of `rows`: its result and
+        the trial attrs."""
         requests = [clients[0].request(row) for row in rows.split()]
         if on_phase is not None:
             on_phase("warm-up")
@@ -158,8 +190,8 @@ class ServerLoad:
                 return sut.run(rate, self.settings, log_dir / f"run-{step:02d}-{rate:.0f}qps")
 
             peak = find_peak(run, self.policy, self.settings.bound_ms, on_value)
-        return peak.qps_at_slo, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir),
-                                 TrialAttr.LOADGEN_CLIENT: sut.client.describe()}
+        return peak, {**peak.attrs(), TrialAttr.LOADGEN_LOGS: str(log_dir),
+                      TrialAttr.LOADGEN_CLIENT: sut.client.describe()}
 
     def _new_log_dir(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -13,14 +13,14 @@ round came within 0-5% of each other.
 
 How. `SideBySide` measures one round: it starts a fresh server (an instance group, so a
 configuration may be several pinned instances) for each configuration, all at once,
-then visits them in turn in the order given (the race rotates it), one block
-each (`Workload.block`: a few settling requests, then one window of batch-1 requests or
-a few large batches), until every configuration has `MIN_BLOCKS` blocks whose 95%
-interval is within the workload's precision, or has had `cap_s` seconds of blocks
-(`ROUND_CAP_S`, pauses included); then it stops them all. A configuration's value is the
+then visits them in turn in the order given (the race rotates it), one block each,
+until every configuration has enough (`autotune.measure.blocks`: online and batch, a
+few settling requests then one window of batch-1 requests or a few large batches, until
+precise or `ROUND_CAP_S`; server mode, one peak at the bound refined around the last,
+autotune.measure.peak_rounds); then it stops them all. A configuration's value is the
 geometric mean of its blocks' values (each block's own objective). A server that does
-not start, or stops answering, is that configuration's `MeasurementError`; the others
-go on.
+not start, stops answering, or fails its measurement is that configuration's
+`MeasurementError`; the others go on.
 
 While one is measured the others idle, each in its own process. A block begins with
 `PAUSE_S` of quiet and a few settling requests (not counted), so that the threads of
@@ -43,26 +43,18 @@ import psutil
 
 from autotune.errors import MeasurementError
 from autotune.launch.base import Launcher
+from autotune.measure.blocks import RoundBlocks
 from autotune.measure.running import (
     CLIENT_ERRORS,
     RunningServer,
     running_server,
     stopped_answering,
 )
-from autotune.measure.workload import Workload
 from autotune.progress import Progress
 from autotune.protocols import GRPC
 from autotune.racing.race import Record
 from autotune.search.space import describe_params, settings_from_params
-from autotune.stats import relative_half_width
 
-#: blocks every configuration gets in a round before its precision may end it
-MIN_BLOCKS = 5
-#: seconds of blocks (their pauses included) each configuration gets in a round at most:
-#: a few half-second blocks bring two servers of one configuration within 1-5% of each
-#: other here, and the race gains more from more rounds (its t quantile shrinks with
-#: them) than from longer ones
-ROUND_CAP_S = 3.0
 #: seconds of quiet before each block, so that the threads of the server measured before
 #: it stop spinning and do not slow it: without it, in batch, a block after one of an
 #: intra=2 server ran 25-40% slower than the same configuration's block after an intra=1
@@ -112,19 +104,17 @@ class SideBySide:
     side by side (`fitting_groups`), rather than swap or meet the OOM killer.
     """
 
-    def __init__(self, make_launcher: Callable[[], Launcher], workload: Workload,
+    def __init__(self, make_launcher: Callable[[], Launcher], blocks: RoundBlocks,
                  start_timeout_s: float, request_timeout_s: float, protocol: str = GRPC,
-                 progress: Progress | None = None, cap_s: float = ROUND_CAP_S,
+                 progress: Progress | None = None,
                  memory_of: MemoryOf = lambda params: None,
                  available: Callable[[], float] = available_mb) -> None:
         self.make_launcher = make_launcher
-        self.workload = workload
-        self.block = workload.block()
+        self.blocks = blocks
         self.start_timeout_s = start_timeout_s
         self.request_timeout_s = request_timeout_s
         self.protocol = protocol
         self.progress = progress or Progress()
-        self.cap_s = cap_s
         self.memory_of = memory_of
         self.available = available
         self._launchers: list[Launcher] = []
@@ -164,7 +154,7 @@ class SideBySide:
             together = "" if len(group) == len(configs) else (
                 f" (of {len(configs)}: memory allows {len(group)} at once)")
             self.progress.phase(f"measuring {len(running)} side by side{together}")
-            blocks = self._alternate(running, in_round)
+            blocks = self._alternate([configs[index] for index in group], running, in_round)
         for at, values in blocks.items():
             in_round(at, math.exp(statistics.fmean(math.log(value) for value in values)))
 
@@ -211,30 +201,24 @@ class SideBySide:
                 raise
         return dict(sorted(running.items()))
 
-    def _alternate(self, running: dict[int, RunningServer],
+    def _alternate(self, configs: Sequence[Params], running: dict[int, RunningServer],
                    record: Record) -> dict[int, list[float]]:
-        """One block of each running configuration in turn until all are precise or capped;
-        the block values of each that kept answering."""
+        """One block of each running configuration (`configs[index]` on `running[index]`)
+        in turn until all have enough; the block values of each that kept answering."""
         blocks: dict[int, list[float]] = {index: [] for index in running}
         seconds = dict.fromkeys(running, 0.0)
-        while running and not all(self._enough(blocks[index], seconds[index])
+        while running and not all(self.blocks.enough(blocks[index], seconds[index])
                                   for index in running):
             for index, server in list(running.items()):
                 began = time.monotonic()
                 time.sleep(PAUSE_S)
                 try:
-                    value, _ = self.block.measure(server.clients, None, server.in_flight)
-                except CLIENT_ERRORS as error:
-                    record(index, stopped_answering(self._launchers[index], error))
+                    value = self.blocks.measure(configs[index], server)
+                except (*CLIENT_ERRORS, MeasurementError) as error:
+                    record(index, error if isinstance(error, MeasurementError)
+                           else stopped_answering(self._launchers[index], error))
                     del running[index], blocks[index]
                     continue
                 seconds[index] += time.monotonic() - began
                 blocks[index].append(value)
         return blocks
-
-    def _enough(self, values: list[float], seconds: float) -> bool:
-        """Whether a configuration's blocks are precise enough, or its time is up."""
-        if seconds >= self.cap_s:
-            return True
-        return (len(values) >= MIN_BLOCKS
-                and relative_half_width(values) <= self.workload.precision)

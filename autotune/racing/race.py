@@ -5,11 +5,11 @@ configuration moves by 5-12%: more than many configurations differ by. So after 
 search the finalists (the top-k feasible configurations and every baseline) are raced:
 each round measures every survivor once, in a rotated order, with a fresh server each
 time, so that a drift of the host hits all of them alike and a round is a paired
-observation. How a round measures is the caller's (`MeasureRound`): online and batch
-rounds run every survivor's server at once and alternate short blocks of requests
-between them (autotune.measure.side_by_side), because the host drifts within seconds; a
-server-mode round, whose peak searches take minutes each, measures one survivor after
-another (`one_at_a_time`).
+observation. How a round measures is the caller's (`MeasureRound`): every survivor's
+server runs at once (autotune.measure.side_by_side), because the host drifts within
+seconds; online and batch rounds alternate short blocks of requests between them, a
+server-mode round refines each survivor's peak at the bound in a few short LoadGen runs
+(autotune.measure.peak_rounds). `one_at_a_time` makes a round of a plain function.
 
 The test. From round `min_rounds` (3) on, after every round, the leader is the survivor
 with the best geometric mean; every other survivor is compared with it by the paired
@@ -263,8 +263,8 @@ class Race:
 
 
 def one_at_a_time(measure: Measure, progress: Progress | None = None) -> MeasureRound:
-    """A round that measures its configurations one after another with `measure` (a
-    fresh server each): for measurements too long to alternate, a server-mode peak search."""
+    """A round that measures its configurations one after another with `measure`: a
+    race over a plain function (the race's own tests, a simulated host)."""
     steps = progress or Progress()
 
     def measure_round(configs: Sequence[dict[str, object]], record: Record) -> None:

@@ -41,7 +41,8 @@ class Verdict:
 
     fastest: Finalist
     recommended: Finalist
-    #: (finalist, how many times faster the fastest is than it), the fastest first
+    #: (finalist, how many times faster the fastest is than it), the fastest first (its
+    #: ratio 1, with no interval: a series against itself has none to state)
     tied: list[tuple[Finalist, PairedRatio]]
     #: baseline name -> how many times faster the recommended is than that baseline (every
     #: baseline but those in `recommended.baselines`)
@@ -72,8 +73,11 @@ def decide(record: RaceRecord, alpha: float = 0.05) -> Verdict | None:
     for finalist in record.survivors:
         if not finalist.feasible or not finalist.measured:
             continue
+        if finalist is fastest:  # a series against itself: 1, and no interval to state
+            tied.append((finalist, PairedRatio(1.0, None, len(finalist.measured))))
+            continue
         ratio = record.ratio(fastest, finalist, alpha)
-        if finalist is not fastest and ratio.ci is None:
+        if ratio.ci is None:
             not_raced.append(finalist)
         elif not ratio.significant:
             tied.append((finalist, ratio))

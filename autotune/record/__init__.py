@@ -14,6 +14,7 @@ from autotune.record.schema import (
     TrialAttr,
     best_feasible_trial,
     complete_trials,
+    found_values,
     is_feasible,
     params_key,
     ranked,
@@ -23,5 +24,6 @@ from autotune.record.schema import (
 from autotune.record.storage import mask_password, open_storage
 
 __all__ = ["Constraint", "MemoryCheck", "StudyAttr", "TrialAttr", "best_feasible_trial",
-           "complete_trials", "is_feasible", "mask_password", "measured_memory", "open_storage",
-           "over_limit_summary", "params_key", "ranked", "record_constraints", "record_failure"]
+           "complete_trials", "found_values", "is_feasible", "mask_password", "measured_memory",
+           "open_storage", "over_limit_summary", "params_key", "ranked", "record_constraints",
+           "record_failure"]

@@ -13,7 +13,7 @@ Feasibility is Optuna's: a trial is feasible when every constraint is <= 0
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -226,6 +226,15 @@ def is_feasible(trial: FrozenTrial) -> bool:
 def params_key(params: Mapping[str, Any]) -> tuple:
     """A hashable key of a configuration, the same whatever the params' order."""
     return tuple(sorted(params.items()))
+
+
+def found_values(trials: Iterable[FrozenTrial]) -> Callable[[Mapping[str, Any]], float | None]:
+    """What a configuration's complete trials found (the last one's value), by params;
+    None for one never measured (a server-mode race refines its peak from there,
+    autotune.measure.peak_rounds)."""
+    values = {params_key(trial.params): float(trial.value) for trial in trials
+              if trial.value is not None}
+    return lambda params: values.get(params_key(params))
 
 
 def planned_params(trial: FrozenTrial) -> dict[str, Any]:

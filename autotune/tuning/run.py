@@ -72,6 +72,7 @@ from autotune.record.schema import (
     TrialAttr,
     best_feasible_trial,
     complete_trials,
+    found_values,
 )
 from autotune.record.storage import open_storage, storage_lost_as_error
 from autotune.report.publish import publish_report
@@ -208,8 +209,9 @@ def _race(run: TuningRun) -> bool:
         return False
     more_launchers = partial(_instance_group, options, run.model, run.host,
                              run.launcher_factory, run.launcher.kind)
-    memory_of = measured_memory(complete_trials(study))
-    with run.objective.racing_rounds(more_launchers, memory_of) as (measure_round, meter):
+    trials = complete_trials(study)
+    with run.objective.racing_rounds(more_launchers, measured_memory(trials),
+                                     found_values(trials)) as (measure_round, meter):
         record = race_study(study, options.racing_top, measure_round, options.confirm_budget,
                             options.confirm_precision, run.progress, meter=meter,
                             quiet=run.objective.quiet)

@@ -6,7 +6,7 @@ trial's settings, measure the mode's objective, check the gate through the same 
 record the attrs and the constraints (autotune.record.schema): the servers' CFS
 throttling over the measurement where they ran under a quota, and with `--target-qps`
 whether the peak held it (autotune.record.target). It also gives the
-racing its rounds (side by side, or one after another). `run_trials` claims trials while
+racing its rounds (side by side, in the mode's blocks). `run_trials` claims trials while
 the class's budget lasts, each under a heartbeat: a MeasurementError fails the trial and
 the run goes on (three in a row end it; a server-mode trial that missed the bound even at
 the lowest rate is a finding and does not count); Ctrl-C fails it "interrupted". A trial
@@ -39,13 +39,14 @@ from autotune.host.load import LoadMeter, Measured, QuietPolicy, measure_quietly
 from autotune.launch.base import Launcher
 from autotune.launch.group import InstanceGroup
 from autotune.launch.settings import ServerSettings
+from autotune.measure.blocks import ValueOf, racing_blocks
 from autotune.measure.running import RunningServer, running_server
 from autotune.measure.side_by_side import MemoryOf, SideBySide
 from autotune.measure.workload import Workload
 from autotune.modes import Mode
 from autotune.options import TuningOptions
 from autotune.progress import Progress
-from autotune.racing.race import MeasureRound, one_at_a_time
+from autotune.racing.race import MeasureRound
 from autotune.record.memory import MemoryCheck
 from autotune.record.schema import (
     StudyAttr,
@@ -146,24 +147,16 @@ class TrialObjective:
                                    "which --max-memory-mb needs")
         return None if rss_mb is None else MemoryCheck(rss_mb, self.options.max_memory_mb)
 
-    def remeasure(self, params: dict[str, object]) -> float:
-        """The objective of `params` once more (the racing): no gate, no trial."""
-        with self._running(settings_from_params(params)) as server:
-            return self.workload.measure(server.clients, self.progress.phase,
-                                         server.in_flight)[0]
-
     @contextmanager
-    def racing_rounds(self, make_launcher: Callable[[], Launcher],
-                      memory_of: MemoryOf) -> Iterator[tuple[MeasureRound, LoadMeter]]:
+    def racing_rounds(self, make_launcher: Callable[[], Launcher], memory_of: MemoryOf,
+                      found: ValueOf) -> Iterator[tuple[MeasureRound, LoadMeter]]:
         """How the race measures a round, and the meter of its rounds: every finalist's
-        server at once with requests alternating between them (autotune.measure.side_by_side,
-        on launchers `make_launcher` builds, in groups that fit in memory by what
-        `memory_of` says each configuration took) where the mode races side by side, else
-        one after another (`remeasure`)."""
-        if not self.workload.mode.races_side_by_side:
-            yield one_at_a_time(self.remeasure, self.progress), self.meter
-            return
-        with SideBySide(make_launcher, self.workload, self.options.start_timeout,
+        server at once, visited in turn (autotune.measure.side_by_side, on launchers
+        `make_launcher` builds, in groups that fit in memory by what `memory_of` says
+        each configuration took), in blocks of the mode (autotune.measure.blocks: server
+        mode refines the peak its search trials `found`)."""
+        blocks = racing_blocks(self.workload, found, progress=self.progress)
+        with SideBySide(make_launcher, blocks, self.options.start_timeout,
                         self.options.request_timeout, self.options.protocol, self.progress,
                         memory_of=memory_of) as side_by_side:
             yield side_by_side, LoadMeter(own_pids=side_by_side.server_pids,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -86,3 +87,42 @@ def test_without_confirmation_one_run_decides_each_rate() -> None:
                      PeakPolicy(start_qps=200, min_qps=50, confirm_misses=False))
     assert [run.target_qps for run in peak.runs][:2] == [200, 100]
     assert peak.qps_at_slo < 200
+
+
+def test_a_peak_that_has_not_moved_is_refined_in_two_runs() -> None:
+    # a racing round after the first: start at the last peak, step by the precision
+    peak = find_peak(_runs_against(1020.0), PeakPolicy(precision=0.05).around(1000.0))
+    assert [run.target_qps for run in peak.runs] == [1000.0, 1050.0]
+    assert peak.qps_at_slo == 1000.0 and peak.ceiling_qps == 1050.0
+
+
+def test_a_refinement_follows_a_peak_that_moved_step_by_step() -> None:
+    up = find_peak(_runs_against(1120.0), PeakPolicy(precision=0.05).around(1000.0))
+    assert [round(run.target_qps) for run in up.runs] == [1000, 1050, 1102, 1158]
+    down = find_peak(_runs_against(900.0), PeakPolicy(precision=0.05).around(1000.0))
+    assert [round(run.target_qps) for run in down.runs] == [1000, 952, 907, 864]
+    assert down.qps_at_slo <= 900.0 < down.ceiling_qps
+    # one run's miss is taken as it comes: no confirmation runs in a refinement
+    unlucky = find_peak(_unlucky(_runs_against(1020.0), {0}),
+                        PeakPolicy(precision=0.05).around(1000.0))
+    assert [round(run.target_qps) for run in unlucky.runs] == [1000, 952]
+
+
+def _p99_rising(capacity: float):
+    """A run function whose p99 doubles with every 5% of rate past `capacity`'s bound (10 ms)."""
+    def run(rate: float) -> RunResult:
+        p99 = 10.0 * 2 ** (math.log(rate / capacity) / math.log(1.05))
+        return RunResult(target_qps=rate, scheduled_qps=rate, completed_qps=rate, queries=1000,
+                         p50_ms=1.0, p95_ms=2.0, p99_ms=p99, valid=p99 <= 10.0, errors=0,
+                         log_dir="")
+    return run
+
+
+def test_the_rate_at_the_bound_is_interpolated_within_the_bracket() -> None:
+    peak = find_peak(_p99_rising(1020.0), PeakPolicy(precision=0.05).around(1000.0))
+    assert peak.qps_at_slo == 1000.0 and peak.ceiling_qps == 1050.0
+    assert peak.at_bound(10.0) == pytest.approx(1020.0)
+    # no miss to interpolate towards (or a miss that was not the p99's): the rate met
+    assert find_peak(_runs_against(1e9), PeakPolicy(max_runs=2)).at_bound(10.0) == 400.0
+    assert find_peak(_runs_against(5000.0, errors_at=1020.0),
+                     PeakPolicy(precision=0.05).around(1000.0)).at_bound(10.0) == 1000.0

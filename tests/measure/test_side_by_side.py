@@ -20,6 +20,7 @@ from autotune.host.facts import detect_host
 from autotune.launch.base import ModelLocation
 from autotune.launch.group import InstanceGroup
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+from autotune.measure.blocks import PreciseBlocks
 from autotune.measure.side_by_side import SideBySide, fitting_groups
 from autotune.measure.workload import Workload
 from autotune.paths import MODEL_NAME
@@ -62,8 +63,8 @@ def _side_by_side(assets, mode: str, progress: Progress, broken: int | None = No
 
     workload = Workload.build(mode, "mean", batch_size=2000, iterations=5,
                               eval_rows=EvalRows.load(Path(assets.eval_path)), seed=0)
-    return SideBySide(make_launcher, workload, start_timeout_s=60, request_timeout_s=15,
-                      progress=progress, cap_s=0.5, **memory)
+    return SideBySide(make_launcher, PreciseBlocks(workload, cap_s=0.5), start_timeout_s=60,
+                      request_timeout_s=15, progress=progress, **memory)
 
 
 @pytest.mark.parametrize("mode", ["online", "batch"])

@@ -66,7 +66,7 @@ def test_server_study_reports_the_peak_rate_under_the_bound(tuning_options, smal
 
     report = json.loads((options.report_dir / "server-study.json").read_text())
     assert report["best"]["value"] > 0 and report["best"]["source"] == "racing"
-    racing = report["racing"]  # both raced, each measurement a peak search
+    racing = report["racing"]  # both raced, each measurement a peak refined at the bound
     assert racing["rounds"] >= 1 and len(racing["finalists"]) == 2
     recommended = next(f for f in racing["finalists"] if f["trial"] == report["best"]["trial"])
     measured = [value for value in recommended["values"] if value is not None]
