@@ -95,6 +95,12 @@ def _racing_tops() -> str:
                    if mode.racing_top != ONLINE.racing_top)
 
 
+def _racing_budgets() -> str:
+    """`; server mode 360`: the modes whose racing budget differs from online's."""
+    return "".join(f"; {mode.name} mode {mode.racing_budget_s:g}" for mode in MODES.values()
+                   if mode.racing_budget_s != ONLINE.racing_budget_s)
+
+
 def _tuning_parser() -> argparse.ArgumentParser:
     """`autotune --mode ...`: one group of flags per concern, in the order of a run."""
     parser = _Parser(
@@ -196,7 +202,7 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
                               f"(default {ONLINE.racing_top}{_racing_tops()})")
     measure.add_argument("--confirm-budget", type=float, default=default("confirm_budget"),
                          help="seconds the racing of the finalists may take, 0 to skip "
-                              "(default %(default)s)")
+                              f"(default {ONLINE.racing_budget_s:g}{_racing_budgets()})")
     measure.add_argument("--confirm-precision", type=float, default=default("confirm_precision"),
                          help="stop racing when the survivors are tied within this share "
                               "(default %(default)s)")

@@ -74,6 +74,12 @@ class Mode:
     #: configurations within 3% of each other, trials spread by 15-20%), while a race
     #: drops the clearly slower finalists within a few rounds
     racing_top: int = 5
+    #: seconds of racing when `--confirm-budget` is not given. 240 s buys 8-12 rounds of
+    #: the default online and batch finalists on a 2-core host (a round restarts every
+    #: finalist: 20-30 s), past the three from which the race drops the clearly slower,
+    #: and keeps a default run within 6 minutes there, the search included
+    #: (BENCHMARKS.md, `tune_min`)
+    racing_budget_s: float = 240.0
     #: users the accuracy gate scores when `--accuracy-users` is not given (None: all)
     accuracy_users: int | None = None
     #: the `--protocol` values the mode can measure over (autotune.protocols)
@@ -119,7 +125,9 @@ BATCH = Mode(name="batch", summary="batch throughput", metric="throughput_sps",
              tutorial_threads=_every_core, number_format=",.0f",
              robust_attr="throughput_sps", searches_instances=True)
 #: server-mode trials each search a peak rate (~10 LoadGen runs): a smaller budget and
-#: fewer finalists keep a default run under 20 minutes on a small host; its gate scores a
+#: fewer finalists keep a default run under 20 minutes on a small host, and its racing
+#: keeps 360 s (a round refines each finalist's peak in a few LoadGen runs: ~60 s a round
+#: of three finalists on a loaded 2-core host, so 360 s buys five); its gate scores a
 #: seeded sample of users (with batching on, its requests are cut to max_batch_size).
 #: One pair per request, so the tutorial's online threads. LoadGen's adapter sends gRPC
 #: only (autotune.measure.loadgen), so the mode measures gRPC only.
@@ -129,7 +137,7 @@ SERVER = Mode(name="server", summary="the most requests/s with p99 latency under
               fixed_objective="qps at p99 <= {p99_ms:g} ms", batched=False,
               tutorial_threads=_one_thread, number_format=",.0f", robust_attr="qps_at_slo",
               bounded=True, searches_batching=True, searches_instances=True, default_trials=14,
-              racing_top=2, accuracy_users=500, protocols=(GRPC,))
+              racing_top=2, racing_budget_s=360.0, accuracy_users=500, protocols=(GRPC,))
 
 #: every mode by name, in `--mode` order
 MODES: dict[str, Mode] = {mode.name: mode for mode in (ONLINE, BATCH, SERVER)}

@@ -42,11 +42,6 @@ DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-5
 #: `--precision`: measure a trial until the 95% interval of its objective is within 2% of it
 DEFAULT_PRECISION = 0.02
-#: `--confirm-budget`: seconds of racing the finalists. 240 s buys 8-12 rounds of the
-#: default finalists on a 2-core host (a round restarts every finalist: ~20-30 s), past
-#: the three from which the race drops the clearly slower, and keeps a default run
-#: within 6 minutes there, the search included (BENCHMARKS.md, `tune_min`)
-RACING_BUDGET_S = 240.0
 #: `--confirm-precision`: the race stops when the survivors are tied within 2%
 RACING_PRECISION = 0.02
 #: seconds between a running trial's heartbeats, and the silence after which it is
@@ -163,8 +158,8 @@ class TuningOptions:
     target_qps: float | None = None
     #: finalists raced besides the baselines; None: the mode's (`Mode.racing_top`)
     confirm_top: int | None = None
-    #: seconds the racing may take (0: no racing)
-    confirm_budget: float = RACING_BUDGET_S
+    #: seconds the racing may take (0: no racing); None: the mode's (`Mode.racing_budget_s`)
+    confirm_budget: float | None = None
     confirm_precision: float = RACING_PRECISION
     #: server mode: the p99 latency bound in milliseconds
     p99_ms: float = DEFAULT_P99_MS
@@ -213,6 +208,11 @@ class TuningOptions:
     def racing_top(self) -> int:
         """How many of the search's best configurations are raced: as given, else the mode's."""
         return self.confirm_top or self.mode.racing_top
+
+    @property
+    def racing_budget(self) -> float:
+        """Seconds the racing may take (0: none): as given, else the mode's."""
+        return self.mode.racing_budget_s if self.confirm_budget is None else self.confirm_budget
 
     @property
     def budget(self) -> int | None:

@@ -279,8 +279,9 @@ def measure_answers(ctx: BenchContext, kind: str, mode: str,
         grid = measure_grid(ctx, kind, mode, judged, p99_ms, Path(workdir) / "grid-loadgen")
     print_grid(kind, grid)
     runs = [judge(grid, report, took) for report, took in zip(reports, minutes, strict=True)]
+    budget = TuningOptions(mode=mode, confirm_budget=ctx.sizes.confirm_budget_s).racing_budget
     print_table(f"The tuner's answer, {ctx.sizes.answer_runs} runs from scratch, {kind}, {mode} "
-                f"(racing budget {ctx.sizes.confirm_budget_s:.0f} s; ratios from the grid's "
+                f"(racing budget {budget:.0f} s; ratios from the grid's "
                 "rounds)",
                 ["run", "minutes", "recommended", "tuned/optimum", "tuned/tutorial", "race",
                  "significant claims (grid's ratio)", "contradicted"],

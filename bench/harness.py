@@ -33,7 +33,7 @@ from autotune.measure.accuracy import AccuracyGate, AccuracyResult
 from autotune.measure.running import running_server
 from autotune.measure.workload import Workload
 from autotune.modes import BATCH, ONLINE, get_mode
-from autotune.options import DEFAULT_BATCH_SIZE, RACING_BUDGET_S, TuningOptions, default
+from autotune.options import DEFAULT_BATCH_SIZE, TuningOptions, default
 from autotune.paths import MODEL_NAME
 from autotune.protocols import GRPC
 from autotune.racing.race import rotated
@@ -60,12 +60,12 @@ class BenchSizes:
     server_trials: int | None
     #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode (after
     #: at least `grid_min_rounds` rounds: a grid known from one or two rounds judges
-    #: nothing), and the racing budget of each tuner run (the tuner's default in both:
-    #: the benchmark judges the answer users get)
+    #: nothing), and the racing budget of each tuner run (None: the tuner's default for
+    #: the mode, in both: the benchmark judges the answer users get)
     answer_runs: int
     grid_budget_s: float
     grid_min_rounds: int
-    confirm_budget_s: float
+    confirm_budget_s: float | None
     #: server mode's answer grid with one instance only (bench/answer.grid_configurations)
     reduced_server_grid: bool
 
@@ -73,10 +73,10 @@ class BenchSizes:
 FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
                   repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
-                  grid_min_rounds=10, confirm_budget_s=RACING_BUDGET_S, reduced_server_grid=False)
+                  grid_min_rounds=10, confirm_budget_s=None, reduced_server_grid=False)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
                    reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=RACING_BUDGET_S,
+                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=None,
                    reduced_server_grid=True)
 
 

@@ -59,7 +59,7 @@ from repeatability import measure_restarts, print_cost, print_repeatability  # n
 from server import server_benchmarks  # noqa: E402
 
 from autotune.modes import BATCH, ONLINE, SERVER  # noqa: E402
-from autotune.options import RACING_BUDGET_S, default  # noqa: E402
+from autotune.options import default  # noqa: E402
 from search import measure_search  # noqa: E402
 
 #: the modes every benchmark covers
@@ -117,8 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="rounds of the answer grid before its budget counts "
                              "(default 5 quick, 10 full)")
     parser.add_argument("--confirm-budget", type=float, default=None,
-                        help="racing budget of each tuner run (default: the tuner's, "
-                             f"{RACING_BUDGET_S:.0f} s)")
+                        help="racing budget of each tuner run (default: the tuner's for "
+                             f"the mode, {ONLINE.racing_budget_s:g} s; server mode "
+                             f"{SERVER.racing_budget_s:g} s)")
     parser.add_argument("--protocols-only", action="store_true",
                         help="only gRPC vs REST: the tutorial's settings over each protocol, "
                              "and the default grid over both")

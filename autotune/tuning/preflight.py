@@ -44,7 +44,7 @@ def check_options(options: TuningOptions) -> None:
         (not 0 <= options.min_ndcg <= 1, f"--min-ndcg {options.min_ndcg} is not within [0, 1]"),
         (not 0 <= options.precision < 1, f"--precision {options.precision} is not within [0, 1)"),
         (options.p99_ms <= 0, f"--p99-ms {options.p99_ms:g} must be > 0 (a latency bound in ms)"),
-        (options.confirm_budget < 0, f"--confirm-budget {options.confirm_budget} is negative"),
+        (options.racing_budget < 0, f"--confirm-budget {options.confirm_budget} is negative"),
         (not 0 < options.confirm_precision < 1,
          f"--confirm-precision {options.confirm_precision} is not within (0, 1)"),
         (options.timeout is not None and options.timeout <= 0, "--timeout must be positive"),

@@ -204,7 +204,7 @@ def _race(run: TuningRun) -> bool:
     does not right-size (its answer is the smallest CPU limit that holds the rate, not the
     fastest configuration); whether the race was interrupted (what it measured is kept)."""
     options, study = run.options, run.study
-    if (not options.confirm_budget or options.target_qps is not None
+    if (not options.racing_budget or options.target_qps is not None
             or best_feasible_trial(study) is None):
         return False
     more_launchers = partial(_instance_group, options, run.model, run.host,
@@ -212,7 +212,7 @@ def _race(run: TuningRun) -> bool:
     trials = complete_trials(study)
     with run.objective.racing_rounds(more_launchers, measured_memory(trials),
                                      found_values(trials)) as (measure_round, meter):
-        record = race_study(study, options.racing_top, measure_round, options.confirm_budget,
+        record = race_study(study, options.racing_top, measure_round, options.racing_budget,
                             options.confirm_precision, run.progress, meter=meter,
                             quiet=run.objective.quiet)
     return record.stopped == "interrupted"
