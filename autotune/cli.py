@@ -166,6 +166,10 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
     search.add_argument("--max-threads", type=_positive_int, default=default("max_threads"),
                         help="upper bound of every thread setting (default: physical cores)")
+    search.add_argument("--warm-start", default=default("warm_start"), metavar="auto|none|STUDY",
+                        help="first try, after the baselines, the best configurations of other "
+                             "host classes' studies of this mode and model in the storage "
+                             "(auto), of one study, or none (default %(default)s)")
 
 
 def _add_measurement_options(parser: argparse.ArgumentParser) -> None:

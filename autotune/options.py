@@ -57,6 +57,9 @@ BUSY_SHARE = 0.10
 #: `--quiet-wait`: seconds a busy measurement waits for the host to calm (with
 #: --max-foreign-cpu)
 QUIET_WAIT_S = 60.0
+#: `--warm-start`: enqueue the best configurations of sibling host classes (same mode and
+#: model) in the storage, none, or a study's name
+WARM_START_AUTO, WARM_START_NONE = "auto", "none"
 #: the largest `--seed`: numpy, TensorFlow (int64) and Optuna's sampler (seeded with
 #: `--seed` plus the trial count, within numpy's 32 bits) all take it
 MAX_SEED = 2**31 - 1
@@ -168,6 +171,9 @@ class TuningOptions:
     allow_concurrent: bool = False
     #: group this host by hand instead of by its hardware (autotune.fleet.host_class)
     host_class: str | None = None
+    #: where a new class's first configurations after the baselines come from
+    #: (autotune.tuning.warm_start): `auto` (every sibling class), `none`, or a study name
+    warm_start: str = WARM_START_AUTO
     #: Optuna heartbeat: a trial whose worker is silent for `grace_period` s is failed
     #: and its configuration queued again (short values only in tests)
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
