@@ -1,5 +1,5 @@
-"""The report as text: Markdown (the `.md` file, the dashboard note, the printed summary)
-and the `.env` file of the best settings (for `docker run --env-file`)."""
+"""The report as Markdown: the `.md` file, the dashboard note, the printed summary (the
+`.env` file of the best settings is autotune.report.env_file's)."""
 
 from __future__ import annotations
 
@@ -317,7 +317,3 @@ def rate_table(name: str, rows: Sequence[dict[str, Any]], bound_ms: float | None
                      f"{row['p99_ms']:.2f} | {row['errors']} | {'yes' if row['ok'] else 'no'} |")
     return [*lines, ""]
 
-
-def env_file_text(report: dict[str, Any]) -> str:
-    """`KEY=value` lines of the best settings, for `docker run --env-file`."""
-    return "".join(f"{name}={value}\n" for name, value in report["best"]["env"].items())

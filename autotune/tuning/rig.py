@@ -1,5 +1,5 @@
 """The rig a run measures on: this host within the deployment limits, the launchers
-grouped for several instances, and the workload as the mode measures it.
+grouped for several instances, the space, and the workload as the mode measures it.
 
 `autotune --mode` (autotune.tuning.run) and `autotune check` (autotune.check) set up
 their servers the same way, so a configuration measured by either runs alike.
@@ -19,6 +19,7 @@ from autotune.measure.peak import ServerLoad
 from autotune.measure.workload import Workload
 from autotune.options import TuningOptions
 from autotune.protocols import REST
+from autotune.search.space import SearchSpace, build_space
 
 #: makes the launcher for `--server KIND`, the model, `image=--image` and `rest=` whether
 #: REST is measured
@@ -53,3 +54,11 @@ def instance_group(options: TuningOptions, model: ModelLocation, host: HostFacts
     return InstanceGroup(lambda: unused.pop() if unused else
                          launcher_factory(first.kind, model, image=options.image, rest=rest),
                          host, options.deploy_limits)
+
+
+def space_of(options: TuningOptions, host: HostFacts) -> SearchSpace:
+    """The search space of a run of `options` on `host` (autotune.search.space)."""
+    mode = options.mode
+    return build_space(host, options.max_threads, options.space == "extended",
+                       batching=mode.searches_batching, instances=mode.searches_instances,
+                       cpu_limits=options.target_qps is not None)

@@ -73,10 +73,16 @@ from autotune.record.schema import (
 from autotune.record.storage import open_storage, storage_lost_as_error
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
-from autotune.search.space import SearchSpace, baselines, build_space
+from autotune.search.space import SearchSpace, baselines
 from autotune.tuning.preflight import check_limits, check_options, check_run
 from autotune.tuning.recovery import fail_orphaned_trials, report_when_interrupted
-from autotune.tuning.rig import LauncherFactory, instance_group, measured_load, within_limits
+from autotune.tuning.rig import (
+    LauncherFactory,
+    instance_group,
+    measured_load,
+    space_of,
+    within_limits,
+)
 from autotune.tuning.study import host_class_of, open_study, plan_trials
 from autotune.tuning.traffic import build_traffic, read_traffic
 from autotune.tuning.trials import TrialObjective, run_trials
@@ -153,10 +159,7 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     launcher = stack.enter_context(instance_group(options, traffic.model, host,
                                                    launcher_factory))
     check_limits(options, machine, launcher.kind)
-    mode = options.mode
-    space = build_space(host, options.max_threads, options.space == "extended",
-                        batching=mode.searches_batching, instances=mode.searches_instances,
-                        cpu_limits=options.target_qps is not None)
+    space = space_of(options, host)
     host_class = host_class_of(options, host, launcher.kind, traffic)
     sources = warm_start_sources(storage, options, host_class)
     study = open_study(options, storage, host_class, host, launcher, traffic)
