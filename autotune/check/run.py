@@ -13,6 +13,7 @@ starts (the env file, the study, a recommendation to check, the JUnit folder): a
 one is one line, exit 2, nothing written. What is measured and how (mode, objective,
 protocol, batch size, limits, model, image, launcher) is the study's; `--server`,
 `--image` and `--model-dir` measure with another. The study itself is only read.
+Ctrl-C stops the servers and ends the check with no verdict (exit 130).
 """
 
 from __future__ import annotations
@@ -67,19 +68,21 @@ def run_check(check: CheckOptions, assets: "PreparedAssets | None" = None,
     if not check.confirm_budget > 0:
         raise UsageError(f"--confirm-budget {check.confirm_budget:g} must be > 0 (seconds of "
                          "racing)")
-    if check.junit_xml is not None:
-        check_writable_folder(Path(check.junit_xml).parent, "--junit-xml")
     deployed = deployed_params(check.env_file, detect_host())
     study = stored_study(check.storage, check.study_name)
     best = build_report(study)["best"]
     if best is None:
         raise UsageError(f"study {study.study_name!r} has no recommendation (no feasible "
                          "trial); tune it first with `autotune --mode ...`")
+    if check.junit_xml is not None:  # its folder is made here: after every other check
+        check_writable_folder(Path(check.junit_xml).parent, "--junit-xml")
     options = study_options(study, check)
     records = read_traffic(options, assets)
     with ExitStack() as stack:
         record = _race(options, study, check_finalists(best, deployed), assets, records,
                        launcher_factory, stack)
+    if record.stopped == "interrupted":  # no verdict from a race cut short: exit 130
+        raise KeyboardInterrupt
     verdict = judge(record)
     print(f"autotune check {study.study_name}: {'PASS' if verdict.passed else 'FAIL'}: "
           f"{verdict.sentence}", flush=True)

@@ -109,3 +109,12 @@ def test_a_second_host_class_starts_from_the_first_class_best(tuning_options, sm
     assert 1 <= row["rank"] <= row["of"] == 3
     assert "## Warm start" in (second.report_dir / f"{name}.md").read_text()
     assert not serving_processes()
+
+
+def test_a_named_study_that_is_missing_is_refused_before_the_run_creates_its_own(
+        tuning_options, small_assets):
+    options = tuning_options("online", trials=1, warm_start="nowhere")
+    with pytest.raises(UsageError, match="--warm-start 'nowhere': no such study"):
+        run_tuning(options, assets=small_assets)
+    assert optuna.study.get_all_study_names(options.storage) == []
+    assert not serving_processes()
