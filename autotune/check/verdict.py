@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autotune.racing.record import Finalist, RaceRecord
+from autotune.racing.record import ALPHA, Finalist, RaceRecord
 from autotune.racing.verdict import decide
 from autotune.stats import PairedRatio
 
@@ -65,14 +65,17 @@ def judge(record: RaceRecord) -> CheckVerdict:
 def _beaten(record: RaceRecord, fastest: Finalist, recommended: Finalist) -> CheckVerdict:
     """The verdict when the recommendation is not among the fastest."""
     ratio = record.claim(fastest, recommended)
+    level = min(ALPHA, recommended.dropped_alpha or ALPHA)  # RaceRecord.claim's
     failed = f" (it failed: {recommended.failures[-1]})" if recommended.failures else ""
     return CheckVerdict(False, f"{fastest.label} is significantly faster than the "
-                        f"recommendation ({recommended.label}){failed}: {describe(ratio)}, "
-                        f"paired over {ratio.pairs} rounds.", ratio, record.rounds)
+                        f"recommendation ({recommended.label}){failed}: "
+                        f"{describe(ratio, level)}, paired over {ratio.pairs} rounds.",
+                        ratio, record.rounds)
 
 
-def describe(ratio: PairedRatio) -> str:
-    """`1.234x (95% CI 1.100-1.380x)`, or the ratio alone where it has no interval."""
+def describe(ratio: PairedRatio, alpha: float = ALPHA) -> str:
+    """`1.234x (95% CI 1.100-1.380x)` (the interval at level 1 - `alpha`), or the ratio
+    alone where it has no interval."""
     if ratio.ci is None:
         return f"{ratio.ratio:.3f}x (no interval: fewer than three paired rounds)"
-    return f"{ratio.ratio:.3f}x (95% CI {ratio.ci[0]:.3f}-{ratio.ci[1]:.3f}x)"
+    return f"{ratio.ratio:.3f}x ({100 * (1 - alpha):.4g}% CI {ratio.ci[0]:.3f}-{ratio.ci[1]:.3f}x)"

@@ -3,7 +3,8 @@
 A run reads what it will send (autotune.tuning.traffic: the NCF eval set, or a model's
 recorded requests, checked against it), takes the host lock, prepares data and model if
 missing, picks the launcher, opens (or resumes) the study, enqueues what has not been
-measured yet (the baselines, and every configuration when the whole space fits the
+measured yet (the baselines, then what sibling host classes in the storage found best:
+autotune.tuning.warm_start, and every configuration when the whole space fits the
 budget), then runs trials one by one with ask-and-tell: restart the server with the
 trial's settings, measure, check the answers through the same server (HR/NDCG of the
 eval set, or the outputs' agreement with the reference), record. Optuna's

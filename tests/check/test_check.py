@@ -72,7 +72,7 @@ def test_faster_deployed_settings_fail_the_check_with_their_ratio(studies, small
                      assets=small_assets) == 1
     out = capsys.readouterr().out
     assert "autotune check slow: FAIL" in out and "significantly faster" in out
-    assert "95% CI" in out
+    assert "% CI" in out  # at the level of the look that dropped it (RaceRecord.claim)
     suites = list(JUnitXml.fromfile(str(junit)))
     assert [suite.name for suite in suites] == ["autotune check"]
     (case,) = list(suites[0])
@@ -117,6 +117,10 @@ def test_the_verdict_is_the_race_seen_from_the_recommendation():
         Finalist(-1, {"x": 2}, True, ["deployed"], values=[1.0, 1.1, 0.9, 1.0])])
     beaten = judge(record)
     assert beaten.exit_code == 1 and beaten.ratio is not None and beaten.ratio.ci[0] > 1
+    assert "95% CI" in beaten.sentence  # a survivor: the usual level
+    record.finalists[0].dropped_round, record.finalists[0].dropped_alpha = 4, 0.0125
+    assert "98.75% CI" in judge(record).sentence  # dropped: the level of its look
+    record.finalists[0].dropped_round = record.finalists[0].dropped_alpha = None
     record.finalists[1].values = [2.0, 2.0, 2.1, 1.9]
     assert judge(record).exit_code == 0
 
