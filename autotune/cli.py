@@ -5,6 +5,8 @@
     autotune serve [server flags]            the embedded model server (autotune.serving)
     autotune image build [--offline]         the serving image (autotune.launch.image)
     autotune report [options]                report of a stored study (autotune.report.commands)
+    autotune check --env-file FILE [options] a study's recommendation vs the deployed settings
+                                             (autotune.check)
     autotune dashboard [options]             optuna-dashboard (autotune.report.dashboard)
 
 Heavy modules are imported inside the handlers, so `autotune --help` stays instant.
@@ -23,18 +25,21 @@ from autotune.errors import AutotuneError
 from autotune.launch import LAUNCHER_KINDS
 from autotune.modes import MODES, ONLINE
 from autotune.options import (
+    CHECK_BUDGET_S,
     DEFAULT_BATCH_SIZE,
     DEFAULT_BUDGET,
     LATENCY_STATISTICS,
     MAX_SEED,
     SPACES,
+    CheckOptions,
     default,
+    from_flags,
 )
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
 from autotune.protocols import PROTOCOLS
 
 DATASETS = ("synthetic", "ml-1m", "ml-100k", "ml-20m", "ml-latest")
-SUBCOMMANDS = ("prepare", "serve", "image", "report", "dashboard")
+SUBCOMMANDS = ("prepare", "serve", "image", "report", "check", "dashboard")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,6 +177,10 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="extended adds KMP_BLOCKTIME, KMP_AFFINITY and CPU pinning")
     search.add_argument("--max-threads", type=_positive_int, default=default("max_threads"),
                         help="upper bound of every thread setting (default: physical cores)")
+    search.add_argument("--warm-start", default=default("warm_start"), metavar="auto|none|STUDY",
+                        help="first try, after the baselines, the best configurations of other "
+                             "host classes' studies of this mode and model in the storage "
+                             "(auto), of one study, or none (default %(default)s)")
 
 
 def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +294,7 @@ def _subcommand_parser() -> argparse.ArgumentParser:
                         help="one row per host class in the storage instead")
     report.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
 
+    _add_check_parser(commands)
     dashboard = commands.add_parser("dashboard", help="open optuna-dashboard on the storage")
     dashboard.add_argument("--storage", default=DEFAULT_STORAGE,
                            help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
@@ -294,6 +304,31 @@ def _subcommand_parser() -> argparse.ArgumentParser:
                            help="also answer requests addressed to NAME (a tunnel's or a "
                                 "proxy's); 127.0.0.1 and localhost always, any other refused")
     return parser
+
+
+def _add_check_parser(commands: argparse._SubParsersAction) -> None:
+    """`autotune check`: what is measured and how is the stored study's."""
+    check = commands.add_parser("check", help="re-measure a study's recommendation against "
+                                "the settings deployed now (exit 0: still the fastest or "
+                                "tied; 1: another is significantly faster)")
+    _add_storage_options(check)
+    check.add_argument("--env-file", type=Path, required=True, metavar="FILE",
+                       help="the deployed settings: a .env file as a tuning run writes it")
+    check.add_argument("--confirm-budget", type=_positive_float, default=CHECK_BUDGET_S,
+                       metavar="S", help="seconds of racing (default %(default)s)")
+    check.add_argument("--junit-xml", type=Path, metavar="FILE",
+                       help="also write the verdict as a JUnit XML test case")
+    check.add_argument("--server", choices=LAUNCHER_KINDS, help="default: the study's")
+    check.add_argument("--image", help="serving image (default: the study's)")
+    for flag in ("--model-dir", "--data-dir"):
+        check.add_argument(flag, type=Path, help="default: the study's")
+    check.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from autotune.check import run_check
+
+    return run_check(from_flags(CheckOptions, args))
 
 
 def _run_tuning(args: argparse.Namespace) -> int:
@@ -343,6 +378,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare": _run_prepare,
     "image": _run_image,
     "report": _run_report,
+    "check": _run_check,
     "dashboard": _run_dashboard,
 }
 

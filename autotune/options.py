@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autotune.modes import Mode, get_mode
 from autotune.paths import DEFAULT_IMAGE, DEFAULT_REPORT_DIR, DEFAULT_STORAGE
@@ -19,6 +19,8 @@ from autotune.protocols import GRPC
 
 if TYPE_CHECKING:
     from autotune.launch.settings import DeployLimits
+
+Opts = TypeVar("Opts")
 
 #: the latency statistics `--objective` may minimise (online mode)
 LATENCY_STATISTICS = ("mean", "p50", "p95", "p99")
@@ -54,6 +56,12 @@ BUSY_SHARE = 0.10
 #: `--quiet-wait`: seconds a busy measurement waits for the host to calm (with
 #: --max-foreign-cpu)
 QUIET_WAIT_S = 60.0
+#: `--warm-start`: enqueue the best configurations of sibling host classes (same mode and
+#: model) in the storage, none, or a study's name
+WARM_START_AUTO, WARM_START_NONE = "auto", "none"
+#: `autotune check --confirm-budget`: seconds of racing the recommendation against the
+#: deployed settings and the baselines
+CHECK_BUDGET_S = 120.0
 #: the largest `--seed`: numpy, TensorFlow (int64) and Optuna's sampler (seeded with
 #: `--seed` plus the trial count, within numpy's 32 bits) all take it
 MAX_SEED = 2**31 - 1
@@ -175,6 +183,9 @@ class TuningOptions:
     allow_concurrent: bool = False
     #: group this host by hand instead of by its hardware (autotune.fleet.host_class)
     host_class: str | None = None
+    #: where a new class's first configurations after the baselines come from
+    #: (autotune.tuning.warm_start): `auto` (every sibling class), `none`, or a study name
+    warm_start: str = WARM_START_AUTO
     #: Optuna heartbeat: a trial whose worker is silent for `grace_period` s is failed
     #: and its configuration queued again (short values only in tests)
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
@@ -196,7 +207,7 @@ class TuningOptions:
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> "TuningOptions":
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+        return from_flags(cls, args)
 
     @property
     def stored_objective(self) -> str:
@@ -235,6 +246,33 @@ class TuningOptions:
     def bounded_run(self) -> RunSettings:
         """The LoadGen run settings with this run's `--p99-ms` as their bound."""
         return dataclasses.replace(self.loadgen_run, bound_ms=self.p99_ms)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """`autotune check`: a stored study's recommendation re-measured on this host against
+    the settings deployed now (autotune.check). What is measured, and how, is the
+    study's; a field left None is the study's too."""
+
+    #: the `.env` file of the settings deployed now (autotune.report.env_file)
+    env_file: Path
+    storage: str = DEFAULT_STORAGE
+    #: None: the storage's only study of autotune's
+    study_name: str | None = None
+    confirm_budget: float = CHECK_BUDGET_S
+    #: where the verdict goes as a JUnit XML test case (None: nowhere)
+    junit_xml: Path | None = None
+    #: the launcher kind, image and model to measure with (None: the study's)
+    server: str | None = None
+    image: str | None = None
+    model_dir: Path | None = None
+    data_dir: Path | None = None
+    quiet: bool = False
+
+
+def from_flags(cls: type[Opts], args: argparse.Namespace) -> Opts:
+    """Options of dataclass `cls` from the parsed flags of its fields' names."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 def default(name: str) -> Any:

@@ -90,6 +90,9 @@ class TrialAttr(StrEnum):
     results' `attrs()` in autotune.measure)."""
 
     BASELINE = "baseline"  #: the baseline's name (tutorial, image-defaults) when enqueued as one
+    #: a configuration another host class found (autotune.tuning.warm_start), enqueued
+    #: after the baselines: `{"study": its study's name, "trial": its trial number there}`
+    WARM_START_FROM = "warm_start_from"
     STARTUP_S = "startup_s"  #: seconds from start to model AVAILABLE
     HR = "hr"  #: HR@10 through the server
     NDCG = "ndcg"  #: NDCG@10 through the server
@@ -145,7 +148,7 @@ class TrialAttr(StrEnum):
 
 #: trial user attrs given when a configuration is planned (enqueued), which a retry of it
 #: keeps; every other is its attempt's own (a retry that completes carries no `failure`)
-PLANNED_TRIAL_ATTRS = (TrialAttr.BASELINE,)
+PLANNED_TRIAL_ATTRS = (TrialAttr.BASELINE, TrialAttr.WARM_START_FROM)
 #: the trial system attr optuna-dashboard 0.21 greys infeasible trials by
 DASHBOARD_CONSTRAINTS = "constraints"
 #: the trial system attr where Optuna keeps an enqueued trial's params

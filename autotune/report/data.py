@@ -51,6 +51,7 @@ from autotune.report.gate import GATE_COLUMNS
 from autotune.report.host_load import load_summary
 from autotune.report.importance import param_importances
 from autotune.report.server_files import batching_file
+from autotune.report.warm_start import warm_start_summary
 from autotune.search.space import settings_from_params
 from autotune.stats import geometric_mean_and_ci95
 
@@ -81,6 +82,7 @@ def build_report(study: optuna.Study, report_dir: Path = DEFAULT_REPORT_DIR) -> 
               "baselines": baselines, "speedup": {}, "racing": _racing(record),
               "trials": _counts(trials, complete), "importances": param_importances(study),
               "measurement": _measurement(study, complete), "throttling_warning": None}
+    report["warm_start"] = warm_start_summary(study, complete, best and best["trial"])
     if target is not None:
         report["right_sizing"] = right_sizing(complete, target, best)
     if best is None:

@@ -1,5 +1,5 @@
-"""The report as text: Markdown (the `.md` file, the dashboard note, the printed summary)
-and the `.env` file of the best settings (for `docker run --env-file`)."""
+"""The report as Markdown: the `.md` file, the dashboard note, the printed summary (the
+`.env` file of the best settings is autotune.report.env_file's)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [*_heading_lines(report), *_best_lines(report, metric),
              *_right_sizing_lines(report),
              *_tied_lines(report, metric), *_not_raced_lines(report, metric),
-             *_baseline_lines(report, metric),
+             *_baseline_lines(report, metric), *_warm_start_lines(report, metric),
              *_rate_lines(report), *_racing_lines(report["racing"]),
              *_importance_lines(report), *_load_lines(report)]
     counts = ", ".join(f"{state.lower()} {count}" for state, count in report["trials"].items())
@@ -131,6 +131,27 @@ def _baseline_lines(report: dict[str, Any], metric: str) -> list[str]:
                      f"{_interval(metric, baseline)} | "
                      f"{describe_ratio(ratio) if ratio is not None else '-'} |")
     return [*lines, ""]
+
+
+def _warm_start_lines(report: dict[str, Any], metric: str) -> list[str]:
+    """What other host classes' studies gave this one, and how it ranked here."""
+    rows = report.get("warm_start") or []
+    if not rows:
+        return []
+    return ["## Warm start", "", "| configuration | from | here |", "|---|---|---|",
+            *[f"| {describe_params(row['params'])} | trial {row['from']['trial']} of "
+              f"{row['from']['study']} | {_warm_start_outcome(row, metric)} |" for row in rows],
+            ""]
+
+
+def _warm_start_outcome(row: dict[str, Any], metric: str) -> str:
+    """`trial 3: 1.234 ms, 2nd of 8 feasible (recommended)`, or why it has no rank."""
+    if row["value"] is None:
+        return f"trial {row['trial']}: {row['state'].lower()}"
+    rank = (f"rank {row['rank']} of {row['of']} feasible" if row["rank"] is not None
+            else "infeasible")
+    chosen = " (recommended)" if row["recommended"] else ""
+    return f"trial {row['trial']}: {format_metric(metric, row['value'])}, {rank}{chosen}"
 
 
 def _rate_lines(report: dict[str, Any]) -> list[str]:
@@ -296,7 +317,3 @@ def rate_table(name: str, rows: Sequence[dict[str, Any]], bound_ms: float | None
                      f"{row['p99_ms']:.2f} | {row['errors']} | {'yes' if row['ok'] else 'no'} |")
     return [*lines, ""]
 
-
-def env_file_text(report: dict[str, Any]) -> str:
-    """`KEY=value` lines of the best settings, for `docker run --env-file`."""
-    return "".join(f"{name}={value}\n" for name, value in report["best"]["env"].items())

@@ -21,10 +21,11 @@ from rich.console import Console
 from autotune.launch.settings import ServerSettings
 from autotune.record.schema import TrialAttr
 from autotune.report.data import build_report
+from autotune.report.env_file import env_file_text
 from autotune.report.files import ENV, JSON, MARKDOWN, report_file
 from autotune.report.kubernetes import SUFFIX as K8S_SUFFIX
 from autotune.report.kubernetes import kubernetes_text
-from autotune.report.markdown import env_file_text, render_markdown
+from autotune.report.markdown import render_markdown
 from autotune.report.server_files import batching_file, keep_best_logs, loadgen_log_root
 from autotune.report.terminal import print_report
 

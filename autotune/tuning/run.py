@@ -3,7 +3,8 @@
 A run reads what it will send (autotune.tuning.traffic: the NCF eval set, or a model's
 recorded requests, checked against it), takes the host lock, prepares data and model if
 missing, picks the launcher, opens (or resumes) the study, enqueues what has not been
-measured yet (the baselines, and every configuration when the whole space fits the
+measured yet (the baselines, then what sibling host classes in the storage found best:
+autotune.tuning.warm_start, and every configuration when the whole space fits the
 budget), then runs trials one by one with ask-and-tell: restart the server with the
 trial's settings, measure, check the answers through the same server (HR/NDCG of the
 eval set, or the outputs' agreement with the reference), record. Optuna's
@@ -44,7 +45,7 @@ import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import optuna
 from optuna.storages import BaseStorage
@@ -55,17 +56,14 @@ from autotune.fleet import (
     Coordinator,
     open_budget,
 )
-from autotune.host.cgroups import parse_cpu_list, read_limits
 from autotune.host.facts import HostFacts, detect_host
 from autotune.host.lock import HostLock
 from autotune.launch import make_launcher
-from autotune.launch.base import Launcher, ModelLocation
+from autotune.launch.base import ModelLocation
 from autotune.launch.group import InstanceGroup
-from autotune.measure.peak import ServerLoad
 from autotune.measure.records import Records
 from autotune.options import BUSY_SHARE, TuningOptions
 from autotune.progress import Progress, make_progress
-from autotune.protocols import REST
 from autotune.racing.race import race_study
 from autotune.record.memory import measured_memory, over_limit_summary
 from autotune.record.schema import (
@@ -77,21 +75,26 @@ from autotune.record.schema import (
 from autotune.record.storage import open_storage, storage_lost_as_error
 from autotune.report.publish import publish_report
 from autotune.report.server_files import loadgen_log_root
-from autotune.search.space import SearchSpace, baselines, build_space
+from autotune.search.space import SearchSpace, baselines
 from autotune.tuning.preflight import check_limits, check_options, check_run
 from autotune.tuning.recovery import fail_orphaned_trials, report_when_interrupted
-from autotune.tuning.study import open_study, plan_trials
+from autotune.tuning.rig import (
+    LauncherFactory,
+    instance_group,
+    measured_load,
+    space_of,
+    within_limits,
+)
+from autotune.tuning.study import host_class_of, open_study, plan_trials
 from autotune.tuning.traffic import build_traffic, read_traffic
 from autotune.tuning.trials import TrialObjective, run_trials
+from autotune.tuning.warm_start import transfers, warm_start_sources
 
 if TYPE_CHECKING:
     from autotune.assets.prepare import PreparedAssets
 
 #: seconds of sampling before the first trial, to say whether the host is busy
 START_SAMPLE_S = 1.0
-#: makes the launcher for `--server KIND`, the model, `image=--image` and `rest=` whether
-#: REST is measured
-LauncherFactory = Callable[..., Launcher]
 
 
 @dataclass
@@ -108,6 +111,8 @@ class TuningRun:
     study: optuna.Study
     objective: TrialObjective
     progress: Progress
+    #: the studies of sibling host classes the search starts from (autotune.tuning.warm_start)
+    warm_sources: list[optuna.Study]
 
 
 def run_tuning(options: TuningOptions, assets: "PreparedAssets | None" = None,
@@ -150,37 +155,24 @@ def _set_up(options: TuningOptions, storage: BaseStorage, assets: "PreparedAsset
     if not options.allow_concurrent:
         stack.enter_context(HostLock())
     machine = detect_host()
-    host = _within_limits(machine, options)
+    host = within_limits(machine, options)
     traffic = build_traffic(options, assets, records)
     options = dataclasses.replace(options, batch_size=traffic.batch_size)
-    launcher = stack.enter_context(_instance_group(options, traffic.model, host,
+    launcher = stack.enter_context(instance_group(options, traffic.model, host,
                                                    launcher_factory))
     check_limits(options, machine, launcher.kind)
-    mode = options.mode
-    space = build_space(host, options.max_threads, options.space == "extended",
-                        batching=mode.searches_batching, instances=mode.searches_instances,
-                        cpu_limits=options.target_qps is not None)
-    study = open_study(options, storage, host, launcher, traffic)
-    workload = traffic.workload
-    if mode.bounded:
-        workload = dataclasses.replace(workload, server_load=ServerLoad(
-            options.bounded_run, options.peak_policy,
-            loadgen_log_root(options.report_dir, study.study_name)))
+    space = space_of(options, host)
+    host_class = host_class_of(options, host, launcher.kind, traffic)
+    sources = warm_start_sources(storage, options, host_class)
+    study = open_study(options, storage, host_class, host, launcher, traffic)
+    workload = measured_load(options, traffic.workload,
+                             loadgen_log_root(options.report_dir, study.study_name))
     fail_orphaned_trials(study)
     stack.enter_context(report_when_interrupted(study, options.report_dir))
     progress = stack.enter_context(make_progress(options.quiet))
     objective = TrialObjective(space, launcher, workload, traffic.gate, progress, options)
     return TuningRun(options, storage, host, traffic.model, launcher, launcher_factory, space,
-                     study, objective, progress)
-
-
-def _within_limits(machine: HostFacts, options: TuningOptions) -> HostFacts:
-    """The host as the trial servers see it: within `--cpus`, `--cpuset-cpus` and
-    `--memory` when given (the space and the instance split follow), else as it is."""
-    if not options.deploy_limits:
-        return machine
-    cpuset = parse_cpu_list(options.cpuset_cpus) if options.cpuset_cpus else None
-    return detect_host(limits=read_limits().narrowed(options.cpus, cpuset, options.memory))
+                     study, objective, progress, sources)
 
 
 def _search(run: TuningRun) -> None:
@@ -193,8 +185,11 @@ def _search(run: TuningRun) -> None:
                           f"by other processes, {load.steal:.0%} stolen by the hypervisor; "
                           "the answer will be for a host that busy[/]")
     named = baselines(run.space, run.host, options.mode, run.launcher.image_env())
+    image_defaults = named[-1].params  # baselines(): the tutorial's, then the image's
+    warm = transfers(run.warm_sources, run.host, run.space, image_defaults, options.racing_top,
+                     [baseline.params for baseline in named])
     budget = open_budget(study, run.storage,
-                         lambda: plan_trials(study, run.space, named, options.budget))
+                         lambda: plan_trials(study, run.space, named, options.budget, warm))
     run_trials(Coordinator(study, run.storage, budget, run.space.suggest), run.objective,
                options.timeout, run.progress)
 
@@ -207,7 +202,7 @@ def _race(run: TuningRun) -> bool:
     if (not options.racing_budget or options.target_qps is not None
             or best_feasible_trial(study) is None):
         return False
-    more_launchers = partial(_instance_group, options, run.model, run.host,
+    more_launchers = partial(instance_group, options, run.model, run.host,
                              run.launcher_factory, run.launcher.kind)
     trials = complete_trials(study)
     with run.objective.racing_rounds(more_launchers, measured_memory(trials),
@@ -252,18 +247,6 @@ def _missed_bound(study: optuna.Study, options: TuningOptions) -> str:
     return (f"; {len(missed)} missed p99 <= {options.p99_ms:g} ms even at "
             f"{options.peak_policy.min_qps:g} requests/s (the best p99 there: {best:.2f} ms): "
             f"this host needs a looser bound, e.g. --p99-ms {math.ceil(1.5 * best)}")
-
-
-def _instance_group(options: TuningOptions, model: ModelLocation, host: HostFacts,
-                    launcher_factory: LauncherFactory, kind: str | None = None) -> InstanceGroup:
-    """The launchers for `--server` (or of `kind`), grouped so that a trial can run several
-    instances; the first decides `auto`, the others are of its kind."""
-    rest = options.protocol == REST
-    first = launcher_factory(kind or options.server, model, image=options.image, rest=rest)
-    unused = [first]
-    return InstanceGroup(lambda: unused.pop() if unused else
-                         launcher_factory(first.kind, model, image=options.image, rest=rest),
-                         host, options.deploy_limits)
 
 
 @contextmanager

@@ -3,15 +3,16 @@
 `open_study` names the study after the host class (autotune.fleet) unless
 `--study-name` is given, and refuses to resume one measured with another setup (the
 comparable study attrs, the direction, the host class). `plan_trials` enqueues what is
-still unmeasured: the baselines first, then every configuration when the whole space
-fits the budget; under a fleet it runs once per class, under the storage lock.
+still unmeasured: the baselines first, then what sibling host classes found best
+(autotune.tuning.warm_start), then every configuration when the whole space fits the
+budget; under a fleet it runs once per class, under the storage lock.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import optuna
 from optuna.storages import BaseStorage
@@ -45,6 +46,7 @@ from autotune.search.space import (
     SearchSpace,
 )
 from autotune.tuning.traffic import Traffic
+from autotune.tuning.warm_start import Transfer
 
 if TYPE_CHECKING:
     pass
@@ -68,10 +70,10 @@ def host_class_of(options: TuningOptions, host: HostFacts, server: str,
                            options.host_class)
 
 
-def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, launcher: Launcher,
-               traffic: Traffic) -> optuna.Study:
-    """Create the study, or load it and check that its stored setup matches this run."""
-    host_class = host_class_of(options, host, launcher.kind, traffic)
+def open_study(options: TuningOptions, storage: BaseStorage, host_class: HostClass,
+               host: HostFacts, launcher: Launcher, traffic: Traffic) -> optuna.Study:
+    """Create the study of `host_class` (`host_class_of`), or load it and check that its
+    stored setup matches this run."""
     name = options.study_name or host_class.study_name()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mode = traffic.workload.mode
@@ -118,12 +120,14 @@ def open_study(options: TuningOptions, storage: BaseStorage, host: HostFacts, la
 
 
 def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
-                requested: int | None) -> int:
+                requested: int | None, warm: Sequence[Transfer] = ()) -> int:
     """Enqueue what is still unmeasured; return how many trials this run makes.
 
     Baselines go first, each until it has a COMPLETE (or waiting, or running) trial, so a
     resumed study or a second worker does not repeat them but retries one that failed or
-    was interrupted. When the whole space is no larger than the budget (`requested`, else
+    was interrupted. The configurations other host classes found (`warm`,
+    autotune.tuning.warm_start) follow, each not yet covered, with its `warm_start_from`
+    attr. When the whole space is no larger than the budget (`requested`, else
     DEFAULT_BUDGET) every configuration not yet measured is enqueued too, and the run
     makes exactly those trials unless `--trials` says otherwise.
     """
@@ -135,6 +139,11 @@ def plan_trials(study: optuna.Study, space: SearchSpace, named: list[Baseline],
         if baseline.name not in done_baselines:
             study.enqueue_trial(baseline.params, user_attrs={TrialAttr.BASELINE: baseline.name})
             covered.append(baseline.params)
+    for transfer in warm:
+        if transfer.params not in covered:
+            study.enqueue_trial(transfer.params,
+                                user_attrs={TrialAttr.WARM_START_FROM: transfer.attr()})
+            covered.append(transfer.params)
     whole_grid = space.size <= (requested or DEFAULT_BUDGET)
     if whole_grid:
         for params in space.configurations():
