@@ -89,21 +89,10 @@ def _add_storage_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _by_mode(field: str) -> str:
-    """`; server mode 14`: the modes whose `field` is set, for a flag's help."""
-    return "".join(f"; {mode.name} mode {getattr(mode, field)}" for mode in MODES.values()
-                   if getattr(mode, field) is not None)
-
-
-def _racing_tops() -> str:
-    """`; server mode 2`: the modes whose finalists differ from the general default."""
-    return "".join(f"; {mode.name} mode {mode.racing_top}" for mode in MODES.values()
-                   if mode.racing_top != ONLINE.racing_top)
-
-
-def _racing_budgets() -> str:
-    """`; server mode 360`: the modes whose racing budget differs from online's."""
-    return "".join(f"; {mode.name} mode {mode.racing_budget_s:g}" for mode in MODES.values()
-                   if mode.racing_budget_s != ONLINE.racing_budget_s)
+    """`; server mode 14`: the modes whose `Mode` `field` differs from online's, for a
+    flag's help."""
+    return "".join(f"; {mode.name} mode {getattr(mode, field):g}" for mode in MODES.values()
+                   if getattr(mode, field) != getattr(ONLINE, field))
 
 
 def _tuning_parser() -> argparse.ArgumentParser:
@@ -208,10 +197,10 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
                          help="server mode: the p99 latency bound in ms (default %(default)s)")
     measure.add_argument("--confirm-top", type=_positive_int, default=default("confirm_top"),
                          help="best configurations raced with the baselines after the search "
-                              f"(default {ONLINE.racing_top}{_racing_tops()})")
+                              f"(default {ONLINE.racing_top}{_by_mode('racing_top')})")
     measure.add_argument("--confirm-budget", type=float, default=default("confirm_budget"),
                          help="seconds the racing of the finalists may take, 0 to skip "
-                              f"(default {ONLINE.racing_budget_s:g}{_racing_budgets()})")
+                              f"(default {ONLINE.racing_budget_s:g}{_by_mode('racing_budget_s')})")
     measure.add_argument("--confirm-precision", type=float, default=default("confirm_precision"),
                          help="stop racing when the survivors are tied within this share "
                               "(default %(default)s)")
