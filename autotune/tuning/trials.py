@@ -224,12 +224,8 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
             continue
         twin = measured_twin(study, trial)
         if twin is not None:
-            more = skip_repeat(study, trial, twin, objective.space)
-            progress.note(f"trial {trial.number} {describe_params(trial.params)}: measured "
-                          f"by trial {twin.number}, not again"
-                          + ("" if more else "; every configuration is measured"))
-            if not more:
-                break
+            if not _skipped(study, trial, twin, objective.space, progress):
+                break  # every configuration of the space is measured
             continue
         try:
             with Heartbeat(coordinator.storage, trial._trial_id):
@@ -266,6 +262,17 @@ def run_trials(coordinator: Coordinator, objective: TrialObjective, timeout_s: f
         frozen = study.tell(trial, value)
         failures_in_a_row = 0
         progress.done(_trial_line(frozen, mode), _best_text(study, mode))
+
+
+def _skipped(study: optuna.Study, trial: optuna.Trial, twin: optuna.trial.FrozenTrial,
+             space: SearchSpace, progress: Progress) -> bool:
+    """Skip `trial`, which repeats `twin`'s configuration (autotune.tuning.repeats), and
+    say so; whether an unmeasured configuration is left to take its place."""
+    more = skip_repeat(study, trial, twin, space)
+    ended = "" if more else "; every configuration is measured"
+    progress.note(f"trial {trial.number} {describe_params(trial.params)}: measured by trial "
+                  f"{twin.number}, not again{ended}")
+    return more
 
 
 def _best_text(study: optuna.Study, mode: Mode) -> str | None:
