@@ -2,8 +2,9 @@
 
 After a model or serving-image upgrade the tuned settings may stop being the best. The
 check races, side by side as the tuner's racing does (autotune.racing, with the rounds
-of `TrialObjective.racing_rounds`: autotune.measure.side_by_side in online and batch
-mode, one after another in server mode), the study's recommendation (its report's
+of `TrialObjective.racing_rounds`: autotune.measure.side_by_side, in server mode each
+round a short refinement of every finalist's peak from the one its trials found), the
+study's recommendation (its report's
 `best`), the settings deployed now (`--env-file`, autotune.check.deployed) and this
 host's baselines, for `--confirm-budget` seconds (default 120), and judges the race
 (autotune.check.verdict): exit 0 when the recommendation is still the fastest or
@@ -41,7 +42,7 @@ from autotune.progress import make_progress
 from autotune.racing.race import Race
 from autotune.racing.record import Finalist, RaceRecord
 from autotune.record.memory import measured_memory
-from autotune.record.schema import StudyAttr, complete_trials, params_key
+from autotune.record.schema import StudyAttr, complete_trials, found_values, params_key
 from autotune.report import build_report, stored_study
 from autotune.search.space import baselines
 from autotune.tuning import rig
@@ -164,7 +165,8 @@ def _race(options: TuningOptions, study: optuna.Study, finalists: list[Finalist]
     objective = TrialObjective(space, launcher, workload, traffic.gate, progress, options)
     more_launchers = partial(rig.instance_group, options, traffic.model, host, launcher_factory,
                              launcher.kind)
-    with objective.racing_rounds(more_launchers, measured_memory(complete_trials(study))
+    trials = complete_trials(study)
+    with objective.racing_rounds(more_launchers, measured_memory(trials), found_values(trials)
                                  ) as (measure_round, meter):
         record = RaceRecord(direction=study.direction.name.lower(),
                             precision=options.confirm_precision,
