@@ -69,7 +69,9 @@ def test_two_workers_measure_the_grid_once_between_them(postgres_url, small_asse
 
     study = _only_study(postgres_url)
     trials = study.get_trials()
-    assert all(trial.state == TrialState.COMPLETE for trial in trials), [t.state for t in trials]
+    # measured to the end, or pruned as too slow to be raced: never failed or skipped
+    assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in trials), \
+        [t.state for t in trials]
     space = build_space(detect_host(), instances=BATCH.searches_instances)
     grid = {_key(params) for params in space.configurations()}
     measured = [_key(trial.params) for trial in trials]
@@ -85,7 +87,8 @@ def test_two_workers_measure_the_grid_once_between_them(postgres_url, small_asse
     assert fleet.returncode == 0, fleet.stderr
     (row,) = [line for line in fleet.stdout.splitlines() if study.study_name in line]
     cells = [cell.strip() for cell in row.split("│")]
-    assert cells[2] == f"1: {socket.gethostname()}" and cells[-3:-1] == [str(len(grid)), "0"]
+    complete = sum(trial.state == TrialState.COMPLETE for trial in trials)
+    assert cells[2] == f"1: {socket.gethostname()}" and cells[-3:-1] == [str(complete), "0"]
     assert "x" in cells[5] and postgres_url.split("@")[0] not in fleet.stdout
 
 
