@@ -3,8 +3,9 @@ recommendation, 1 when the deployed settings are significantly faster, 2 on bad 
 and the verdict as a JUnit file that a JUnit parser reads.
 
 Two short online studies on one SQLite storage, one trial each: `good` measured the
-tutorial's settings (1/1/1: for batch-1 requests of this small model more threads only
-add synchronisation, so nothing in the race is faster) and recommends them; `slow`
+tutorial's settings (1/1/1) and recommends them, and its check holds every other
+configuration to a twentieth of a CPU (tests/throttled.py: on a quiet host the image's
+defaults are faster than 1/1/1 for this model, and the check rightly says so); `slow`
 measured 64 threads of each kind on this small host and recommends them. Sixty-four
 threads of each kind per server on a host of a few cores are several times slower for
 batch-1 requests than one, busy host or not, so its check against the good settings is
@@ -28,9 +29,11 @@ from autotune.record.schema import StudyAttr
 from autotune.tuning.run import run_tuning
 from processes import serving_processes
 from quick import quick_options
+from throttled import threads_of, throttling
 from trials import online_study
 
 SLOW = {"omp_num_threads": 64, "intra_op_parallelism": 64, "inter_op_parallelism": 64}
+GOOD = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1}
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +55,14 @@ def _check(storage: str, name: str, env_file: Path, **overrides) -> CheckOptions
 
 
 def test_a_study_passes_against_its_own_recommendation(studies, small_assets, tmp_path,
-                                                       capsys):
+                                                       capsys, cgroups):
     storage, env_file = studies
     junit = tmp_path / "check.xml"
+    # every other configuration held to a twentieth of a CPU: on a quiet host the image's
+    # defaults are faster than 1/1/1 (a check that says so is right, but not this test)
+    factory = throttling(lambda settings: threads_of(settings) != GOOD)
     assert run_check(_check(storage, "good", env_file, confirm_budget=40, junit_xml=junit),
-                     assets=small_assets) == 0
+                     assets=small_assets, launcher_factory=factory) == 0
     assert "autotune check good: PASS" in capsys.readouterr().out
     (case,) = [case for suite in JUnitXml.fromfile(str(junit)) for case in suite]
     assert case.is_passed and case.name == "recommendation of good"

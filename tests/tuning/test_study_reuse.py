@@ -9,18 +9,14 @@ import json
 import optuna
 from optuna.trial import TrialState
 
-from autotune.host.cgroups import SYSTEM, quota_group_of
-from autotune.launch.local import LocalLauncher
-from autotune.launch.settings import ServerSettings
 from autotune.options import LatencyPolicy
 from autotune.record.schema import TrialAttr
 from autotune.tuning.run import run_tuning
 from processes import serving_processes
+from throttled import threads_of, throttling
 
-THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
 #: the configuration the slow launcher holds to a twentieth of one CPU
 SLOW = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 2}
-SLOW_QUOTA_US = 5000
 
 
 def _study(options) -> optuna.Study:
@@ -67,32 +63,12 @@ def test_a_space_measured_whole_ends_the_search(tuning_options, small_assets):
     assert not serving_processes()
 
 
-class SlowLocal(LocalLauncher):
-    """The local launcher; the `SLOW` configuration's server starts under a one-CPU quota
-    (so it loads its model at full speed) cut to a twentieth of a CPU once it is up."""
-
-    def start(self, settings: ServerSettings) -> str:
-        self.slow = {param: getattr(settings, param) for param in THREADS} == SLOW
-        return super().start(dataclasses.replace(settings, cpus=1.0) if self.slow else settings)
-
-    def wait_until_available(self, deadline_s: float) -> None:
-        super().wait_until_available(deadline_s)
-        if self.slow:
-            (pid,) = self.server_pids()
-            group = quota_group_of(pid)
-            assert group is not None
-            if SYSTEM.unified:
-                (group / "cpu.max").write_text(f"{SLOW_QUOTA_US} 100000")
-            else:
-                (group / "cpu.cfs_quota_us").write_text(str(SLOW_QUOTA_US))
-
-
 def test_a_configuration_made_slow_is_pruned_before_its_gate(tuning_options, small_assets,
                                                              cgroups):
     # short windows: the slow server answers a window in about a second
     policy = LatencyPolicy(warmup_requests=5, window=10, max_requests=1000, max_seconds=10.0)
     options = tuning_options("online", trials=2, confirm_budget=0, latency_policy=policy)
-    factory = lambda kind, model, image, rest: SlowLocal(model, rest=rest)  # noqa: E731
+    factory = throttling(lambda settings: threads_of(settings) == SLOW)
     assert run_tuning(options, assets=small_assets, launcher_factory=factory) == 0
     _study(options).enqueue_trial(SLOW)  # measured after the baselines, so it has a best
     options = dataclasses.replace(options, trials=1, confirm_budget=20)
