@@ -46,14 +46,21 @@ class HopelessPruner(BasePruner):
         self.mode = mode
         self.precision = precision
         self.top = top
+        #: (trial number, the place it must reach): read from the storage once per trial,
+        #: not at every window (an online trial reports one every ~0.2 s)
+        self._place: tuple[int, float | None] | None = None
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         values = list(trial.intermediate_values.values())
         if not values or TrialAttr.BASELINE in trial.user_attrs:
             return False
         optimistic = self.optimistic(values)
-        last_place = self.last_finalist_value(study)
-        if optimistic is None or last_place is None:
+        if optimistic is None:
+            return False
+        if self._place is None or self._place[0] != trial.number:
+            self._place = (trial.number, self.last_finalist_value(study))
+        last_place = self._place[1]
+        if last_place is None:
             return False
         return speedup(self.mode.direction, last_place, optimistic) > 1 + self.precision
 
