@@ -54,8 +54,11 @@ class BenchSizes:
     replay_seeds: int
     extended_modes: tuple[str, ...]
     reduced_extended_space: bool
-    #: rounds of the server-mode gain benchmark
+    #: rounds of the interleaved comparisons (protocols, instances)
     repeats: int
+    #: rounds of the server-mode gain: fewer than 3 give no interval at all, so however
+    #: large the gain, the benchmark could not say whether it is significant
+    gain_rounds: int
     #: the server-mode study's budget (None: the tuner's default)
     server_trials: int | None
     #: the answer benchmark: tuner runs per mode, seconds of grid rounds per mode (after
@@ -72,11 +75,12 @@ class BenchSizes:
 
 FULL = BenchSizes(restarts=5, iterations=40, replay_seeds=50,
                   extended_modes=(ONLINE.name, BATCH.name), reduced_extended_space=False,
-                  repeats=3, server_trials=None, answer_runs=5, grid_budget_s=900,
-                  grid_min_rounds=10, confirm_budget_s=None, reduced_server_grid=False)
+                  repeats=3, gain_rounds=5, server_trials=None, answer_runs=5,
+                  grid_budget_s=900, grid_min_rounds=10, confirm_budget_s=None,
+                  reduced_server_grid=False)
 QUICK = BenchSizes(restarts=5, iterations=40, replay_seeds=20, extended_modes=(ONLINE.name,),
-                   reduced_extended_space=True, repeats=2, server_trials=8, answer_runs=3,
-                   grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=None,
+                   reduced_extended_space=True, repeats=2, gain_rounds=5, server_trials=8,
+                   answer_runs=3, grid_budget_s=150, grid_min_rounds=5, confirm_budget_s=None,
                    reduced_server_grid=True)
 
 

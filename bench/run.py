@@ -157,7 +157,8 @@ def _search_modes(ctx: BenchContext, args: argparse.Namespace) -> list[str]:
 
 
 def _server_only(ctx: BenchContext, args: argparse.Namespace) -> str:
-    keys = server_benchmarks(ctx, args.p99_ms, ctx.sizes.server_trials, ctx.sizes.repeats)
+    keys = server_benchmarks(ctx, args.p99_ms, ctx.sizes.server_trials,
+                             ctx.sizes.gain_rounds)
     return f"{keys} {answer_keys(measure_answers(ctx, ctx.launchers[0], SERVER.name, args.p99_ms))}"
 
 

@@ -14,8 +14,9 @@
   `loadgen_rps` is the one the tuner uses here (native where it builds).
 - Gain (`slo_qps_gain`): run `autotune --mode server` with its default budget (or
   `server_trials`), then measure its best configuration and the tutorial's online
-  settings side by side in interleaved rounds, a fresh server each time; the gain is
-  the ratio of their mean requests/s at the bound.
+  settings side by side in interleaved rounds (five, `BenchSizes.gain_rounds`: two
+  give no interval and so no verdict), a fresh server each time; the gain is the paired
+  ratio of their requests/s at the bound, with its 95% interval.
 """
 
 from __future__ import annotations
