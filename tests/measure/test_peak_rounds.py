@@ -17,14 +17,17 @@ from autotune.host.facts import detect_host
 from autotune.launch.base import ModelLocation
 from autotune.launch.group import InstanceGroup
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+from autotune.launch.settings import ServerSettings
 from autotune.measure.blocks import racing_blocks
 from autotune.measure.peak import ServerLoad
+from autotune.measure.running import running_server
 from autotune.measure.side_by_side import SideBySide
 from autotune.measure.workload import Workload
 from autotune.options import PeakPolicy, RunSettings
 from autotune.paths import MODEL_NAME
 from autotune.progress import Progress
 from autotune.racing import Finalist, race
+from autotune.record.schema import TrialAttr
 from autotune.search.space import describe_params
 from processes import serving_processes
 
@@ -77,4 +80,25 @@ def test_later_rounds_refine_the_last_peak_and_a_slower_finalist_is_dropped(
         assert around == (None if label not in last else f"{last[label]:,.0f}")
         assert rates and (around is None or rates[0] == around)
         last[label] = next(values[label])
+    assert not serving_processes()
+
+
+def test_a_fresh_servers_first_judged_run_finds_it_warm(small_assets, tmp_path):
+    """A fresh embedded server's first concurrent requests wait on its worker threads'
+    first calls (~100 ms): the first judged LoadGen run of a search once had a tail 8-20x
+    its next run's at the same rate, and so a racing round's refinement, which takes a
+    miss as it comes, stepped down every round. The search's warm-up run takes that."""
+    model = ModelLocation(Path(small_assets.model_dir), MODEL_NAME)
+    two_runs = PeakPolicy(start_qps=400, step=1.001, max_runs=2, confirm_misses=False)
+    load = ServerLoad(RunSettings(bound_ms=1000.0, min_duration_s=1.0, min_queries=500,
+                                  max_duration_s=3.0), two_runs, tmp_path / "loadgen")
+    rows = Workload.build("server", "mean", 1, 1, EvalRows.load(Path(small_assets.eval_path)),
+                          seed=0).rows
+    launcher = LocalLauncher(model, program=EMBEDDED_SERVER)
+    with running_server(launcher, ServerSettings(1, 1, 1), MODEL_NAME, 120) as server:
+        peak, attrs = load.search(server.clients, rows)
+    first, second = peak.runs
+    assert first.p99_ms < 4 * second.p99_ms + 5, (first.p99_ms, second.p99_ms)
+    assert (Path(str(attrs[TrialAttr.LOADGEN_LOGS])) / "warm-up" / "mlperf_log_detail.txt"
+            ).exists()
     assert not serving_processes()
