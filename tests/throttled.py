@@ -9,11 +9,12 @@ from typing import Callable
 
 from autotune.host.cgroups import SYSTEM, quota_group_of
 from autotune.launch.local import LocalLauncher
+from autotune.launch.server_cgroup import limit_files
 from autotune.launch.settings import ServerSettings
 
 THREADS = ("omp_num_threads", "intra_op_parallelism", "inter_op_parallelism")
-#: the quota a slow server runs under once it is up, of a 100 ms period
-SLOW_QUOTA_US = 5000
+#: the CPUs a slow server runs on once it is up
+SLOW_CPUS = 0.05
 
 
 def threads_of(settings: ServerSettings) -> dict[str, int]:
@@ -37,9 +38,7 @@ def throttling(is_slow: Callable[[ServerSettings], bool]) -> Callable[..., Local
                 (pid,) = self.server_pids()
                 group = quota_group_of(pid)
                 assert group is not None
-                if SYSTEM.unified:
-                    (group / "cpu.max").write_text(f"{SLOW_QUOTA_US} 100000")
-                else:
-                    (group / "cpu.cfs_quota_us").write_text(str(SLOW_QUOTA_US))
+                for file, value in limit_files(SYSTEM.unified, SLOW_CPUS, None)["cpu"].items():
+                    (group / file).write_text(value)
 
     return lambda kind, model, image, rest: ThrottledLocal(model, rest=rest)

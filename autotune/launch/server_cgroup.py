@@ -59,8 +59,8 @@ def _unavailable(what: str, error: OSError | None = None) -> CgroupUnavailableEr
         "`systemd-run --scope -p Delegate=yes autotune ...`), or use --server docker")
 
 
-def _limit_files(unified: bool, cpus: float | None,
-                 memory_mb: float | None) -> dict[str, dict[str, str]]:
+def limit_files(unified: bool, cpus: float | None,
+                memory_mb: float | None) -> dict[str, dict[str, str]]:
     """Controller -> {file: value} of the limits asked (ordered: period before quota)."""
     files: dict[str, dict[str, str]] = {}
     if cpus is not None:
@@ -96,7 +96,7 @@ class ServerCgroup:
     def create(cls, cpus: float | None, memory_mb: float | None,
                fs: CgroupFs = SYSTEM) -> ServerCgroup:
         """A new group under the tuner's own with these limits (module docstring)."""
-        files = _limit_files(fs.unified, cpus, memory_mb)
+        files = limit_files(fs.unified, cpus, memory_mb)
         name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         parents = {controller: fs.group_dir(controller) for controller in files}
         missing = [controller for controller, parent in parents.items() if parent is None]
