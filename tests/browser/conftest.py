@@ -90,8 +90,10 @@ class ShortStudy:
 @pytest.fixture(scope="session")
 def short_online_study(small_assets, tmp_path_factory: pytest.TempPathFactory) -> ShortStudy:
     """A real online study of a few trials with its racing, reported."""
+    # racing (and so pruning against) as many finalists as there are trials: a third trial
+    # pruned as slower would leave too few measured trials for the importances plot
     options = quick_options(tmp_path_factory.mktemp("browser-study"), "online",
-                            trials=SHORT_STUDY_TRIALS)
+                            trials=SHORT_STUDY_TRIALS, confirm_top=SHORT_STUDY_TRIALS)
     assert run_tuning(options, assets=small_assets) == 0
     name, = optuna.study.get_all_study_names(options.storage)
     return ShortStudy(options, optuna.load_study(study_name=name, storage=options.storage))

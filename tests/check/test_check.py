@@ -4,7 +4,7 @@ and the verdict as a JUnit file that a JUnit parser reads.
 
 Two short online studies on one SQLite storage, one trial each: `good` measured the
 tutorial's settings (1/1/1) and recommends them, and its check holds every other
-configuration to a twentieth of a CPU (tests/throttled.py: on a quiet host the image's
+configuration to a quarter of a CPU (tests/throttled.py: on a quiet host the image's
 defaults are faster than 1/1/1 for this model, and the check rightly says so); `slow`
 measured 64 threads of each kind on this small host and recommends them. Sixty-four
 threads of each kind per server on a host of a few cores are several times slower for
@@ -58,7 +58,7 @@ def test_a_study_passes_against_its_own_recommendation(studies, small_assets, tm
                                                        capsys, cgroups):
     storage, env_file = studies
     junit = tmp_path / "check.xml"
-    # every other configuration held to a twentieth of a CPU: on a quiet host the image's
+    # every other configuration held to a quarter of a CPU: on a quiet host the image's
     # defaults are faster than 1/1/1 (a check that says so is right, but not this test)
     factory = throttling(lambda settings: threads_of(settings) != GOOD)
     assert run_check(_check(storage, "good", env_file, confirm_budget=40, junit_xml=junit),

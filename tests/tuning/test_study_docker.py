@@ -28,7 +28,10 @@ def test_docker_study_with_the_extended_space(tuning_options, small_assets, serv
     study = optuna.load_study(study_name=name, storage=options.storage)
     assert study.user_attrs["server"] == "docker" and study.user_attrs["image"] == serving_image
     trials = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(trials) == 3
+    # the sampled third trial is pruned when it measures slower than the best so far (as
+    # one on a single pinned CPU may); the two baselines never are
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert len(trials) + len(pruned) == 3 and len(trials) >= 2
     assert {"kmp_blocktime", "kmp_affinity", "cpuset"} <= set(trials[0].params)
     assert trials[0].user_attrs["baseline"] == "tutorial" and trials[0].params["cpuset"] == "none"
     report = json.loads((options.report_dir / f"{name}.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 
 import optuna
 from optuna.trial import TrialState
@@ -15,7 +16,7 @@ from autotune.tuning.run import run_tuning
 from processes import serving_processes
 from throttled import threads_of, throttling
 
-#: the configuration the slow launcher holds to a twentieth of one CPU
+#: the configuration the slow launcher holds to a quarter of one CPU
 SLOW = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 2}
 
 
@@ -65,7 +66,7 @@ def test_a_space_measured_whole_ends_the_search(tuning_options, small_assets):
 
 def test_a_configuration_made_slow_is_pruned_before_its_gate(tuning_options, small_assets,
                                                              cgroups):
-    # short windows: the slow server answers a window in about a second
+    # short windows: the slow server's evidence comes in a few of them
     policy = LatencyPolicy(warmup_requests=5, window=10, max_requests=1000, max_seconds=10.0)
     options = tuning_options("online", trials=2, confirm_budget=0, latency_policy=policy)
     factory = throttling(lambda settings: threads_of(settings) == SLOW)
@@ -80,7 +81,8 @@ def test_a_configuration_made_slow_is_pruned_before_its_gate(tuning_options, sma
     assert 3 <= len(slow.intermediate_values) < 100  # an interval's worth of windows, not all
     assert not {TrialAttr.HR, TrialAttr.NDCG, TrialAttr.ACCURACY_OK} & set(slow.user_attrs)
     best = min(t.value for t in study.trials if t.state == TrialState.COMPLETE)
-    assert min(slow.intermediate_values.values()) > best
+    # its windows' mean latency (a quota's stalls fall in some windows, not all)
+    assert statistics.fmean(slow.intermediate_values.values()) > best
     report = _report(options, study)
     assert report["trials"]["PRUNED"] == 1
     assert slow.number not in [f["trial"] for f in report["racing"]["finalists"]]
