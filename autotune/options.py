@@ -112,14 +112,21 @@ class PeakPolicy:
     confirm_misses: bool = True
     #: the factor the rate ramps up (or down) by until its verdict changes
     step: float = 2.0
+    #: ramping up, square the factor after every step that met the bound (5%, 10%, 22%,
+    #: 48%...): a refinement from a stale start reaches the peak in a few runs, not one
+    #: run per 5%
+    gallop: bool = False
 
     def around(self, rate: float) -> "PeakPolicy":
         """A short refinement of a peak already found near `rate` (a server-mode racing
-        round after the first, autotune.measure.peak_rounds): start at `rate`, step by
-        the precision, so two runs bracket a peak that has not moved, and take misses as
-        they come (the next round starts from this one's answer)."""
-        return dataclasses.replace(self, start_qps=rate, step=1 + self.precision,
-                                   confirm_misses=False)
+        round, autotune.measure.peak_rounds): start at `rate`, first step by the
+        precision, so a peak that has not moved is bracketed in three runs (a hit, then a
+        miss run twice), and gallop up from there, so a start far below the peak costs a
+        few runs more, not one per 5% (then bisect, as a search does). Misses at the start
+        and stepping up are confirmed as in a search: below the peak one scheduling
+        hiccup fails a run, above it every run fails, so false misses are common and
+        false hits rare, and an unconfirmed walk up stops at its first false miss."""
+        return dataclasses.replace(self, start_qps=rate, step=1 + self.precision, gallop=True)
 
 
 @dataclass(frozen=True)

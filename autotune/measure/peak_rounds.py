@@ -8,9 +8,9 @@ peak is known to within its bracket. So a configuration's first racing round sta
 from the rate its search trials found (else, never searched, it runs a full peak
 search), and every round after starts from its previous round's answer: a LoadGen run
 at that rate, then steps of the peak precision (5%) up while the bound holds or down
-while it is missed, until the verdict changes (`PeakPolicy.around`). A peak that has
-not moved costs two short runs (2 s or 1,024 queries each), one that moved by 10%
-three or four.
+while it is missed, until the verdict changes (`PeakPolicy.around`), a miss on the way
+up confirmed as in a full search. A peak that has not moved costs three short runs
+(2 s or 1,024 queries each), one that moved by 10% four or five.
 
 The round's value is the rate at which p99 reaches the bound (`PeakResult.at_bound`):
 interpolated, on log p99 against log rate, between the bracket's two runs (the highest

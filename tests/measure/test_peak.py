@@ -89,23 +89,36 @@ def test_without_confirmation_one_run_decides_each_rate() -> None:
     assert peak.qps_at_slo < 200
 
 
-def test_a_peak_that_has_not_moved_is_refined_in_two_runs() -> None:
-    # a racing round after the first: start at the last peak, step by the precision
+def test_a_peak_that_has_not_moved_is_refined_in_three_runs() -> None:
+    # a racing round: start at the last peak, step by the precision, confirm the miss
     peak = find_peak(_runs_against(1020.0), PeakPolicy(precision=0.05).around(1000.0))
-    assert [run.target_qps for run in peak.runs] == [1000.0, 1050.0]
+    assert [run.target_qps for run in peak.runs] == [1000.0, 1050.0, 1050.0]
     assert peak.qps_at_slo == 1000.0 and peak.ceiling_qps == 1050.0
 
 
-def test_a_refinement_follows_a_peak_that_moved_step_by_step() -> None:
+def test_a_refinement_gallops_up_to_a_peak_that_moved_and_steps_down() -> None:
+    # steps of 5%, then 10.25%: 1,158 missed twice, then the midpoint
     up = find_peak(_runs_against(1120.0), PeakPolicy(precision=0.05).around(1000.0))
-    assert [round(run.target_qps) for run in up.runs] == [1000, 1050, 1102, 1158]
+    assert [round(run.target_qps) for run in up.runs] == [1000, 1050, 1158, 1158, 1102]
     down = find_peak(_runs_against(900.0), PeakPolicy(precision=0.05).around(1000.0))
-    assert [round(run.target_qps) for run in down.runs] == [1000, 952, 907, 864]
+    assert [round(run.target_qps) for run in down.runs] == [1000, 1000, 952, 907, 864]
     assert down.qps_at_slo <= 900.0 < down.ceiling_qps
-    # one run's miss is taken as it comes: no confirmation runs in a refinement
-    unlucky = find_peak(_unlucky(_runs_against(1020.0), {0}),
+
+
+def test_a_refinement_from_half_the_peak_reaches_it_in_a_few_runs() -> None:
+    # a stale start (a search hit by a slow spell): 5% steps would need 15 runs to climb
+    stale = find_peak(_runs_against(1000.0), PeakPolicy(precision=0.05).around(500.0))
+    assert [round(run.target_qps) for run in stale.runs][:6] == [500, 525, 579, 704, 1039, 1039]
+    assert len(stale.runs) <= 9 and 950 <= stale.qps_at_slo <= 1000.0 < stale.ceiling_qps
+
+
+def test_one_unlucky_run_does_not_stop_a_refinement_on_its_way_up() -> None:
+    # below the peak a hiccup fails one run's p99; the walk up goes on once outvoted
+    unlucky = find_peak(_unlucky(_runs_against(1120.0), {1}),
                         PeakPolicy(precision=0.05).around(1000.0))
-    assert [round(run.target_qps) for run in unlucky.runs] == [1000, 952]
+    assert [round(run.target_qps) for run in unlucky.runs] == [1000, 1050, 1050, 1050, 1158,
+                                                                1158, 1102]
+    assert unlucky.qps_at_slo == pytest.approx(1102.5)
 
 
 def _p99_rising(capacity: float):
