@@ -9,6 +9,8 @@ accuracy floors (HR@10 0.22, NDCG@10 0.11) with margin.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -50,6 +52,28 @@ def autotune_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = previous
+
+
+@pytest.fixture
+def ctrl_c_after() -> Iterator[Callable[[float], None]]:
+    """`ctrl_c_after(seconds)`: a real SIGINT to this process, as a Ctrl-C would send.
+
+    Python's own SIGINT handler is installed for the test: a shell starts a background
+    job (`cmd &`, as a CI script or nohup may run the suite) with SIGINT ignored, and a
+    Python started so never raises KeyboardInterrupt (four Ctrl-C tests failed so in a
+    fresh clone's `.ci/run` started with `&`)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timers: list[threading.Timer] = []
+
+    def arm(seconds: float) -> None:
+        timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+        timers.append(timer)
+        timer.start()
+
+    yield arm
+    for timer in timers:
+        timer.cancel()
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

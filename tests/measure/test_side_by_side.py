@@ -2,10 +2,7 @@
 at once while the blocks alternate (or, where memory is short, in groups that fit),
 each gets one value (or its own failure), and nothing is left running."""
 
-import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -89,18 +86,16 @@ def test_a_server_that_does_not_start_fails_only_its_configuration(small_assets)
     assert not serving_processes()
 
 
-def test_ctrl_c_while_the_servers_start_stops_them_all_at_once(small_assets):
+def test_ctrl_c_while_the_servers_start_stops_them_all_at_once(small_assets, ctrl_c_after):
     """The servers start together; Ctrl-C while one never answers stops every launcher
     at once (not after the 60-s start timeout) and leaves neither server behind (other
     tests' long-lived children, such as a browser, are not this test's)."""
-    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
     began = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         with _side_by_side(small_assets, "online", Progress(), broken=1,
                            program=SILENT) as measure_round:
-            timer.start()
+            ctrl_c_after(5.0)
             measure_round(CONFIGS, lambda at, outcome: None)
-    timer.join()
     assert time.monotonic() - began < 30
     assert not serving_processes()
     assert not [child for child in psutil.Process().children(recursive=True)
