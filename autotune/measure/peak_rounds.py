@@ -7,10 +7,12 @@ race needs many cheap paired rounds, not a few precise ones, and after the searc
 peak is known to within its bracket. So a configuration's first racing round starts
 from the rate its search trials found (else, never searched, it runs a full peak
 search), and every round after starts from its previous round's answer: a LoadGen run
-at that rate, then steps of the peak precision (5%) up while the bound holds or down
-while it is missed, until the verdict changes (`PeakPolicy.around`), a miss on the way
-up confirmed as in a full search. A peak that has not moved costs three short runs
-(2 s or 1,024 queries each), one that moved by 10% four or five.
+at that rate, then up while the bound holds (5%, then galloping: 10%, 22%...) or down
+by 5% while it is missed, until the verdict changes, then bisection to 5%
+(`PeakPolicy.around`), a miss on the way up confirmed as in a full search. A peak that
+has not moved costs three short runs (2 s or 1,024 queries each), one that moved by 10%
+four or five, one at twice the start about nine (not a round capped at 1.89x, as 5%
+steps in 14 runs were).
 
 The round's value is the rate at which p99 reaches the bound (`PeakResult.at_bound`):
 interpolated, on log p99 against log rate, between the bracket's two runs (the highest
