@@ -39,7 +39,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from autotune.errors import BoundMissedError
 from autotune.measure.grpc_client import ServingClient
@@ -122,13 +122,16 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
 
     rate = policy.start_qps
     if attempt(rate, confirm=policy.confirm_misses):
-        steps = _steps_up(policy)
-        step = next(steps)
+        step = policy.step
         while ceiling is None and rate * step <= policy.max_qps and len(runs) < policy.max_runs:
             rate *= step
             attempt(rate, confirm=policy.confirm_misses)
-            step = next(steps)
+            if policy.gallop:
+                step *= step
     else:
+        # down, the step stays: a miss above the peak is every run's verdict, and a slow
+        # spell (2/2/2 threads on 2 vCPUs missed 10 ms at 105 requests/s for ~25 s,
+        # 2026-12-06) would otherwise be galloped through to `min_qps`
         while best is None:
             rate /= policy.step
             if rate < policy.min_qps:
@@ -141,19 +144,6 @@ def find_peak(run: Callable[[float], RunResult], policy: PeakPolicy = PeakPolicy
         attempt(math.sqrt(best.target_qps * ceiling))
     return PeakResult(qps_at_slo=best.target_qps, ceiling_qps=ceiling, at_peak=best,
                       runs=tuple(runs))
-
-
-def _steps_up(policy: PeakPolicy) -> Iterator[float]:
-    """The factors the rate ramps up by, one per step: `policy.step` again and again, or
-    squared after each step when the policy gallops. Down, the step stays: a miss above
-    the peak is every run's verdict, and a server's slow spell (seen 2026-12-06: 2/2/2
-    threads on 2 vCPUs missed 10 ms at 105 requests/s for ~25 s) would otherwise be
-    galloped through to `min_qps`."""
-    step = policy.step
-    while True:
-        yield step
-        if policy.gallop:
-            step *= step
 
 
 def _within(ratio: float, precision: float) -> bool:
