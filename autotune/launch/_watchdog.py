@@ -1,6 +1,7 @@
-"""The watchdog process (`python -m autotune.launch._watchdog KIND [ARG]`): it reads the
-lines its launcher writes (autotune.launch.watchdog) until the tuner's end of the pipe
-closes, then removes what the last line named and exits.
+"""The watchdog process (`python -m autotune.launch._watchdog KIND SCRATCH [ARG]`): it
+reads the lines its launcher writes (autotune.launch.watchdog) until the tuner's end of
+the pipe closes, then removes what the last line named, and the launcher's SCRATCH
+folder once nothing runs that writes there, and exits.
 
 - `docker LAUNCHER_ID`: removes every container labelled with that launcher's id (none
   is left when the launcher stopped them itself; another launcher's are never touched).
@@ -12,6 +13,7 @@ closes, then removes what the last line named and exits.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from typing import Callable
@@ -54,11 +56,12 @@ CLEANUPS: dict[str, Callable[..., None]] = {
 
 
 def main(argv: list[str]) -> int:
-    kind, *args = argv
+    kind, scratch, *args = argv
     last_line = ""
     for line in sys.stdin:  # ends at EOF: the tuner has ended, or closed the launcher
         last_line = line.strip()
     CLEANUPS[kind](*args, last_line)
+    shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

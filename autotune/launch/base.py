@@ -29,6 +29,8 @@ from autotune.serving.options import LOOPBACK
 
 #: log lines quoted in a `ServerStartError`
 ERROR_LOG_LINES = 25
+#: log lines a launcher keeps from a server it stopped, for `logs()` after `stop()`
+KEPT_LOG_LINES = 200
 LOG = logging.getLogger("autotune.launch")
 
 
@@ -119,7 +121,8 @@ class Launcher(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, lines: int = 50) -> str:
-        """The last `lines` lines the server wrote (kept after `stop()` until the next start)."""
+        """The last `lines` lines the server wrote (the last `KEPT_LOG_LINES` are kept after
+        `stop()` and after the launcher closed, until the next start)."""
 
     @abc.abstractmethod
     def _exit_reason(self) -> str | None:

@@ -46,7 +46,12 @@ from docker.models.containers import Container
 from autotune.errors import ServerStartError
 from autotune.host.load import tree_cpu_s
 from autotune.launch._ports import free_port
-from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
+from autotune.launch.base import (
+    KEPT_LOG_LINES,
+    Launcher,
+    LauncherUnavailableError,
+    ModelLocation,
+)
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
     CONTAINER_PATH,
@@ -67,8 +72,6 @@ PID_LABEL = "autotune.pid"
 #: one per launcher: its watchdog removes that launcher's containers only
 LAUNCHER_LABEL = "autotune.launcher"
 MODELS_IN_CONTAINER = "/models"
-#: log lines kept from a container when it is removed, for `logs()` after `stop()`
-KEPT_LOG_LINES = 200
 ENGINE_TIMEOUT_S = 10
 BRIDGE_NETWORK = "bridge"
 
@@ -233,7 +236,7 @@ class DockerLauncher(Launcher):
         self._kept_logs = ""
         self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
         self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._watchdog = Watchdog("docker", self._launcher_id)
+        self._watchdog = Watchdog("docker", self._config_dir.name, self._launcher_id)
 
     def describe(self) -> str:
         return f"docker ({self.image})"

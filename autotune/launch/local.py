@@ -33,7 +33,12 @@ from typing import Sequence
 import psutil
 
 from autotune.launch._ports import free_port
-from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
+from autotune.launch.base import (
+    KEPT_LOG_LINES,
+    Launcher,
+    LauncherUnavailableError,
+    ModelLocation,
+)
 from autotune.launch.batching_file import batching_args, write_batching_file
 from autotune.launch.server_cgroup import ServerCgroup
 from autotune.launch.settings import ServerSettings
@@ -73,7 +78,9 @@ class LocalLauncher(Launcher):
         self._cgroup: ServerCgroup | None = None
         self._log_dir = tempfile.TemporaryDirectory(prefix="autotune-local-server-")
         self.log_path = Path(self._log_dir.name) / "server.log"
-        self._watchdog = Watchdog("local")
+        #: the log's tail once the launcher closed (its watchdog removes the folder then)
+        self._kept_logs: str | None = None
+        self._watchdog = Watchdog("local", self._log_dir.name)
 
     def describe(self) -> str:
         name = "embedded server" if self.program == EMBEDDED_SERVER else self.program[0]
@@ -103,6 +110,8 @@ class LocalLauncher(Launcher):
 
     def start(self, settings: ServerSettings) -> str:
         self.stop()
+        self._kept_logs = None
+        self.log_path.parent.mkdir(exist_ok=True)  # a closed launcher's watchdog removed it
         port = free_port()
         command = self.command(settings, port, self._rest_port(port))
         if settings.cpus is not None or settings.memory_mb is not None:
@@ -176,8 +185,10 @@ class LocalLauncher(Launcher):
         self._watchdog.watch()  # nothing of ours runs now
 
     def __exit__(self, *exc_info: object) -> None:
-        """Stop the server, then let the watchdog go (it finds nothing left to kill)."""
+        """Stop the server and keep its log's tail, then let the watchdog go: it finds
+        nothing left to kill, and removes the log's folder."""
         self.stop()
+        self._kept_logs = _tail(self.log_path, KEPT_LOG_LINES)
         self._watchdog.close()
 
     @staticmethod
@@ -188,4 +199,6 @@ class LocalLauncher(Launcher):
             pass
 
     def logs(self, lines: int = 50) -> str:
+        if self._kept_logs is not None:
+            return "\n".join(self._kept_logs.splitlines()[-lines:])
         return _tail(self.log_path, lines)

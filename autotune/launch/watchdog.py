@@ -7,7 +7,8 @@ the terminal does not reach it) with a pipe on its stdin whose only writer is th
 tuner. The launcher writes one line each time what runs changes; the kernel closes the
 pipe when the tuner ends, however it ends (SIGKILL included), or when the launcher is
 closed, so the watchdog wakes at once, with no polling, removes what the last line
-named and exits (autotune.launch._watchdog, the process's side). It belongs to the
+named and the launcher's scratch folder (its servers' logs and batching files), and
+exits (autotune.launch._watchdog, the process's side). It belongs to the
 tuner, not to the server, so it works whatever the server is: any image, TF Serving's
 own `tensorflow_model_server`, the embedded server.
 """
@@ -26,8 +27,10 @@ WATCHDOG_EXIT_S = 10
 class Watchdog:
     """The tuner's end of one launcher's watchdog process (module docstring)."""
 
-    def __init__(self, kind: str, *args: str) -> None:
-        self._command = [sys.executable, "-m", "autotune.launch._watchdog", kind, *args]
+    def __init__(self, kind: str, scratch: str, *args: str) -> None:
+        """`scratch`: the launcher's folder of files for its servers, removed with them."""
+        self._command = [sys.executable, "-m", "autotune.launch._watchdog", kind, scratch,
+                         *args]
         self._process: subprocess.Popen[bytes] | None = None
 
     def watch(self, running: str = "") -> None:
@@ -42,7 +45,7 @@ class Watchdog:
 
     def close(self) -> None:
         """Let the watchdog go: it removes what the last line named (nothing, when the
-        launcher has stopped its server) and exits."""
+        launcher has stopped its server) and the scratch folder, and exits."""
         process, self._process = self._process, None
         if process is None:
             return

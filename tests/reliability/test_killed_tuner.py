@@ -1,6 +1,7 @@
-"""A tuner killed (SIGKILL) mid-trial leaves no server, process or container behind for
-more than a few seconds, and the next run marks its trial FAIL ("tuner died") before it
-starts; Ctrl-C after completed trials writes their report and says where."""
+"""A tuner killed (SIGKILL) mid-trial leaves no server, process, container or temporary
+file behind for more than a few seconds, and the next run marks its trial FAIL ("tuner
+died") before it starts; Ctrl-C after completed trials writes their report and says
+where."""
 
 from __future__ import annotations
 
@@ -46,9 +47,16 @@ def _lines_until(stream, text: str) -> str:
     return "".join(lines)
 
 
-def _tuner(storage: str, assets, *flags: str, path: str | None = None) -> subprocess.Popen:
-    """The driver's tuner; `path` puts a folder first on its PATH."""
-    env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"} if path else None
+def _tuner(storage: str, assets, *flags: str, path: str | None = None,
+           scratch: Path | None = None) -> subprocess.Popen:
+    """The driver's tuner; `path` puts a folder first on its PATH, `scratch` is its
+    temporary folder (TMPDIR)."""
+    env = dict(os.environ)
+    if path:
+        env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
+    if scratch:
+        scratch.mkdir()
+        env["TMPDIR"] = str(scratch)
     return subprocess.Popen([sys.executable, str(DRIVER), storage, str(assets.eval_path),
                              str(assets.model_dir), *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -79,7 +87,9 @@ def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
     storage = f"sqlite:///{tmp_path}/studies.db"
     binary = tf_serving_binary(tmp_path / "bin") if server == "tf-serving-binary" else None
     server = "local" if binary else server
-    tuner = _tuner(storage, small_assets, "--server", server, "--image", image, path=binary)
+    scratch = tmp_path / "tmp"
+    tuner = _tuner(storage, small_assets, "--server", server, "--image", image, path=binary,
+                   scratch=scratch)
     find = local_server if server == "local" else container
     fault = WhenMeasuring(lambda: find(tuner.pid), lambda _server: tuner.kill())
     fault.start()
@@ -91,8 +101,8 @@ def test_a_killed_tuner_leaves_nothing_and_its_trial_fails_on_resume(
     assert tuner.wait(30) == -signal.SIGKILL
 
     def nothing_left() -> bool:
-        """no server process or container of the killed tuner"""
-        return not serving_processes_of(tuner.pid) and (
+        """no server process, container or temporary file of the killed tuner"""
+        return not serving_processes_of(tuner.pid) and not any(scratch.iterdir()) and (
             server == "local" or not containers_of(tuner.pid))
     wait_until(nothing_left, CLEANUP_S)
 
