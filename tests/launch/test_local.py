@@ -53,6 +53,7 @@ def test_start_restart_and_stop_leave_nothing_behind(tiny_model: ModelLocation) 
     assert launcher.address is None
     assert not psutil.pid_exists(second_pid) and not _group_members(second_pid)
     assert "autotune-serving: stopped" in launcher.logs(), "kept after stop, graceful"
+    assert not launcher.log_path.parent.exists(), "its watchdog removed the log's folder"
 
 
 def test_bad_model_path_fails_promptly_with_the_server_error(tmp_path: Path) -> None:
