@@ -34,6 +34,11 @@ KEPT_LOG_LINES = 200
 LOG = logging.getLogger("autotune.launch")
 
 
+def last_lines(text: str, lines: int) -> str:
+    """The last `lines` lines of a server's log `text`."""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 class LauncherUnavailableError(UsageError):
     """This way of launching cannot work on this host (no engine, no image, ...); the
     message says what to do instead. Exit code 2."""

@@ -24,9 +24,7 @@ def batching_args(path: str) -> list[str]:
 
 
 def write_batching_file(parameters: BatchingParameters, folder: Path) -> Path:
-    """Write `folder/batching_parameters.txt` (the folder made again if a closed
-    launcher's watchdog removed it); its path."""
+    """Write `folder/batching_parameters.txt`; its path."""
     path = Path(folder) / FILE_NAME
-    path.parent.mkdir(exist_ok=True)
     path.write_text(parameters.to_text())
     return path

@@ -51,6 +51,7 @@ from autotune.launch.base import (
     Launcher,
     LauncherUnavailableError,
     ModelLocation,
+    last_lines,
 )
 from autotune.launch.batching_file import (
     CONTAINER_FOLDER,
@@ -368,13 +369,14 @@ class DockerLauncher(Launcher):
             pass
 
     def __exit__(self, *exc_info: object) -> None:
-        """Stop the server, then let the watchdog go (it finds nothing left to remove)."""
+        """Stop the server, then let the watchdog go: it finds no container left to
+        remove, and removes the batching file's folder."""
         self.stop()
         self._watchdog.close()
 
     def logs(self, lines: int = 50) -> str:
         if self._container is None:
-            return "\n".join(self._kept_logs.splitlines()[-lines:])
+            return last_lines(self._kept_logs, lines)
         try:
             return self._container.logs(tail=lines).decode(errors="replace")
         except docker.errors.NotFound:

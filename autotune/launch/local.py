@@ -8,10 +8,11 @@ OpenMP reads `OMP_NUM_THREADS` and `KMP_*` at start.
 
 The child runs in its own session (process group), so a Ctrl-C in the terminal reaches
 only the tuner, and `stop()` ends the whole group: SIGTERM, then SIGKILL after a grace
-period. Its output goes to a log file that `logs()` reads. If the tuner dies without
-stopping it, the launcher's watchdog (autotune.launch.watchdog, a process of the
-tuner's) kills the group, whatever binary runs there: TF Serving's own does not watch
-its parent. The embedded server is also told the tuner's pid (it stops by itself
+period. Its output goes to a log file that `logs()` reads; closing the launcher ends
+it (its watchdog removes the log's folder; the last lines stay readable). If the tuner
+dies without stopping it, the launcher's watchdog (autotune.launch.watchdog, a process
+of the tuner's) kills the group, whatever binary runs there: TF Serving's own does not
+watch its parent. The embedded server is also told the tuner's pid (it stops by itself
 then, too), and every server is asked to listen on 127.0.0.1 only.
 
 A server with a CPU or memory limit (`ServerSettings.cpus`, `memory_mb`: `--cpus`,
@@ -38,6 +39,7 @@ from autotune.launch.base import (
     Launcher,
     LauncherUnavailableError,
     ModelLocation,
+    last_lines,
 )
 from autotune.launch.batching_file import batching_args, write_batching_file
 from autotune.launch.server_cgroup import ServerCgroup
@@ -55,12 +57,11 @@ def default_program() -> tuple[str, ...]:
     return (binary,) if binary else EMBEDDED_SERVER
 
 
-def _tail(path: Path, lines: int) -> str:
+def _read_log(path: Path) -> str:
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class LocalLauncher(Launcher):
@@ -110,8 +111,6 @@ class LocalLauncher(Launcher):
 
     def start(self, settings: ServerSettings) -> str:
         self.stop()
-        self._kept_logs = None
-        self.log_path.parent.mkdir(exist_ok=True)  # a closed launcher's watchdog removed it
         port = free_port()
         command = self.command(settings, port, self._rest_port(port))
         if settings.cpus is not None or settings.memory_mb is not None:
@@ -188,7 +187,7 @@ class LocalLauncher(Launcher):
         """Stop the server and keep its log's tail, then let the watchdog go: it finds
         nothing left to kill, and removes the log's folder."""
         self.stop()
-        self._kept_logs = _tail(self.log_path, KEPT_LOG_LINES)
+        self._kept_logs = last_lines(_read_log(self.log_path), KEPT_LOG_LINES)
         self._watchdog.close()
 
     @staticmethod
@@ -199,6 +198,5 @@ class LocalLauncher(Launcher):
             pass
 
     def logs(self, lines: int = 50) -> str:
-        if self._kept_logs is not None:
-            return "\n".join(self._kept_logs.splitlines()[-lines:])
-        return _tail(self.log_path, lines)
+        text = self._kept_logs if self._kept_logs is not None else _read_log(self.log_path)
+        return last_lines(text, lines)
