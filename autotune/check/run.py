@@ -19,7 +19,6 @@ Ctrl-C stops the servers and ends the check with no verdict (exit 130).
 
 from __future__ import annotations
 
-import tempfile
 from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
@@ -34,7 +33,7 @@ from autotune.check.verdict import DEPLOYED, RECOMMENDATION, judge
 from autotune.errors import UsageError
 from autotune.host.facts import detect_host
 from autotune.host.lock import HostLock
-from autotune.launch import make_launcher
+from autotune.launch import make_launcher, watched_folder
 from autotune.measure.records import Records
 from autotune.options import LATENCY_STATISTICS, CheckOptions, TuningOptions, default
 from autotune.paths import check_writable_folder
@@ -149,8 +148,8 @@ def _race(options: TuningOptions, study: optuna.Study, finalists: list[Finalist]
           assets: "PreparedAssets | None", records: Records | None,
           launcher_factory: rig.LauncherFactory, stack: ExitStack) -> RaceRecord:
     """Set up as a tuning run does (the host lock, the traffic, the launchers, server
-    mode's LoadGen logs in a folder removed afterwards) and race `finalists` with this
-    host's baselines."""
+    mode's LoadGen logs in a folder removed afterwards, by its watchdog if the check is
+    killed) and race `finalists` with this host's baselines."""
     stack.enter_context(HostLock())
     host = rig.within_limits(detect_host(), options)
     traffic = build_traffic(options, assets, records)
@@ -159,7 +158,7 @@ def _race(options: TuningOptions, study: optuna.Study, finalists: list[Finalist]
                                                       launcher_factory))
     space = rig.space_of(options, host)
     named = baselines(space, host, options.mode, launcher.image_env())
-    logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autotune-check-")))
+    logs = stack.enter_context(watched_folder("autotune-check-"))
     progress = stack.enter_context(make_progress(options.quiet))
     workload = rig.measured_load(options, traffic.workload, logs)
     objective = TrialObjective(space, launcher, workload, traffic.gate, progress, options)

@@ -12,6 +12,8 @@
 (autotune.launch.local), `auto` the docker one when `docker_ready(image)`, else the
 local one. `autotune.measure.running.running_server` is one server's life for one
 measurement. A new way of running a server is a `Launcher` subclass and a kind here.
+`watched_folder` is a temporary folder removed even when the tuner is killed, as a
+launcher's own is (autotune.launch.watchdog).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal, get_args
 
 from autotune.launch.base import Launcher, LauncherUnavailableError, ModelLocation
 from autotune.launch.settings import ServerSettings
+from autotune.launch.watchdog import watched_folder
 from autotune.paths import DEFAULT_IMAGE
 
 LauncherKind = Literal["auto", "docker", "local"]
@@ -28,7 +31,7 @@ LAUNCHER_KINDS: tuple[str, ...] = get_args(LauncherKind)
 
 __all__ = ["LAUNCHER_KINDS", "Launcher", "LauncherKind",
            "LauncherUnavailableError", "ModelLocation", "ServerSettings", "docker_ready",
-           "make_launcher"]
+           "make_launcher", "watched_folder"]
 
 
 def make_launcher(kind: LauncherKind, model: ModelLocation,

@@ -8,6 +8,7 @@ folder once nothing runs that writes there, and exits.
 - `local`: the last line is `PGID CREATED` (the server's process group and its leader's
   start time) or empty (stopped); the group is killed, unless its id now belongs to a
   process started at another time (the id was reused, the server is long gone).
+- `folder`: nothing runs; only SCRATCH is removed (autotune.launch.watchdog.watched_folder).
 """
 
 from __future__ import annotations
@@ -48,10 +49,15 @@ def _kill_group(last_line: str) -> None:
             pass
 
 
+def _nothing_runs(last_line: str) -> None:
+    """A watched folder's watchdog: no line names anything that runs."""
+
+
 #: what each kind removes at EOF: (its arguments, the last line written)
 CLEANUPS: dict[str, Callable[..., None]] = {
     "docker": _remove_containers,
     "local": _kill_group,
+    "folder": _nothing_runs,
 }
 
 

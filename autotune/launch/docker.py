@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Sequence
@@ -235,9 +234,8 @@ class DockerLauncher(Launcher):
         self._container: Container | None = None
         self._stopped_cpu_s = 0.0
         self._kept_logs = ""
-        self._config_dir = tempfile.TemporaryDirectory(prefix="autotune-docker-config-")
         self._launcher_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._watchdog = Watchdog("docker", self._config_dir.name, self._launcher_id)
+        self._watchdog = Watchdog("docker", "autotune-docker-config-", self._launcher_id)
 
     def describe(self) -> str:
         return f"docker ({self.image})"
@@ -263,9 +261,10 @@ class DockerLauncher(Launcher):
                                      source=str(os.path.abspath(self.model.base_path)),
                                      type="bind", read_only=True)]
         if settings.batching is not None:
-            write_batching_file(settings.batching, Path(self._config_dir.name))
+            folder = self._watchdog.folder
+            write_batching_file(settings.batching, folder)
             command += batching_args(CONTAINER_PATH)
-            mounts.append(docker.types.Mount(target=CONTAINER_FOLDER, source=self._config_dir.name,
+            mounts.append(docker.types.Mount(target=CONTAINER_FOLDER, source=str(folder),
                                              type="bind", read_only=True))
         environment = container_env(settings, self.model.name)
         if self.host_network:

@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -77,11 +76,10 @@ class LocalLauncher(Launcher):
         self._process: subprocess.Popen[bytes] | None = None
         #: the running server's cgroup, when it runs under a limit
         self._cgroup: ServerCgroup | None = None
-        self._log_dir = tempfile.TemporaryDirectory(prefix="autotune-local-server-")
-        self.log_path = Path(self._log_dir.name) / "server.log"
+        self._watchdog = Watchdog("local", "autotune-local-server-")
+        self.log_path = self._watchdog.folder / "server.log"
         #: the log's tail once the launcher closed (its watchdog removes the folder then)
         self._kept_logs: str | None = None
-        self._watchdog = Watchdog("local", self._log_dir.name)
 
     def describe(self) -> str:
         name = "embedded server" if self.program == EMBEDDED_SERVER else self.program[0]

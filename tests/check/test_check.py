@@ -12,9 +12,14 @@ batch-1 requests than one, busy host or not, so its check against the good setti
 robustly significant: it races with a budget no host's rounds use up and stops as soon
 as the recommendation is dropped, so a quick host is not kept waiting and a slow one
 still gets the rounds a claim needs. The good study's own check passes whether its race
-separates the configurations or not.
+separates the configurations or not. A check killed mid-race leaves no server and no
+temporary folder behind.
 """
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -29,9 +34,13 @@ from autotune.record.schema import StudyAttr
 from autotune.tuning.run import run_tuning
 from processes import serving_processes
 from quick import quick_options
+from reliability.leftovers import serving_processes_of, wait_until
 from throttled import threads_of, throttling
 from trials import online_study
 
+DRIVER = Path(__file__).with_name("check_driver.py")
+#: how long a killed check's servers and LoadGen log folder may outlive it
+CLEANUP_S = 10.0
 SLOW = {"omp_num_threads": 64, "intra_op_parallelism": 64, "inter_op_parallelism": 64}
 GOOD = {"omp_num_threads": 1, "intra_op_parallelism": 1, "inter_op_parallelism": 1}
 
@@ -85,6 +94,34 @@ def test_faster_deployed_settings_fail_the_check_with_their_ratio(studies, small
     (failure,) = case.result
     assert isinstance(failure, Failure) and "significantly faster" in failure.message
     assert not serving_processes()
+
+
+def test_a_killed_check_leaves_no_server_and_no_temporary_folder(studies, small_assets,
+                                                                tmp_path):
+    """SIGKILL mid-race: the launchers' watchdogs and the LoadGen log folder's own remove
+    what the check made (its servers, their scratch folders, its `autotune-check-*`)."""
+    storage, env_file = studies
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    check = subprocess.Popen(
+        [sys.executable, str(DRIVER), storage, "good", str(env_file),
+         str(small_assets.eval_path), str(small_assets.model_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(scratch)})
+
+    def racing() -> bool:
+        """the check races: a server of its runs, beside its LoadGen log folder"""
+        return bool(serving_processes_of(check.pid)) and any(scratch.glob("autotune-check-*"))
+    try:
+        wait_until(racing, 240)
+    finally:
+        check.kill()
+    assert check.wait(30) == -signal.SIGKILL
+
+    def nothing_left() -> bool:
+        """no server of the killed check, and nothing in its temporary directory"""
+        return not serving_processes_of(check.pid) and not any(scratch.iterdir())
+    wait_until(nothing_left, CLEANUP_S)
 
 
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(studies, tmp_path, capsys):

@@ -16,6 +16,7 @@ import pytest
 from autotune.errors import ServerStartError
 from autotune.launch import ModelLocation, ServerSettings, make_launcher
 from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+from reliability.leftovers import wait_until
 from serving.fixtures import START_DEADLINE_S, PlainClient, reported_settings, sample_ids
 
 
@@ -120,6 +121,31 @@ input()
     tuner.kill()
     tuner.wait()
     server.wait(timeout=30)
+
+
+def test_a_launcher_killed_before_its_first_start_leaves_no_folder(tiny_model: ModelLocation,
+                                                                   tmp_path: Path) -> None:
+    """Its folder and its watchdog are made together (a check killed while one of its
+    side-by-side launchers had not started yet left that launcher's folder)."""
+    tuner = subprocess.Popen([sys.executable, "-c", f"""
+from pathlib import Path
+from autotune.launch import ModelLocation
+from autotune.launch.local import EMBEDDED_SERVER, LocalLauncher
+launcher = LocalLauncher(ModelLocation(Path({str(tiny_model.base_path)!r})),
+                         program=EMBEDDED_SERVER)
+print(launcher.log_path.parent, flush=True)
+input()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+       env={**os.environ, "TMPDIR": str(tmp_path)})
+    folder = Path(tuner.stdout.readline().strip())
+    assert folder.parent == tmp_path and folder.is_dir()
+    tuner.kill()
+    tuner.wait()
+
+    def removed() -> bool:
+        """the killed launcher's folder is gone"""
+        return not folder.exists()
+    wait_until(removed, 10)
 
 
 def test_cpuset_pins_the_server(tiny_model: ModelLocation) -> None:
