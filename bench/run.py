@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
                              "run on the quiet host and one beside a one-CPU burner")
     parser.add_argument("--instances-only", action="store_true",
                         help="only the several-instances benchmark (its own batch grid)")
+    parser.add_argument("--restarts-only", action="store_true",
+                        help="only the tutorial's settings restarted (repeatability, a "
+                             "trial's cost) and the embedded server against in-process")
     parser.add_argument("--deployed-only", action="store_true",
                         help="only tuned (--cpus 1) vs the tutorial sized to the node, both "
                              "inside a 1-CPU quota, side by side (needs root: a cgroup per "
@@ -193,6 +196,24 @@ def _instances_only(ctx: BenchContext, args: argparse.Namespace) -> str:
     return f"instances_gain={ratio(gains[0].gain)}"
 
 
+def _restarts_only(ctx: BenchContext, args: argparse.Namespace) -> str:
+    """The tutorial's settings restarted in each mode and launcher (repeatability, a
+    trial's cost), then the embedded server against in-process; the summary keys (of
+    the local launcher's runs)."""
+    restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
+    print_repeatability(restart_runs)
+    print_cost(restart_runs)
+    overhead = measure_overhead(ctx, {r.mode: r.params for r in restart_runs})
+    print_overhead(overhead, client_costs(ctx, restart_runs[0].params))
+    local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
+    by_mode = {o.mode: o for o in overhead}
+    return (f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
+            f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
+            f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
+            f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
+            f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f}")
+
+
 def _deployed_only(ctx: BenchContext, args: argparse.Namespace) -> str:
     kind = ctx.launchers[0]
     return print_deployed(kind, measure_deployed(ctx, kind))
@@ -201,16 +222,12 @@ def _deployed_only(ctx: BenchContext, args: argparse.Namespace) -> str:
 #: `--NAME-only` runs one section: its function, which returns its summary keys (or "")
 SECTIONS = {"server": _server_only, "protocols": _protocols_only, "search": _search_only,
             "answer": _answer_only, "instances": _instances_only, "busy": _busy_only,
-            "deployed": _deployed_only}
+            "deployed": _deployed_only, "restarts": _restarts_only}
 
 
 def _everything(ctx: BenchContext, args: argparse.Namespace, began: float) -> str:
     """Every benchmark in turn, and the whole summary line's keys."""
-    restart_runs = [measure_restarts(ctx, kind, mode) for kind in ctx.launchers for mode in MODES]
-    print_repeatability(restart_runs)
-    print_cost(restart_runs)
-    overhead = measure_overhead(ctx, {r.mode: r.params for r in restart_runs})
-    print_overhead(overhead, client_costs(ctx, restart_runs[0].params))
+    restart_keys = _restarts_only(ctx, args)
     answers = [run for mode in MODES for run in measure_answers(ctx, ctx.launchers[0], mode)]
     gains = [measure_instances(ctx, kind) for kind in ctx.launchers]
     print_instances(gains)
@@ -219,17 +236,11 @@ def _everything(ctx: BenchContext, args: argparse.Namespace, began: float) -> st
         measure_search(ctx, ctx.launchers[0], mode)
     run_protocols(ctx, list(MODES), search_modes, args.max_threads)
     server_keys = _server_only(ctx, args)
-    local_runs = {r.mode: r for r in restart_runs if r.launcher == "local"}
-    by_mode = {o.mode: o for o in overhead}
     minutes = (time.monotonic() - began) / 60
     print_table("Run", ["launchers", "minutes"], [(",".join(ctx.launchers), f"{minutes:.1f}")])
     return (f"tuned/optimum={ratio(_median_run(answers, 'vs_optimum'))} "
             f"tuned/tutorial={ratio(_median_run(answers, 'vs_tutorial'))} "
-            f"trial_s={local_runs[BATCH.name].trial_s:.1f} "
-            f"cv_batch={local_runs[BATCH.name].samples.cv:.4f} "
-            f"cv_online={local_runs[ONLINE.name].samples.cv:.4f} "
-            f"server_overhead_ms={by_mode[ONLINE.name].server_overhead_ms():.3f} "
-            f"batch_efficiency={by_mode[BATCH.name].efficiency():.3f} {server_keys} "
+            f"{restart_keys} {server_keys} "
             f"{answer_keys(answers)} instances_gain={ratio(gains[0].gain)}")
 
 
