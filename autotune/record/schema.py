@@ -139,6 +139,9 @@ class TrialAttr(StrEnum):
     #: with --max-foreign-cpu, a trial measured twice (the first on a busy host): each
     #: measurement's `{"value", "foreign_cpu", "steal"}`, the kept one last
     LOAD_MEASUREMENTS = "load_measurements"
+    #: a trial measured twice: the first intermediate step of the measurement kept (each
+    #: measurement's windows are reported, one after the other; the pruner judges this one)
+    MEASURED_FROM_STEP = "measured_from_step"
     #: the output-agreement gate (autotune.measure.agreement): the largest absolute and
     #: relative deviation of the outputs from the reference, and whether they agree
     MAX_ABS_ERR = "max_abs_err"

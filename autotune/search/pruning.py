@@ -21,7 +21,10 @@ study's precision:
 - server mode: the lowest rate it missed the bound at is already below that value by
   more than that factor (its peak can only be lower still).
 
-Until `top` feasible configurations have been measured nothing is pruned. A pruned trial
+Only the trial's latest measurement counts: a trial measured again because the host was
+busy judges its second measurement's windows alone (from `MEASURED_FROM_STEP`), not the
+busy ones before them. Until `top` feasible configurations have been measured nothing is
+pruned. A pruned trial
 ends PRUNED: its server is stopped at once, the accuracy gate never runs, and it is never
 a finalist (the racing takes COMPLETE trials only). Baselines are never pruned: every
 speed-up the report states is over them, from the racing.
@@ -51,7 +54,8 @@ class HopelessPruner(BasePruner):
         self._place: tuple[int, float | None] | None = None
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        values = list(trial.intermediate_values.values())
+        first = trial.user_attrs.get(TrialAttr.MEASURED_FROM_STEP, 0)
+        values = [value for step, value in trial.intermediate_values.items() if step >= first]
         if not values or TrialAttr.BASELINE in trial.user_attrs:
             return False
         optimistic = self.optimistic(values)

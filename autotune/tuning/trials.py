@@ -17,7 +17,6 @@ PRUNED, before its gate.
 
 from __future__ import annotations
 
-import itertools
 import time
 from contextlib import contextmanager
 from typing import Callable, ContextManager, Iterator, TypeVar
@@ -105,10 +104,11 @@ class TrialObjective:
             if self.launcher.exposure:  # named in the report (autotune.launch.base)
                 trial.study.set_user_attr(StudyAttr.EXPOSURE, self.launcher.exposure)
             throttled: list[Throttling] = []
+            reports = _Reports(trial)
             measured = measure_quietly(
                 lambda: self._throttle_metered(throttled, lambda: self.workload.measure(
                     server.clients, self.progress.phase, server.in_flight,
-                    _reported_to(trial))),
+                    reports.next_measurement())),
                 self.meter, self.quiet, self.progress.phase)
             value, attrs = measured.result
             self.progress.phase("gate")
@@ -169,16 +169,29 @@ class TrialObjective:
                               self.options.protocol)
 
 
-def _reported_to(trial: optuna.Trial) -> Callable[[float], None]:
-    """Reports each value a measurement hears to `trial`, one step each, and raises
-    `optuna.TrialPruned` once the study's pruner (autotune.search.pruning) gives up on it."""
-    steps = itertools.count()
+class _Reports:
+    """Reports each value a trial's measurements hear to the trial, one step each, and
+    raises `optuna.TrialPruned` once the study's pruner (autotune.search.pruning) gives up
+    on it. A second measurement (a busy host's second look, autotune.host.load) goes on
+    from the next step, so its windows are kept beside the first's rather than dropped as
+    steps already reported, and records that step (`TrialAttr.MEASURED_FROM_STEP`): the
+    pruner judges the measurement that will be kept, not the busy one."""
 
-    def report(value: float) -> None:
-        trial.report(value, next(steps))
-        if trial.should_prune():
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.step = 0
+
+    def next_measurement(self) -> Callable[[float], None]:
+        """The reporter of the trial's next measurement."""
+        if self.step:
+            self.trial.set_user_attr(TrialAttr.MEASURED_FROM_STEP, self.step)
+        return self.report
+
+    def report(self, value: float) -> None:
+        self.trial.report(value, self.step)
+        self.step += 1
+        if self.trial.should_prune():
             raise optuna.TrialPruned()
-    return report
 
 
 def _load_attrs(measured: Measured[tuple[float, dict[str, object]]]) -> dict[str, object]:

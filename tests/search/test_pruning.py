@@ -21,12 +21,16 @@ def _study(mode: Mode, values: list[float], infeasible: tuple[int, ...] = ()) ->
     return study
 
 
-def _running(study: optuna.Study, windows: list[float], baseline: bool = False) -> bool:
-    """Whether the pruner gives up on a new trial whose windows measured `windows`."""
+def _running(study: optuna.Study, windows: list[float], baseline: bool = False,
+             measured_from: int = 0) -> bool:
+    """Whether the pruner gives up on a new trial whose windows measured `windows` (a
+    second measurement from step `measured_from`, where it is not 0)."""
     study.enqueue_trial({"x": 9}, user_attrs={TrialAttr.BASELINE: "tutorial"} if baseline
                         else None)
     trial = study.ask()
     trial.suggest_int("x", 0, 10)
+    if measured_from:
+        trial.set_user_attr(TrialAttr.MEASURED_FROM_STEP, measured_from)
     for step, value in enumerate(windows):
         trial.report(value, step)
     return study.pruner.prune(study, study.get_trials(deepcopy=False)[-1])
@@ -43,6 +47,17 @@ def test_online_a_trial_clearly_slower_than_the_best_is_pruned():
     study = _study(ONLINE, [1.0])
     study.pruner = HopelessPruner(ONLINE, PRECISION, top=1)
     assert not _running(study, [1.30, 1.31])
+
+
+def test_a_trial_measured_again_is_judged_by_its_second_measurement_alone():
+    # the busy first look was slow, the calm second one is as fast as the best
+    study = _study(ONLINE, [1.0])
+    study.pruner = HopelessPruner(ONLINE, PRECISION, top=1)
+    assert not _running(study, [1.60, 1.61, 1.59, 1.00, 1.01, 0.99], measured_from=3)
+    # and the other way round: its second look shows it hopeless
+    study = _study(ONLINE, [1.0])
+    study.pruner = HopelessPruner(ONLINE, PRECISION, top=1)
+    assert _running(study, [1.00, 1.01, 0.99, 1.60, 1.61, 1.59], measured_from=3)
 
 
 def test_a_wide_interval_keeps_a_trial_that_may_still_be_fast():

@@ -95,6 +95,11 @@ def test_a_busy_trial_waits_for_calm_and_is_measured_again(small_assets, tmp_pat
         "foreign_cpu"]
     assert TrialAttr.BUSY_HOST not in trial.user_attrs
     assert report["host"]["load"]["remeasured"] == 1
+    # both measurements' windows are the trial's intermediate values (the second's were
+    # once dropped as steps already reported, and the pruner judged the busy ones)
+    steps = sorted(trial.intermediate_values)
+    assert steps == list(range(len(steps)))
+    assert 0 < trial.user_attrs[TrialAttr.MEASURED_FROM_STEP] < len(steps)
 
 
 @pytest.mark.docker
