@@ -5,11 +5,11 @@ Every launcher starts one (`Watchdog`) when it is made, with its scratch folder 
 tuner killed before the launcher's first server leaves no folder either): a process of
 its own (`python -m autotune.launch._watchdog KIND SCRATCH [ARG]`, in its own session,
 so a Ctrl-C in the terminal does not reach it) with a pipe on its stdin whose only
-writer is the tuner. The launcher writes one line each time what runs changes; the kernel closes the
-pipe when the tuner ends, however it ends (SIGKILL included), or when the launcher is
-closed, so the watchdog wakes at once, with no polling, removes what the last line
-named and the launcher's scratch folder (its servers' logs and batching files), and
-exits (autotune.launch._watchdog, the process's side). It belongs to the
+writer is the tuner. The launcher writes one line each time what runs changes; the
+kernel closes the pipe when the tuner ends, however it ends (SIGKILL included), or when
+the launcher is closed, so the watchdog wakes at once, with no polling, removes what
+the last line named and the launcher's scratch folder (its servers' logs and batching
+files), and exits (autotune.launch._watchdog, the process's side). It belongs to the
 tuner, not to the server, so it works whatever the server is: any image, TF Serving's
 own `tensorflow_model_server`, the embedded server.
 

@@ -24,10 +24,10 @@ study's precision:
 Only the trial's latest measurement counts: a trial measured again because the host was
 busy judges its second measurement's windows alone (from `MEASURED_FROM_STEP`), not the
 busy ones before them. Until `top` feasible configurations have been measured nothing is
-pruned. A pruned trial
-ends PRUNED: its server is stopped at once, the accuracy gate never runs, and it is never
-a finalist (the racing takes COMPLETE trials only). Baselines are never pruned: every
-speed-up the report states is over them, from the racing.
+pruned. A pruned trial ends PRUNED: its server is stopped at once, the accuracy gate
+never runs, and it is never a finalist (the racing takes COMPLETE trials only).
+Baselines are never pruned: every speed-up the report states is over them, from the
+racing.
 """
 
 from __future__ import annotations
